@@ -1,0 +1,1 @@
+"""Model card templates, one per architecture (installed as hf_mmattn.model_cards)."""
