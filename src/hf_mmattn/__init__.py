@@ -1,0 +1,26 @@
+"""hf-mmattn: the classic attention models of multimodal learning as transformers models.
+
+``import hf_mmattn`` registers every architecture with the transformers Auto classes and
+restores the ``visual-question-answering`` pipeline.
+"""
+
+from . import registration  # noqa: F401  (registers models, processors and pipelines)
+from .models.lstm_q_norm_i import LstmQNormIConfig, LstmQNormIForVisualQuestionAnswering, LstmQNormIModel
+from .models.san import SanConfig, SanForVisualQuestionAnswering, SanModel
+from .pipelines import VisualQuestionAnsweringPipeline
+from .processing import VQAImageProcessor, VQAProcessor, build_question_tokenizer
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "LstmQNormIConfig",
+    "LstmQNormIForVisualQuestionAnswering",
+    "LstmQNormIModel",
+    "SanConfig",
+    "SanForVisualQuestionAnswering",
+    "SanModel",
+    "VQAImageProcessor",
+    "VQAProcessor",
+    "VisualQuestionAnsweringPipeline",
+    "build_question_tokenizer",
+]

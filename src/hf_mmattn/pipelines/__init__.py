@@ -1,0 +1,3 @@
+from .visual_question_answering import VisualQuestionAnsweringPipeline
+
+__all__ = ["VisualQuestionAnsweringPipeline"]

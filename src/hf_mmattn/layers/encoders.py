@@ -1,0 +1,170 @@
+"""Question and image encoders shared by the VQA models.
+
+Images come in one of three ways, chosen by ``config.image_encoder``:
+
+* ``"scratch_cnn"``: a small convolutional network trained from scratch (right for 64x64
+  synthetic images such as easy-VQA), its last feature map used as a grid of regions;
+* ``"backbone"``: any transformers vision backbone built from ``config.backbone_config``
+  (ResNet, ConvNeXt, ...; ``AutoBackbone``), its last feature map used as the grid, frozen by
+  default as in the papers, which use fixed ImageNet CNN features (VGG pool5 / ResNet res5c);
+* ``"features"``: precomputed region or grid features ``(batch, num_regions, dim)`` with an
+  optional ``image_attention_mask`` (bottom-up Faster R-CNN features, cached CNN grids).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torch.nn.utils.rnn import pack_padded_sequence
+
+IMAGE_ENCODERS = ("scratch_cnn", "backbone", "features")
+
+
+class ScratchCNN(nn.Module):
+    """Stacked conv3x3 → BatchNorm → ReLU → 2x2 max-pool blocks; a 64x64 image gives an 8x8 grid
+    with three blocks. The ReLU matters: the easy-VQA author's Keras model, whose convolutions
+    have no non-linearity, never leaves the 67% plateau (REFERENCE.md)."""
+
+    def __init__(self, channels: list[int] | tuple[int, ...], in_channels: int = 3):
+        super().__init__()
+        blocks = []
+        for out_channels in channels:
+            blocks += [
+                nn.Conv2d(in_channels, out_channels, kernel_size=3, padding=1, bias=False),
+                nn.BatchNorm2d(out_channels),
+                nn.ReLU(),
+                nn.MaxPool2d(2),
+            ]
+            in_channels = out_channels
+        self.blocks = nn.Sequential(*blocks)
+        self.out_channels = in_channels
+
+    def forward(self, pixel_values: torch.Tensor) -> torch.Tensor:
+        return self.blocks(pixel_values)
+
+
+class ImageEncoder(nn.Module):
+    """Turns pixels or precomputed features into regions ``(num_images, num_regions, dim)``.
+
+    Returns ``(regions, region_mask, grid_size)``; ``grid_size`` is ``(height, width)`` of the
+    feature map for pixel inputs (so attention maps can be laid over the image) and ``None`` for
+    precomputed features, whose layout the model cannot know.
+    """
+
+    def __init__(self, config):
+        super().__init__()
+        self.kind = config.image_encoder
+        if self.kind not in IMAGE_ENCODERS:
+            raise ValueError(f"image_encoder must be one of {IMAGE_ENCODERS}, got {self.kind!r}")
+        self.freeze_backbone = config.freeze_backbone
+        if self.kind == "scratch_cnn":
+            self.cnn = ScratchCNN(config.scratch_cnn_channels, config.num_channels)
+            self.output_size = self.cnn.out_channels
+        elif self.kind == "backbone":
+            from transformers.backbone_utils import load_backbone
+
+            if config.backbone_config is None:
+                raise ValueError("image_encoder='backbone' needs a backbone_config (e.g. a ResNetConfig)")
+            self.backbone = load_backbone(config)
+            self.output_size = self.backbone.channels[-1]
+            if self.freeze_backbone:
+                self.backbone.requires_grad_(False)
+        else:
+            self.output_size = config.image_feature_size
+
+    def train(self, mode: bool = True):
+        super().train(mode)
+        if self.kind == "backbone" and self.freeze_backbone:
+            # A frozen backbone keeps its BatchNorm statistics: it is a fixed feature extractor.
+            self.backbone.eval()
+        return self
+
+    def forward(
+        self,
+        pixel_values: torch.Tensor | None = None,
+        image_features: torch.Tensor | None = None,
+        image_attention_mask: torch.Tensor | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor | None, tuple[int, int] | None]:
+        if self.kind == "features":
+            return image_features, image_attention_mask, None
+        if self.kind == "scratch_cnn":
+            feature_map = self.cnn(pixel_values)
+        else:
+            with torch.set_grad_enabled(torch.is_grad_enabled() and not self.freeze_backbone):
+                feature_map = self.backbone(pixel_values).feature_maps[-1]
+        grid_size = tuple(feature_map.shape[-2:])
+        regions = feature_map.flatten(2).transpose(1, 2)
+        return regions, None, grid_size
+
+
+class LSTMQuestionEncoder(nn.Module):
+    """Word embedding → (optional tanh) → LSTM over the question; padding-aware through packing.
+
+    Returns the last hidden state of the top layer ``(batch, hidden)`` and, for the VQA baseline,
+    the final ``(h_n, c_n)`` of every layer.
+    """
+
+    def __init__(
+        self,
+        vocab_size: int,
+        embedding_size: int,
+        hidden_size: int,
+        num_layers: int = 1,
+        pad_token_id: int = 0,
+        embedding_activation: str | None = None,
+        dropout: float = 0.0,
+    ):
+        super().__init__()
+        self.embedding = nn.Embedding(vocab_size, embedding_size, padding_idx=pad_token_id)
+        self.embedding_activation = nn.Tanh() if embedding_activation == "tanh" else nn.Identity()
+        self.dropout = nn.Dropout(dropout)
+        self.lstm = nn.LSTM(embedding_size, hidden_size, num_layers=num_layers, batch_first=True)
+        self.output_size = hidden_size
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor):
+        embedded = self.embedding_activation(self.dropout(self.embedding(input_ids)))
+        lengths = attention_mask.sum(dim=1).cpu()
+        packed = pack_padded_sequence(embedded, lengths, batch_first=True, enforce_sorted=False)
+        _, (h_n, c_n) = self.lstm(packed)
+        return h_n[-1], (h_n, c_n)
+
+
+class CNNQuestionEncoder(nn.Module):
+    """Convolutional question model of SAN (Yang et al. 2016, section 3.2, eq. 7-10).
+
+    Unigram, bigram and trigram convolutions over the word embeddings, tanh, max-pooled over
+    the question (padding excluded), concatenated: ``h = [h_1; h_2; h_3]``.
+    """
+
+    def __init__(
+        self,
+        vocab_size: int,
+        embedding_size: int,
+        kernel_sizes: list[int] | tuple[int, ...],
+        channels: list[int] | tuple[int, ...],
+        pad_token_id: int = 0,
+    ):
+        super().__init__()
+        if len(kernel_sizes) != len(channels):
+            raise ValueError("question_cnn_kernel_sizes and question_cnn_channels must have the same length")
+        self.embedding = nn.Embedding(vocab_size, embedding_size, padding_idx=pad_token_id)
+        self.convolutions = nn.ModuleList(
+            nn.Conv1d(embedding_size, out_channels, kernel_size, padding=kernel_size - 1)
+            for kernel_size, out_channels in zip(kernel_sizes, channels)
+        )
+        self.output_size = sum(channels)
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor):
+        embedded = self.embedding(input_ids).transpose(1, 2)  # (batch, embedding, words)
+        lengths = attention_mask.sum(dim=1)
+        pooled = []
+        for convolution in self.convolutions:
+            # padding=k-1 on both sides: output t covers words t-k+1..t, so a window is valid
+            # when it touches at least one real word, i.e. t < length + k - 1.
+            features = torch.tanh(convolution(embedded))
+            kernel_size = convolution.kernel_size[0]
+            positions = torch.arange(features.shape[-1], device=features.device)
+            valid = positions.unsqueeze(0) < (lengths + kernel_size - 1).unsqueeze(1)
+            features = features.masked_fill(~valid.unsqueeze(1), torch.finfo(features.dtype).min)
+            pooled.append(features.max(dim=-1).values)
+        return torch.cat(pooled, dim=-1), None

@@ -1,0 +1,135 @@
+"""The "deeper LSTM Q + norm I" baseline of the VQA dataset paper.
+
+Antol, Agrawal, Lu, Mitchell, Batra, Zitnick, Parikh, *VQA: Visual Question Answering*,
+ICCV 2015 (https://arxiv.org/abs/1505.00468), section 5, and GT-Vision-Lab/VQA_LSTM_CNN. The
+question is the final [c; h] of a 2-layer LSTM, the image one L2-normalised vector; both are
+mapped to a common space with tanh and multiplied element-wise; a softmax picks the answer.
+The model has no attention, so ``attentions`` is always ``None``.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from ...layers.encoders import ImageEncoder, LSTMQuestionEncoder
+from ...layers.fusion import AnswerClassifier, ElementwiseProductFusion
+from ...modeling_vqa import MMAttnVQAPreTrainedModel, VQAModelOutput, VQAOutput, check_vqa_inputs, vqa_loss
+from .configuration_lstm_q_norm_i import LstmQNormIConfig
+
+
+class LstmQNormIPreTrainedModel(MMAttnVQAPreTrainedModel):
+    config_class = LstmQNormIConfig
+
+
+class LstmQNormIModel(LstmQNormIPreTrainedModel):
+    def __init__(self, config: LstmQNormIConfig):
+        super().__init__(config)
+        self.question_encoder = LSTMQuestionEncoder(
+            config.vocab_size,
+            config.word_embedding_size,
+            config.question_hidden_size,
+            num_layers=config.question_num_layers,
+            pad_token_id=config.pad_token_id,
+            embedding_activation="tanh",
+            dropout=config.dropout,
+        )
+        self.image_encoder = ImageEncoder(config)
+        self.fusion = ElementwiseProductFusion(
+            config.question_vector_size, self.image_encoder.output_size, config.fusion_hidden_size, config.dropout
+        )
+        self.post_init()
+
+    def get_input_embeddings(self):
+        return self.question_encoder.embedding
+
+    def set_input_embeddings(self, value):
+        self.question_encoder.embedding = value
+
+    def forward(
+        self,
+        input_ids: torch.LongTensor | None = None,
+        attention_mask: torch.LongTensor | None = None,
+        pixel_values: torch.FloatTensor | None = None,
+        image_features: torch.FloatTensor | None = None,
+        image_attention_mask: torch.LongTensor | None = None,
+        image_index: torch.LongTensor | None = None,
+        output_attentions: bool | None = None,
+        return_dict: bool | None = None,
+        **kwargs,
+    ) -> VQAModelOutput | tuple:
+        r"""
+        image_index (`torch.LongTensor` of shape `(batch,)`, *optional*):
+            For each question, the row of `pixel_values` / `image_features` holding its image.
+        """
+        return_dict = return_dict if return_dict is not None else self.config.return_dict
+        attention_mask = check_vqa_inputs(
+            self.config, input_ids, attention_mask, pixel_values, image_features, image_attention_mask, image_index
+        )
+
+        _, (h_n, c_n) = self.question_encoder(input_ids, attention_mask)
+        # [c_1; h_1; c_2; h_2]: final cell and hidden state of each layer.
+        question = torch.cat([state for layer in zip(c_n, h_n) for state in layer], dim=-1)
+
+        regions, region_mask, _ = self.image_encoder(pixel_values, image_features, image_attention_mask)
+        if region_mask is None:
+            image = regions.mean(dim=1)
+        else:
+            weights = region_mask.to(regions.dtype).unsqueeze(-1)
+            image = (regions * weights).sum(dim=1) / weights.sum(dim=1)
+        if self.config.normalize_image:
+            image = F.normalize(image, p=2, dim=-1)
+        if image_index is not None:
+            image = image[image_index]
+
+        fused = self.fusion(question, image)
+        output = VQAModelOutput(pooled_output=fused, image_embeds=image, question_embeds=question)
+        return output if return_dict else output.to_tuple()
+
+
+class LstmQNormIForVisualQuestionAnswering(LstmQNormIPreTrainedModel):
+    def __init__(self, config: LstmQNormIConfig):
+        super().__init__(config)
+        self.model = LstmQNormIModel(config)
+        self.classifier = AnswerClassifier(
+            config.fusion_hidden_size, config.num_labels, config.answer_head, config.answer_hidden_size, config.dropout
+        )
+        self.post_init()
+
+    def get_input_embeddings(self):
+        return self.model.get_input_embeddings()
+
+    def forward(
+        self,
+        input_ids: torch.LongTensor | None = None,
+        attention_mask: torch.LongTensor | None = None,
+        pixel_values: torch.FloatTensor | None = None,
+        image_features: torch.FloatTensor | None = None,
+        image_attention_mask: torch.LongTensor | None = None,
+        image_index: torch.LongTensor | None = None,
+        labels: torch.Tensor | None = None,
+        output_attentions: bool | None = None,
+        return_dict: bool | None = None,
+        **kwargs,
+    ) -> VQAOutput | tuple:
+        r"""
+        labels (`torch.Tensor`, *optional*):
+            Answer indices `(batch,)` or soft VQA scores `(batch, num_labels)` (see `vqa_loss`).
+        """
+        return_dict = return_dict if return_dict is not None else self.config.return_dict
+        outputs = self.model(
+            input_ids=input_ids,
+            attention_mask=attention_mask,
+            pixel_values=pixel_values,
+            image_features=image_features,
+            image_attention_mask=image_attention_mask,
+            image_index=image_index,
+            return_dict=True,
+        )
+        logits = self.classifier(outputs.pooled_output)
+        loss = vqa_loss(logits, labels) if labels is not None else None
+        output = VQAOutput(loss=loss, logits=logits, pooled_output=outputs.pooled_output)
+        return output if return_dict else output.to_tuple()
+
+
+__all__ = ["LstmQNormIPreTrainedModel", "LstmQNormIModel", "LstmQNormIForVisualQuestionAnswering"]

@@ -1,0 +1,160 @@
+"""Stacked Attention Networks for Image Question Answering.
+
+Yang, He, Gao, Deng, Smola, CVPR 2016 (https://arxiv.org/abs/1511.02274). The question (LSTM
+or CNN) queries the image regions K times; each hop attends over the regions and adds the
+attended image vector to the query (eq. 14-19); the final query is classified (eq. 20).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from ...layers.attention import StackedAttentionHop
+from ...layers.encoders import CNNQuestionEncoder, ImageEncoder, LSTMQuestionEncoder
+from ...layers.fusion import AnswerClassifier
+from ...modeling_vqa import MMAttnVQAPreTrainedModel, VQAModelOutput, VQAOutput, check_vqa_inputs, vqa_loss
+from .configuration_san import SanConfig
+
+
+class SanPreTrainedModel(MMAttnVQAPreTrainedModel):
+    config_class = SanConfig
+
+
+class SanModel(SanPreTrainedModel):
+    """Question encoder, image encoder and the stack of attention hops; returns the final query
+    ``u_K`` as ``pooled_output`` and one attention map per hop."""
+
+    def __init__(self, config: SanConfig):
+        super().__init__(config)
+        if config.question_encoder == "lstm":
+            self.question_encoder = LSTMQuestionEncoder(
+                config.vocab_size, config.word_embedding_size, config.question_hidden_size, pad_token_id=config.pad_token_id
+            )
+        else:
+            self.question_encoder = CNNQuestionEncoder(
+                config.vocab_size,
+                config.word_embedding_size,
+                config.question_cnn_kernel_sizes,
+                config.question_cnn_channels,
+                pad_token_id=config.pad_token_id,
+            )
+        self.image_encoder = ImageEncoder(config)
+        # v_I = tanh(W_I f_I + b_I), eq. 2: regions projected to the question's size d.
+        self.image_projection = nn.Sequential(nn.Linear(self.image_encoder.output_size, config.hidden_size), nn.Tanh())
+        self.region_dropout = nn.Dropout(config.dropout)
+        self.hops = nn.ModuleList(
+            StackedAttentionHop(config.hidden_size, config.attention_hidden_size, config.attention_form, config.dropout)
+            for _ in range(config.num_hops)
+        )
+        self.post_init()
+
+    def get_input_embeddings(self):
+        return self.question_encoder.embedding
+
+    def set_input_embeddings(self, value):
+        self.question_encoder.embedding = value
+
+    def forward(
+        self,
+        input_ids: torch.LongTensor | None = None,
+        attention_mask: torch.LongTensor | None = None,
+        pixel_values: torch.FloatTensor | None = None,
+        image_features: torch.FloatTensor | None = None,
+        image_attention_mask: torch.LongTensor | None = None,
+        image_index: torch.LongTensor | None = None,
+        output_attentions: bool | None = None,
+        return_dict: bool | None = None,
+        **kwargs,
+    ) -> VQAModelOutput | tuple:
+        r"""
+        image_index (`torch.LongTensor` of shape `(batch,)`, *optional*):
+            For each question, the row of `pixel_values` / `image_features` holding its image, so
+            several questions share one encoded image (the image encoder runs once per image).
+            Without it, question i reads image i.
+        """
+        output_attentions = output_attentions if output_attentions is not None else self.config.output_attentions
+        return_dict = return_dict if return_dict is not None else self.config.return_dict
+        attention_mask = check_vqa_inputs(
+            self.config, input_ids, attention_mask, pixel_values, image_features, image_attention_mask, image_index
+        )
+
+        question, _ = self.question_encoder(input_ids, attention_mask)
+        regions, region_mask, grid_size = self.image_encoder(pixel_values, image_features, image_attention_mask)
+        regions = self.image_projection(self.region_dropout(regions))
+        if image_index is not None:
+            regions = regions[image_index]
+            region_mask = region_mask[image_index] if region_mask is not None else None
+
+        query = question
+        attentions = []
+        for hop in self.hops:
+            query, attention = hop(regions, query, region_mask)
+            attentions.append(attention)
+
+        output = VQAModelOutput(
+            pooled_output=query,
+            image_embeds=regions,
+            question_embeds=question,
+            attentions=tuple(attentions) if output_attentions else None,
+            image_grid_size=grid_size,
+        )
+        return output if return_dict else output.to_tuple()
+
+
+class SanForVisualQuestionAnswering(SanPreTrainedModel):
+    """SAN with its answer classifier: ``p_ans = softmax(W_u u_K + b_u)`` (eq. 20), or an MLP."""
+
+    def __init__(self, config: SanConfig):
+        super().__init__(config)
+        self.model = SanModel(config)
+        self.classifier = AnswerClassifier(
+            config.hidden_size, config.num_labels, config.answer_head, config.answer_hidden_size, config.dropout
+        )
+        self.post_init()
+
+    def get_input_embeddings(self):
+        return self.model.get_input_embeddings()
+
+    def forward(
+        self,
+        input_ids: torch.LongTensor | None = None,
+        attention_mask: torch.LongTensor | None = None,
+        pixel_values: torch.FloatTensor | None = None,
+        image_features: torch.FloatTensor | None = None,
+        image_attention_mask: torch.LongTensor | None = None,
+        image_index: torch.LongTensor | None = None,
+        labels: torch.Tensor | None = None,
+        output_attentions: bool | None = None,
+        return_dict: bool | None = None,
+        **kwargs,
+    ) -> VQAOutput | tuple:
+        r"""
+        labels (`torch.Tensor`, *optional*):
+            Answer indices `(batch,)` for softmax cross-entropy, or soft VQA scores
+            `(batch, num_labels)` for binary cross-entropy (see `vqa_loss`).
+        """
+        return_dict = return_dict if return_dict is not None else self.config.return_dict
+        outputs = self.model(
+            input_ids=input_ids,
+            attention_mask=attention_mask,
+            pixel_values=pixel_values,
+            image_features=image_features,
+            image_attention_mask=image_attention_mask,
+            image_index=image_index,
+            output_attentions=output_attentions,
+            return_dict=True,
+        )
+        logits = self.classifier(outputs.pooled_output)
+        loss = vqa_loss(logits, labels) if labels is not None else None
+        output = VQAOutput(
+            loss=loss,
+            logits=logits,
+            pooled_output=outputs.pooled_output,
+            attentions=outputs.attentions,
+            image_grid_size=outputs.image_grid_size,
+        )
+        return output if return_dict else output.to_tuple()
+
+
+__all__ = ["SanPreTrainedModel", "SanModel", "SanForVisualQuestionAnswering"]

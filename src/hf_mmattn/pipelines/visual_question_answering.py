@@ -1,0 +1,104 @@
+"""The ``visual-question-answering`` pipeline that transformers 5 removed, restored.
+
+After ``import hf_mmattn``::
+
+    vqa = pipeline("visual-question-answering", model="./out/san-easyvqa")
+    vqa(image="shapes.png", question="what color is the circle?", top_k=3)
+    # [{"answer": "red", "score": 0.98}, ...]
+
+Inputs follow the transformers 4 pipeline: ``image`` (PIL image, path, URL, numpy array) and
+``question``; a list of images and one question (or the reverse) answers each pair; a list of
+images and a list of questions answers every question for every image; ``{"image", "question"}``
+dicts or a list of them work too. With ``return_attention=True`` each result is a dict
+``{"answers": [...], "attentions": [one (h, w) or (regions,) numpy map per attention step],
+"image_grid_size": (h, w) | None}`` for ``hf_mmattn.visualization``.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import torch
+from transformers import Pipeline
+from transformers.image_utils import load_image as load_image_from_url
+
+from ..processing.images import load_image
+
+logger = logging.getLogger(__name__)
+
+
+def _read_image(image, timeout=None):
+    if isinstance(image, str) and image.startswith(("http://", "https://", "data:image/")):
+        image = load_image_from_url(image, timeout=timeout)
+    return load_image(image)
+
+
+class VisualQuestionAnsweringPipeline(Pipeline):
+    _load_processor = True
+    _load_image_processor = False
+    _load_feature_extractor = False
+    _load_tokenizer = False
+
+    def _sanitize_parameters(self, top_k=None, return_attention=None, timeout=None, **kwargs):
+        preprocess_params, forward_params, postprocess_params = {}, {}, {}
+        if timeout is not None:
+            preprocess_params["timeout"] = timeout
+        if top_k is not None:
+            if not isinstance(top_k, int) or top_k < 1:
+                raise ValueError(f"top_k must be a positive integer, got {top_k!r}")
+            postprocess_params["top_k"] = top_k
+        if return_attention is not None:
+            forward_params["return_attention"] = return_attention
+            postprocess_params["return_attention"] = return_attention
+        return preprocess_params, forward_params, postprocess_params
+
+    def __call__(self, image=None, question: str | list[str] | None = None, **kwargs):
+        if isinstance(image, dict) or (isinstance(image, list) and image and all(isinstance(i, dict) for i in image)):
+            inputs = image
+        elif image is None or question is None:
+            raise ValueError("the pipeline needs an image and a question, e.g. vqa(image='cat.png', question='what is this?')")
+        elif isinstance(image, (list, tuple)) and isinstance(question, (list, tuple)):
+            inputs = [{"image": im, "question": q} for q in question for im in image]
+        elif isinstance(image, (list, tuple)):
+            inputs = [{"image": im, "question": question} for im in image]
+        elif isinstance(question, (list, tuple)):
+            inputs = [{"image": image, "question": q} for q in question]
+        else:
+            inputs = {"image": image, "question": question}
+        return super().__call__(inputs, **kwargs)
+
+    def preprocess(self, inputs, timeout=None):
+        if not isinstance(inputs, dict) or "image" not in inputs or "question" not in inputs:
+            raise ValueError("each input must be a dict with an 'image' and a 'question'")
+        question = inputs["question"]
+        model_inputs = self.processor(images=_read_image(inputs["image"], timeout), text=question, return_tensors="pt")
+        unknown = self.processor.unknown_words(question)
+        if unknown:
+            logger.warning("words the model never saw in training, read as [UNK]: %s", ", ".join(unknown))
+        return model_inputs
+
+    def _forward(self, model_inputs, return_attention=False):
+        return self.model(**model_inputs, output_attentions=return_attention, return_dict=True)
+
+    def postprocess(self, model_outputs, top_k=5, return_attention=False):
+        logits = model_outputs.logits[0].float()
+        if self.model.config.problem_type == "multi_label_classification":
+            scores = logits.sigmoid()  # trained with soft VQA scores and BCE
+        else:
+            scores = logits.softmax(dim=-1)
+        top_k = min(top_k, scores.shape[-1])
+        values, indices = scores.topk(top_k)
+        id2label = self.model.config.id2label
+        answers = [{"score": value.item(), "answer": id2label[index.item()]} for value, index in zip(values, indices)]
+        if not return_attention:
+            return answers
+        grid_size = model_outputs.get("image_grid_size")
+        maps = []
+        for attention in model_outputs.get("attentions") or ():
+            attention = attention[0].float().cpu().numpy()
+            maps.append(attention.reshape(grid_size) if grid_size is not None else attention)
+        return {"answers": answers, "attentions": maps, "image_grid_size": tuple(grid_size) if grid_size else None}
+
+
+__all__ = ["VisualQuestionAnsweringPipeline"]

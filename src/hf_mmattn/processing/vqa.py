@@ -1,0 +1,151 @@
+"""The VQA family's processor: an image processor + a word-level question tokenizer.
+
+The answer vocabulary is not here: it lives in the model's ``config.id2label`` / ``label2id``
+(DESIGN.md, contracts). Build a processor for a new dataset with
+``VQAProcessor.from_questions(train_questions, image_size=...)``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from collections.abc import Iterable
+
+from tokenizers import Tokenizer, normalizers, pre_tokenizers
+from tokenizers.models import WordLevel
+from transformers import BatchFeature, PreTrainedTokenizerFast, ProcessorMixin
+from transformers.image_processing_backends import PilBackend
+from transformers.image_utils import IMAGENET_STANDARD_MEAN, IMAGENET_STANDARD_STD, PILImageResampling
+
+from .images import DEFAULT_MAX_PIXELS, load_image
+
+logger = logging.getLogger(__name__)
+
+PAD_TOKEN = "[PAD]"
+UNK_TOKEN = "[UNK]"
+
+
+class VQAImageProcessor(PilBackend):
+    """Resize → rescale to [0, 1] → normalise, after turning any input into RGB (``load_image``:
+    grayscale, RGBA, 16-bit, arrays, paths; truncated or huge files raise a clear error).
+
+    Defaults suit a transformers ImageNet backbone (224, ImageNet mean/std); the scratch CNN on
+    easy-VQA uses 64x64 with mean = std = 0.5.
+    """
+
+    model_input_names = ["pixel_values"]
+    resample = PILImageResampling.BILINEAR
+    image_mean = IMAGENET_STANDARD_MEAN
+    image_std = IMAGENET_STANDARD_STD
+    size = {"height": 224, "width": 224}
+    do_resize = True
+    do_rescale = True
+    do_normalize = True
+    do_convert_rgb = True
+
+    def preprocess(self, images, *args, max_pixels: int = DEFAULT_MAX_PIXELS, **kwargs):
+        if images is None:
+            raise ValueError("no image given")
+        batch = images if isinstance(images, (list, tuple)) else [images]
+        if len(batch) == 0:
+            raise ValueError("an empty list of images was given")
+        return super().preprocess([load_image(image, max_pixels) for image in batch], *args, **kwargs)
+
+
+def build_question_tokenizer(
+    questions: Iterable[str], min_count: int = 1, max_length: int = 32
+) -> PreTrainedTokenizerFast:
+    """A word-level tokenizer (``tokenizers`` WordLevel) over the words of ``questions``.
+
+    Text is NFKC-normalised and lower-cased, then split into words and punctuation. Words seen
+    fewer than ``min_count`` times map to ``[UNK]`` (id 1); ``[PAD]`` is id 0. Questions longer
+    than ``max_length`` words are truncated when encoded with ``truncation=True``.
+    """
+    normalizer = normalizers.Sequence([normalizers.NFKC(), normalizers.Lowercase()])
+    pre_tokenizer = pre_tokenizers.Whitespace()
+    counts = Counter()
+    for question in questions:
+        words = pre_tokenizer.pre_tokenize_str(normalizer.normalize_str(question))
+        counts.update(word for word, _ in words)
+    words = sorted(word for word, count in counts.items() if count >= min_count)
+    vocab = {PAD_TOKEN: 0, UNK_TOKEN: 1, **{word: index + 2 for index, word in enumerate(words)}}
+    tokenizer = Tokenizer(WordLevel(vocab, unk_token=UNK_TOKEN))
+    tokenizer.normalizer = normalizer
+    tokenizer.pre_tokenizer = pre_tokenizer
+    return PreTrainedTokenizerFast(
+        tokenizer_object=tokenizer,
+        pad_token=PAD_TOKEN,
+        unk_token=UNK_TOKEN,
+        model_max_length=max_length,
+        padding_side="right",
+    )
+
+
+class VQAProcessor(ProcessorMixin):
+    """Prepares (image, question) pairs for every VQA model of the package.
+
+    ``processor(images=..., text=...)`` returns ``pixel_values`` plus ``input_ids`` /
+    ``attention_mask``. Questions must be non-empty strings; unknown words become ``[UNK]``
+    (``unknown_words`` lists them); questions longer than the tokenizer's ``model_max_length``
+    are truncated to it with a warning.
+    """
+
+    def __init__(self, image_processor=None, tokenizer=None, **kwargs):
+        super().__init__(image_processor, tokenizer, **kwargs)
+
+    @classmethod
+    def from_questions(
+        cls,
+        questions: Iterable[str],
+        image_size: int = 224,
+        image_mean=IMAGENET_STANDARD_MEAN,
+        image_std=IMAGENET_STANDARD_STD,
+        min_word_count: int = 1,
+        max_question_length: int = 32,
+    ) -> VQAProcessor:
+        """A processor whose vocabulary is built from ``questions`` (the training questions)."""
+        image_processor = VQAImageProcessor(
+            size={"height": image_size, "width": image_size}, image_mean=list(image_mean), image_std=list(image_std)
+        )
+        return cls(image_processor, build_question_tokenizer(questions, min_word_count, max_question_length))
+
+    def _check_questions(self, text) -> list[str]:
+        questions = [text] if isinstance(text, str) else text
+        if not isinstance(questions, (list, tuple)) or len(questions) == 0:
+            raise TypeError(f"the question must be a string or a non-empty list of strings; got {type(text).__name__}")
+        for question in questions:
+            if not isinstance(question, str):
+                raise TypeError(f"a question must be a string; got {type(question).__name__}: {question!r}")
+            if not question.strip():
+                raise ValueError("a question is empty: ask something, e.g. 'what color is the circle?'")
+        return list(questions)
+
+    def unknown_words(self, question: str) -> list[str]:
+        """The words of ``question`` that the tokenizer maps to ``[UNK]``."""
+        backend = self.tokenizer.backend_tokenizer
+        encoding = backend.encode(question, add_special_tokens=False)
+        return [backend.normalizer.normalize_str(question)[start:end] for (start, end), token_id in zip(encoding.offsets, encoding.ids) if token_id == self.tokenizer.unk_token_id]
+
+    def __call__(self, images=None, text=None, return_tensors="pt", **kwargs) -> BatchFeature:
+        if images is None and text is None:
+            raise ValueError("give images, text (the questions) or both")
+        data = {}
+        if text is not None:
+            questions = self._check_questions(text)
+            max_length = self.tokenizer.model_max_length
+            too_long = [q for q in questions if len(self.tokenizer.tokenize(q)) > max_length]
+            if too_long:
+                logger.warning("%d question(s) longer than %d words are truncated, e.g. %r", len(too_long), max_length, too_long[0][:80])
+            data.update(
+                self.tokenizer(questions, padding=True, truncation=True, max_length=max_length, return_tensors=return_tensors)
+            )
+        if images is not None:
+            data.update(self.image_processor(images, return_tensors=return_tensors))
+        return BatchFeature(data=dict(data), tensor_type=return_tensors)
+
+    @property
+    def model_input_names(self):
+        return ["input_ids", "attention_mask", "pixel_values"]
+
+
+__all__ = ["VQAImageProcessor", "VQAProcessor", "build_question_tokenizer"]

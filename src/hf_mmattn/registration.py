@@ -1,0 +1,59 @@
+"""Registers every architecture of the package with transformers (run by ``import hf_mmattn``).
+
+* each config with ``AutoConfig``, its base model with ``AutoModel``, its head with the Auto
+  class of its task, its processor with ``AutoProcessor`` and its image processor with
+  ``AutoImageProcessor`` (a processor cannot be loaded unless its image processor is registered);
+* the ``visual-question-answering`` pipeline (and its ``vqa`` alias), which transformers 5
+  removed: the removed-task check runs before the registry is consulted, so the package takes
+  its own task names out of ``transformers.pipelines.REMOVED_TASKS`` and registers its pipeline.
+"""
+
+from __future__ import annotations
+
+import transformers.pipelines as transformers_pipelines
+from transformers import (
+    AutoConfig,
+    AutoImageProcessor,
+    AutoModel,
+    AutoModelForVisualQuestionAnswering,
+    AutoProcessor,
+)
+
+from .models.lstm_q_norm_i import LstmQNormIConfig, LstmQNormIForVisualQuestionAnswering, LstmQNormIModel
+from .models.san import SanConfig, SanForVisualQuestionAnswering, SanModel
+from .pipelines.visual_question_answering import VisualQuestionAnsweringPipeline
+from .processing.vqa import VQAImageProcessor, VQAProcessor
+
+VQA_MODELS = (
+    (SanConfig, SanModel, SanForVisualQuestionAnswering),
+    (LstmQNormIConfig, LstmQNormIModel, LstmQNormIForVisualQuestionAnswering),
+)
+
+RESTORED_PIPELINES = {
+    "visual-question-answering": (VisualQuestionAnsweringPipeline, AutoModelForVisualQuestionAnswering, "multimodal"),
+}
+PIPELINE_ALIASES = {"vqa": "visual-question-answering"}
+
+
+def register_models() -> None:
+    for config_class, base_class, vqa_class in VQA_MODELS:
+        AutoConfig.register(config_class.model_type, config_class, exist_ok=True)
+        AutoModel.register(config_class, base_class, exist_ok=True)
+        AutoModelForVisualQuestionAnswering.register(config_class, vqa_class, exist_ok=True)
+        AutoImageProcessor.register(config_class, image_processor_classes={"pil": VQAImageProcessor}, exist_ok=True)
+        AutoProcessor.register(config_class, VQAProcessor, exist_ok=True)
+
+
+def restore_pipelines() -> None:
+    registry = transformers_pipelines.PIPELINE_REGISTRY
+    for task, (pipeline_class, model_class, task_type) in RESTORED_PIPELINES.items():
+        transformers_pipelines.REMOVED_TASKS.pop(task, None)
+        if registry.supported_tasks.get(task, {}).get("impl") is not pipeline_class:
+            registry.register_pipeline(task, pipeline_class=pipeline_class, pt_model=model_class, type=task_type)
+    for alias, task in PIPELINE_ALIASES.items():
+        transformers_pipelines.REMOVED_TASKS.pop(alias, None)
+        registry.task_aliases[alias] = task
+
+
+register_models()
+restore_pipelines()
