@@ -1,0 +1,247 @@
+"""Attention maps laid over images and words, in the style of the papers' figures.
+
+The VQA and captioning models of this package return, with ``output_attentions=True``, one
+map per hop / glimpse / decoding step over the image regions, laid out row-major on a grid
+(``image_grid_size``, e.g. 8x8 for the scratch CNN on 64x64 easy-VQA images, 14x14 for a
+VGG pool5 grid at 448 pixels). This module turns such a map into a picture:
+
+* :func:`overlay_attention` upsamples the grid smoothly to the image size and either darkens
+  the image where attention is low, so that the attended regions stand out as in Figure 5 of
+  Yang et al., "Stacked Attention Networks for Image Question Answering" (CVPR 2016) and
+  Figure 3 of Xu et al., "Show, Attend and Tell" (ICML 2015), or blends a colour map over it
+  (the usual heat-map rendering);
+* :func:`plot_vqa_attention` draws the image and one panel per hop, with the question and the
+  answer as the title;
+* :func:`plot_word_attention` draws a heat strip over the words of a question (for the
+  question-side maps of co-attention models such as Lu et al., HieCoAtt, NeurIPS 2016).
+
+The plotting functions build :class:`matplotlib.figure.Figure` objects directly rather than
+through ``pyplot``: rendering uses the non-interactive Agg canvas, nothing opens a window,
+and no figure is kept in pyplot's global registry, so nothing leaks when many are drawn.
+Matplotlib is only needed for the plotting functions and colour maps (``pip install
+hf-mmattn[examples]``).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+
+__all__ = ["attention_to_grid", "overlay_attention", "plot_vqa_attention", "plot_word_attention"]
+
+ImageLike = Image.Image | np.ndarray | str | os.PathLike
+
+
+def attention_to_grid(attention, grid_size: tuple[int, int] | None = None) -> np.ndarray:
+    """Reshape one attention map over ``N`` image regions to its ``(h, w)`` grid.
+
+    Args:
+        attention: a 1-D torch tensor, numpy array or sequence of ``N`` weights, one example's
+            map (e.g. ``outputs.attentions[hop][i]``). Regions are ordered row-major: region
+            ``r * w + c`` is row ``r``, column ``c``.
+        grid_size: ``(h, w)`` with ``h * w == N`` (the model output's ``image_grid_size``).
+            When omitted, ``N`` must be a perfect square.
+
+    Returns:
+        A float64 array of shape ``(h, w)``.
+    """
+    if isinstance(attention, torch.Tensor):
+        attention = attention.detach().to("cpu", torch.float64).numpy()
+    weights = np.asarray(attention, dtype=np.float64)
+    if weights.ndim != 1:
+        raise ValueError(
+            f"attention must be a 1-D map over the image regions of one example, got shape "
+            f"{tuple(weights.shape)}; index the batch (and hop/glimpse) first, e.g. attentions[hop][i]."
+        )
+    if not np.all(np.isfinite(weights)):
+        raise ValueError("attention contains NaN or infinite values; cannot draw it.")
+    num_regions = weights.shape[0]
+    if grid_size is None:
+        side = math.isqrt(num_regions)
+        if side * side != num_regions:
+            raise ValueError(
+                f"attention has {num_regions} regions, which is not a square grid; pass grid_size=(h, w) "
+                "(the model output's image_grid_size)."
+            )
+        grid_size = (side, side)
+    height, width = (int(s) for s in grid_size)
+    if height * width != num_regions:
+        raise ValueError(
+            f"grid_size {(height, width)} holds {height * width} regions but attention has {num_regions}."
+        )
+    return weights.reshape(height, width)
+
+
+def overlay_attention(
+    image: ImageLike,
+    attention,
+    grid_size: tuple[int, int] | None = None,
+    alpha: float = 0.6,
+    cmap: str | None = None,
+) -> Image.Image:
+    """Lay an attention map over an image.
+
+    The ``(h, w)`` grid is upsampled bicubically to the image size and divided by its maximum,
+    so the most attended point is 1 and a uniform map stays uniform.
+
+    Args:
+        image: a PIL image, an ``H x W (x 3|4)`` numpy array (uint8, or float in [0, 1]) or a path.
+            Grayscale and RGBA images are converted to RGB.
+        attention: one example's 1-D map over the regions (see :func:`attention_to_grid`).
+            Weights must be non-negative, as softmax attention is.
+        grid_size: ``(h, w)`` of the region grid; omit for a square grid.
+        alpha: strength of the overlay in [0, 1].
+        cmap: ``None`` (default) darkens the image where attention is low, as the figures of the
+            SAN paper do: ``pixel * (1 - alpha * (1 - a))``. The name of a Matplotlib colour map
+            (e.g. ``"jet"``) blends that colour map over the image instead:
+            ``(1 - alpha) * pixel + alpha * cmap(a)``.
+
+    Returns:
+        An RGB PIL image of the input's size.
+    """
+    if not 0.0 <= alpha <= 1.0:
+        raise ValueError(f"alpha must be in [0, 1], got {alpha}.")
+    rgb = _to_rgb_array(image)
+    grid = attention_to_grid(attention, grid_size)
+    if grid.min() < 0:
+        raise ValueError("attention weights must be non-negative (a softmax over regions).")
+    heat = _upsample(grid, rgb.shape[:2])
+
+    pixels = rgb.astype(np.float64) / 255.0
+    if cmap is None:
+        blended = pixels * (1.0 - alpha * (1.0 - heat))[..., None]
+    else:
+        colours = _colormap(cmap)(heat)[..., :3]
+        blended = (1.0 - alpha) * pixels + alpha * colours
+    return Image.fromarray(np.round(blended * 255.0).clip(0, 255).astype(np.uint8))
+
+
+def plot_vqa_attention(
+    image: ImageLike,
+    question: str,
+    attentions: Sequence,
+    answer: str | None = None,
+    grid_size: tuple[int, int] | None = None,
+    titles: Sequence[str] | None = None,
+    path: str | os.PathLike | None = None,
+    alpha: float = 0.6,
+    cmap: str | None = None,
+):
+    """Draw the image and the attention of every hop side by side, as Figure 5 of the SAN paper.
+
+    Args:
+        image: the input image (see :func:`overlay_attention`).
+        question: the question, shown in the title.
+        attentions: one 1-D map per hop for this example, e.g.
+            ``[hop[i] for hop in outputs.attentions]``.
+        answer: the predicted answer, shown in the title when given.
+        grid_size: ``(h, w)`` of the region grid (``outputs.image_grid_size``); omit for a square grid.
+        titles: panel titles, one per map; default ``"hop 1"``, ``"hop 2"``, ...
+        path: when given, the figure is also written there as a PNG.
+        alpha, cmap: passed to :func:`overlay_attention`.
+
+    Returns:
+        The :class:`matplotlib.figure.Figure` (rendered with Agg, not registered with pyplot).
+    """
+    from matplotlib.figure import Figure
+
+    attentions = list(attentions)
+    if not attentions:
+        raise ValueError("attentions is empty: pass one map per hop.")
+    if titles is None:
+        titles = [f"hop {k}" for k in range(1, len(attentions) + 1)]
+    elif len(titles) != len(attentions):
+        raise ValueError(f"got {len(titles)} titles for {len(attentions)} attention maps.")
+
+    original = Image.fromarray(_to_rgb_array(image))
+    panels = [original] + [overlay_attention(original, a, grid_size, alpha=alpha, cmap=cmap) for a in attentions]
+    names = ["image", *titles]
+
+    fig = Figure(figsize=(2.6 * len(panels), 3.2), layout="constrained")
+    for ax, panel, name in zip(fig.subplots(1, len(panels), squeeze=False)[0], panels, names):
+        ax.imshow(panel, interpolation="lanczos")
+        ax.set_title(name)
+        ax.set_axis_off()
+    suptitle = f"Q: {question}" if answer is None else f"Q: {question}\nA: {answer}"
+    fig.suptitle(suptitle)
+    if path is not None:
+        fig.savefig(path, format="png", dpi=100)
+    return fig
+
+
+def plot_word_attention(words: Sequence[str], weights, path: str | os.PathLike | None = None):
+    """Draw a heat strip of attention weights over the words of a question.
+
+    Args:
+        words: the ``T`` tokens.
+        weights: ``T`` non-negative weights (torch tensor, numpy array or sequence).
+        path: when given, the figure is also written there as a PNG.
+
+    Returns:
+        The :class:`matplotlib.figure.Figure`.
+    """
+    from matplotlib.figure import Figure
+
+    if isinstance(weights, torch.Tensor):
+        weights = weights.detach().to("cpu", torch.float64).numpy()
+    weights = np.asarray(weights, dtype=np.float64)
+    if weights.ndim != 1 or weights.shape[0] != len(words):
+        raise ValueError(f"weights must be 1-D with one value per word ({len(words)}), got shape {weights.shape}.")
+    if not np.all(np.isfinite(weights)):
+        raise ValueError("weights contain NaN or infinite values; cannot draw them.")
+
+    fig = Figure(figsize=(max(3.0, 0.9 * len(words)), 1.3), layout="constrained")
+    ax = fig.subplots()
+    vmax = weights.max() if weights.max() > 0 else 1.0
+    ax.imshow(weights[None, :], cmap="Reds", vmin=0.0, vmax=vmax, aspect="auto")
+    for t, (word, weight) in enumerate(zip(words, weights)):
+        ax.text(t, 0, f"{word}\n{weight:.2f}", ha="center", va="center",
+                color="white" if weight > 0.6 * vmax else "black")
+    ax.set_xticks([])
+    ax.set_yticks([])
+    if path is not None:
+        fig.savefig(path, format="png", dpi=100)
+    return fig
+
+
+def _to_rgb_array(image: ImageLike) -> np.ndarray:
+    """Return the image as an ``H x W x 3`` uint8 array."""
+    if isinstance(image, (str, os.PathLike)):
+        with Image.open(image) as opened:
+            return np.asarray(opened.convert("RGB"))
+    if isinstance(image, Image.Image):
+        return np.asarray(image.convert("RGB"))
+    if isinstance(image, np.ndarray):
+        array = image
+        if np.issubdtype(array.dtype, np.floating):
+            if array.size and (array.min() < 0.0 or array.max() > 1.0):
+                raise ValueError("a float image array must hold values in [0, 1]; pass uint8 for 0-255 values.")
+            array = np.round(array * 255.0).astype(np.uint8)
+        elif array.dtype != np.uint8:
+            raise ValueError(f"image array must be uint8 or float in [0, 1], got {array.dtype}.")
+        if array.ndim == 3 and array.shape[2] == 1:
+            array = array[..., 0]
+        if array.ndim == 2 or (array.ndim == 3 and array.shape[2] in (3, 4)):
+            return np.asarray(Image.fromarray(array).convert("RGB"))
+        raise ValueError(f"image array must be H x W, H x W x 3 or H x W x 4, got shape {array.shape}.")
+    raise TypeError(f"image must be a PIL image, a numpy array or a path, got {type(image).__name__}.")
+
+
+def _upsample(grid: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Bicubically upsample a non-negative grid to ``size`` and scale it to [0, 1] by its maximum."""
+    tensor = torch.from_numpy(grid)[None, None]
+    heat = F.interpolate(tensor, size=size, mode="bicubic", align_corners=False)[0, 0].clamp_(min=0.0)
+    peak = heat.max()
+    return (heat / peak if peak > 0 else heat).numpy()
+
+
+def _colormap(name: str):
+    import matplotlib
+
+    return matplotlib.colormaps[name]

@@ -1,0 +1,141 @@
+"""Tests of hf_mmattn.visualization: grids, overlays and figures of attention maps."""
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image, ImageDraw
+
+from hf_mmattn.visualization import attention_to_grid, overlay_attention, plot_vqa_attention, plot_word_attention
+
+
+def peaked_attention(grid_size, row, col, sharpness=8.0):
+    """A softmax map over a row-major grid, concentrated on cell (row, col)."""
+    height, width = grid_size
+    rows, cols = torch.meshgrid(torch.arange(height), torch.arange(width), indexing="ij")
+    distance = ((rows - row) ** 2 + (cols - col) ** 2).float()
+    return torch.softmax(-sharpness * distance.flatten() / 4, dim=0)
+
+
+def shape_image(size=64):
+    """An easy-VQA-like picture: a red circle in the top-left quarter on a white background."""
+    image = Image.new("RGB", (size, size), "white")
+    ImageDraw.Draw(image).ellipse((4, 4, 28, 28), fill="red")
+    return image
+
+
+def test_attention_to_grid_is_row_major():
+    height, width = 3, 5
+    for row in range(height):
+        for col in range(width):
+            one_hot = torch.zeros(height * width)
+            one_hot[row * width + col] = 1.0
+            grid = attention_to_grid(one_hot, (height, width))
+            assert grid.shape == (height, width)
+            assert np.unravel_index(grid.argmax(), grid.shape) == (row, col)
+
+
+def test_attention_to_grid_infers_square_grid_and_accepts_numpy():
+    assert attention_to_grid(np.arange(64.0)).shape == (8, 8)
+    assert attention_to_grid(torch.rand(196)).shape == (14, 14)
+
+
+def test_attention_to_grid_rejects_bad_maps():
+    with pytest.raises(ValueError, match="grid_size"):
+        attention_to_grid(torch.rand(60))
+    with pytest.raises(ValueError, match="NaN"):
+        attention_to_grid(torch.tensor([0.5, float("nan"), 0.25, 0.25]))
+    with pytest.raises(ValueError, match="1-D"):
+        attention_to_grid(torch.rand(2, 64))
+    with pytest.raises(ValueError, match="holds 12 regions"):
+        attention_to_grid(torch.rand(16), grid_size=(3, 4))
+
+
+def test_overlay_darkens_where_attention_is_low():
+    image = Image.new("RGB", (64, 64), (200, 200, 200))
+    overlay = overlay_attention(image, peaked_attention((8, 8), 1, 1))
+    assert overlay.size == (64, 64) and overlay.mode == "RGB"
+    pixels = np.asarray(overlay).astype(int)
+    peak, corner = pixels[12, 12].sum(), pixels[60, 60].sum()
+    assert peak > corner + 200
+    assert pixels[12, 12, 0] >= 190  # the attended region keeps (almost) its brightness
+
+
+def test_overlay_with_colormap_is_hotter_where_attention_is_high():
+    overlay = np.asarray(overlay_attention(shape_image(), peaked_attention((8, 8), 6, 5), cmap="jet")).astype(int)
+    hot, cold = overlay[6 * 8 + 4, 5 * 8 + 4], overlay[4, 60]
+    assert hot[0] > cold[0] + 50  # red where attention is high
+    assert cold[2] > hot[2] + 50  # blue where it is low
+
+
+def test_overlay_of_uniform_attention_keeps_the_image():
+    image = shape_image()
+    overlay = overlay_attention(image, torch.full((64,), 1 / 64))
+    np.testing.assert_array_equal(np.asarray(overlay), np.asarray(image))
+
+
+def test_overlay_follows_a_non_square_grid():
+    image = Image.new("RGB", (128, 64), "white")  # 64 high, 128 wide: a 4 x 8 grid of 16-pixel cells
+    overlay = np.asarray(overlay_attention(image, peaked_attention((4, 8), 2, 6), grid_size=(4, 8))).sum(-1)
+    row, col = np.unravel_index(overlay.argmax(), overlay.shape)
+    assert row // 16 == 2 and col // 16 == 6
+
+
+def test_overlay_accepts_arrays_paths_and_other_modes(tmp_path):
+    attention = peaked_attention((8, 8), 2, 2)
+    rgb = np.asarray(shape_image())
+    path = tmp_path / "shape.png"
+    shape_image().save(path)
+    inputs = [
+        rgb,
+        rgb.astype(np.float32) / 255.0,
+        rgb[..., 0],
+        np.asarray(shape_image().convert("RGBA")),
+        shape_image().convert("L"),
+        str(path),
+        path,
+    ]
+    for image in inputs:
+        overlay = overlay_attention(image, attention)
+        assert overlay.mode == "RGB" and overlay.size == (64, 64)
+    from_path, from_array = overlay_attention(path, attention), overlay_attention(rgb, attention)
+    np.testing.assert_array_equal(np.asarray(from_path), np.asarray(from_array))
+
+
+def test_overlay_rejects_bad_inputs():
+    with pytest.raises(ValueError, match="non-negative"):
+        overlay_attention(shape_image(), torch.randn(64) - 5)
+    with pytest.raises(ValueError, match="alpha"):
+        overlay_attention(shape_image(), torch.rand(64), alpha=1.5)
+    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+        overlay_attention(np.full((8, 8, 3), 7.0), torch.rand(4))
+    with pytest.raises(TypeError, match="PIL image"):
+        overlay_attention(12, torch.rand(4))
+
+
+def test_plot_vqa_attention_writes_a_png(tmp_path):
+    path = tmp_path / "attention.png"
+    attentions = torch.stack([peaked_attention((8, 8), 1, 1, sharpness=1.0), peaked_attention((8, 8), 1, 1)])
+    fig = plot_vqa_attention(shape_image(), "what color is the circle?", attentions, answer="red", path=path)
+    assert len(fig.axes) == 3
+    assert [ax.get_title() for ax in fig.axes] == ["image", "hop 1", "hop 2"]
+    assert "what color is the circle?" in fig.get_suptitle() and "red" in fig.get_suptitle()
+    with Image.open(path) as png:
+        assert png.format == "PNG" and png.width > png.height > 100
+
+
+def test_plot_vqa_attention_checks_titles():
+    with pytest.raises(ValueError, match="titles"):
+        plot_vqa_attention(shape_image(), "q?", [torch.rand(64)], titles=["a", "b"])
+    with pytest.raises(ValueError, match="empty"):
+        plot_vqa_attention(shape_image(), "q?", [])
+
+
+def test_plot_word_attention_writes_a_png(tmp_path):
+    path = tmp_path / "words.png"
+    words = "what color is the circle ?".split()
+    fig = plot_word_attention(words, torch.softmax(torch.arange(6.0), 0), path=path)
+    assert [text.get_text().split("\n")[0] for text in fig.axes[0].texts] == words
+    with Image.open(path) as png:
+        assert png.format == "PNG"
+    with pytest.raises(ValueError, match="one value per word"):
+        plot_word_attention(words, torch.rand(4))
