@@ -6,12 +6,15 @@ DESIGN.md ("Contracts") once so that every model enforces it the same way.
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
+from torch import nn
 from transformers import PreTrainedModel
+from transformers import initialization as init
 from transformers.utils import ModelOutput
 
 
@@ -147,6 +150,30 @@ class MMAttnVQAPreTrainedModel(PreTrainedModel):
     pipeline_tag = "visual-question-answering"
     _no_split_modules = []
 
+    @torch.no_grad()
+    def _init_weights(self, module):
+        """PyTorch's own default initialisation of each layer, as the original implementations
+        (Torch7, Theano, PyTorch ports) train from. transformers' default N(0, 0.02) is made for
+        deep pre-trained transformers; on these small from-scratch networks it leaves the
+        question-image interaction untrained for epochs (easy-VQA yes/no stuck at the prior).
+        Written with ``transformers.initialization`` so loading never re-initialises weights
+        that come from a checkpoint."""
+        if isinstance(module, (nn.Linear, nn.Conv1d, nn.Conv2d)):
+            init.kaiming_uniform_(module.weight, a=math.sqrt(5))
+            if module.bias is not None:
+                fan_in = module.weight[0].numel()
+                init.uniform_(module.bias, -1 / math.sqrt(fan_in), 1 / math.sqrt(fan_in))
+        elif isinstance(module, (nn.LSTM, nn.GRU)):
+            bound = 1 / math.sqrt(module.hidden_size)
+            for parameter in module.parameters():
+                init.uniform_(parameter, -bound, bound)
+        elif isinstance(module, nn.Embedding):
+            init.normal_(module.weight)
+            if module.padding_idx is not None:
+                init.zeros_(module.weight[module.padding_idx])
+        elif isinstance(module, (nn.BatchNorm1d, nn.BatchNorm2d, nn.LayerNorm)):
+            super()._init_weights(module)
+
     def _remote_code_entry_points(self) -> dict[str, str]:
         from .registration import VQA_MODELS
 
@@ -158,11 +185,12 @@ class MMAttnVQAPreTrainedModel(PreTrainedModel):
             "AutoProcessor": "VQAProcessor",
         }
 
-    def save_pretrained(self, save_directory, *args, eval_results: dict | None = None, **kwargs):
+    def save_pretrained(self, save_directory, *args, model_card_kwargs: dict | None = None, **kwargs):
         """``PreTrainedModel.save_pretrained`` plus, in the same folder:
 
-        * a README.md model card rendered from ``model_cards/<model>.md`` (with ``eval_results``
-          in its model-index when given);
+        * a README.md model card rendered from ``model_cards/<model>.md``; ``model_card_kwargs``
+          go to :func:`hf_mmattn.hub.build_model_card` (``eval_results``, ``dataset_id``,
+          ``training_summary``...);
         * ``config.custom_pipelines`` and ``config.auto_map`` naming a small module that imports
           this package, so ``pipeline(model=folder, trust_remote_code=True)`` infers the task.
         """
@@ -185,4 +213,4 @@ class MMAttnVQAPreTrainedModel(PreTrainedModel):
             names = ", ".join(sorted({*entry_points.values(), "VisualQuestionAnsweringPipeline"}))
             with open(os.path.join(save_directory, f"{REMOTE_CODE_MODULE}.py"), "w") as module:
                 module.write(REMOTE_CODE_TEMPLATE.format(names=names))
-            save_model_card(save_directory, self, eval_results=eval_results)
+            save_model_card(save_directory, self, **(model_card_kwargs or {}))

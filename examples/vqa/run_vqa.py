@@ -1,0 +1,424 @@
+#!/usr/bin/env python
+"""Train and evaluate a VQA model of hf-mmattn with 🤗 Accelerate.
+
+    accelerate launch examples/vqa/run_vqa.py --model_type san --dataset easy_vqa --output_dir out/san-easyvqa
+
+The same script runs on one CPU, under two-process DDP on CPU
+(``accelerate launch --multi_gpu --num_processes 2 ...``, see TRANSFORMERS5.md) and on GPUs with
+``--mixed_precision bf16``. It evaluates with the official VQA accuracy, writes
+``eval_results.json``, saves a folder that ``from_pretrained`` and
+``pipeline("visual-question-answering")`` load (model, processor, model card) and a few
+attention figures. ``--checkpointing_steps`` + ``--resume_from_checkpoint latest`` resume an
+interrupted run where its last checkpoint left it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import math
+import os
+import shutil
+import sys
+import time
+from pathlib import Path
+
+import datasets
+import torch
+import transformers
+from accelerate import Accelerator
+from accelerate.logging import get_logger
+from accelerate.utils import set_seed
+from torch.utils.data import DataLoader
+from tqdm.auto import tqdm
+from transformers import AutoConfig, AutoModelForVisualQuestionAnswering, get_scheduler
+
+import hf_mmattn
+from hf_mmattn.data import build_answer_vocabulary, easy_vqa_answers, load_easy_vqa, load_vqa_v2
+from hf_mmattn.data.batching import EncodedQuestions, GroupByImageBatchSampler, ImageStore, VQACollator
+from hf_mmattn.hub import push_folder_to_hub
+from hf_mmattn.metrics import compute_vqa_accuracy
+from hf_mmattn.processing import VQAProcessor
+
+logger = get_logger(__name__)
+
+MODEL_TYPES = {"san": hf_mmattn.SanConfig, "lstm_q_norm_i": hf_mmattn.LstmQNormIConfig}
+
+# Sizes for 64x64 synthetic images with a scratch CNN; the configs' defaults are the papers'
+# sizes for 448x448 VGG/ResNet features. --config_overrides changes any of them.
+SCRATCH_PRESETS = {
+    "san": dict(
+        word_embedding_size=32, question_hidden_size=128, attention_hidden_size=64,
+        answer_head="mlp", answer_hidden_size=256, dropout=0.1, num_hops=2,
+    ),
+    "lstm_q_norm_i": dict(
+        word_embedding_size=32, question_hidden_size=128, fusion_hidden_size=256,
+        answer_head="mlp", answer_hidden_size=256, dropout=0.1,
+    ),
+}
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model_type", choices=sorted(MODEL_TYPES), required=True)
+    parser.add_argument("--model_name_or_path", help="start from a saved checkpoint instead of a fresh model")
+    parser.add_argument("--config_overrides", default=None, help="comma-separated key=value config overrides, e.g. num_hops=1,attention_form=code")
+    parser.add_argument("--image_encoder", choices=["scratch_cnn", "backbone", "features"], default=None, help="default: scratch_cnn for easy_vqa, backbone for images, features with --features_dir")
+    parser.add_argument("--backbone_config", default=None, help="JSON file or inline JSON of a transformers backbone config (e.g. ResNet)")
+    parser.add_argument("--backbone_checkpoint", default=None, help="folder or Hub id of pretrained backbone weights (AutoBackbone)")
+    parser.add_argument("--image_size", type=int, default=None, help="default: 64 for the scratch CNN, 224 for a backbone")
+    parser.add_argument("--dataset", choices=["easy_vqa", "vqa_v2"], default="easy_vqa")
+    parser.add_argument("--train_questions"); parser.add_argument("--train_annotations")
+    parser.add_argument("--eval_questions"); parser.add_argument("--eval_annotations")
+    parser.add_argument("--images_dir"); parser.add_argument("--eval_images_dir")
+    parser.add_argument("--features_dir"); parser.add_argument("--eval_features_dir")
+    parser.add_argument("--min_answer_count", type=int, default=9, help="VQA v2: keep answers seen at least this often (3,129 answers at 9)")
+    parser.add_argument("--max_train_samples", type=int, default=None)
+    parser.add_argument("--max_eval_samples", type=int, default=None)
+    parser.add_argument("--no_cache_images", action="store_true", help="decode images per batch instead of caching them as one tensor")
+    parser.add_argument("--no_group_by_image", action="store_true", help="batch questions independently (the image encoder then runs once per question)")
+    parser.add_argument("--output_dir", required=True)
+    parser.add_argument("--num_train_epochs", type=int, default=10)
+    parser.add_argument("--max_train_steps", type=int, default=None)
+    parser.add_argument("--per_device_train_batch_size", type=int, default=64)
+    parser.add_argument("--per_device_eval_batch_size", type=int, default=256)
+    parser.add_argument("--learning_rate", type=float, default=1e-3)
+    parser.add_argument("--weight_decay", type=float, default=0.0)
+    parser.add_argument("--lr_scheduler_type", default="linear")
+    parser.add_argument("--num_warmup_steps", type=int, default=0)
+    parser.add_argument("--max_grad_norm", type=float, default=5.0)
+    parser.add_argument("--gradient_accumulation_steps", type=int, default=1)
+    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--checkpointing_steps", default=None, help="save state every N steps, or 'epoch'")
+    parser.add_argument("--resume_from_checkpoint", default=None, help="a checkpoint folder, or 'latest' for the newest one in --output_dir")
+    parser.add_argument("--eval_every_epoch", action="store_true")
+    parser.add_argument("--num_attention_figures", type=int, default=4)
+    parser.add_argument("--with_tracking", action="store_true")
+    parser.add_argument("--report_to", default="all")
+    parser.add_argument("--push_to_hub", action="store_true")
+    parser.add_argument("--hub_model_id", default=None)
+    parser.add_argument("--hub_token", default=None)
+    parser.add_argument("--hub_private", action="store_true")
+    args = parser.parse_args(argv)
+    if args.dataset == "vqa_v2" and not (args.train_questions and args.eval_questions):
+        parser.error("--dataset vqa_v2 needs --train_questions/--train_annotations and --eval_questions/--eval_annotations")
+    if args.push_to_hub and not args.hub_model_id:
+        parser.error("--push_to_hub needs --hub_model_id")
+    if args.checkpointing_steps not in (None, "epoch") and not args.checkpointing_steps.isdigit():
+        parser.error("--checkpointing_steps must be an integer or 'epoch'")
+    if args.image_encoder is None:
+        args.image_encoder = "scratch_cnn" if args.dataset == "easy_vqa" else "features" if args.features_dir else "backbone"
+    return args
+
+
+def load_splits(args):
+    if args.dataset == "easy_vqa":
+        splits = load_easy_vqa()
+        train, evaluation = splits["train"], splits["test"]
+        answers = easy_vqa_answers()
+    else:
+        train = load_vqa_v2(args.train_questions, args.train_annotations, images_dir=args.images_dir, features_dir=args.features_dir)
+        evaluation = load_vqa_v2(
+            args.eval_questions, args.eval_annotations,
+            images_dir=args.eval_images_dir or args.images_dir, features_dir=args.eval_features_dir or args.features_dir,
+        )
+        # The standard vocabulary (3,129 answers at min_count 9) counts each question's
+        # multiple_choice_answer, not its 10 human answers.
+        answers = build_answer_vocabulary([[a] for a in train["multiple_choice_answer"]], min_count=args.min_answer_count)
+    if args.max_train_samples is not None:
+        train = train.select(range(min(args.max_train_samples, len(train))))
+    if args.max_eval_samples is not None:
+        evaluation = evaluation.select(range(min(args.max_eval_samples, len(evaluation))))
+    return train, evaluation, answers
+
+
+def parse_overrides(text: str | None) -> dict:
+    overrides = {}
+    for item in filter(None, (text or "").split(",")):
+        key, _, value = item.partition("=")
+        try:
+            overrides[key.strip()] = json.loads(value)
+        except json.JSONDecodeError:
+            overrides[key.strip()] = value.strip()
+    return overrides
+
+
+def build_model_and_processor(args, train, answers):
+    if args.model_name_or_path:
+        processor = VQAProcessor.from_pretrained(args.model_name_or_path)
+        model = AutoModelForVisualQuestionAnswering.from_pretrained(args.model_name_or_path)
+        return model, processor
+    if args.image_encoder == "scratch_cnn":
+        image_size = args.image_size or 64
+        processor = VQAProcessor.from_questions(list(train["question"]), image_size=image_size, image_mean=[0.5] * 3, image_std=[0.5] * 3)
+    else:
+        processor = VQAProcessor.from_questions(list(train["question"]), image_size=args.image_size or 224)
+    settings = dict(SCRATCH_PRESETS[args.model_type]) if args.image_encoder == "scratch_cnn" else {}
+    if args.backbone_config:
+        text = Path(args.backbone_config).read_text() if os.path.isfile(args.backbone_config) else args.backbone_config
+        settings["backbone_config"] = json.loads(text)
+    elif args.image_encoder == "backbone":
+        settings["backbone_config"] = {"model_type": "resnet", "out_features": ["stage4"]}
+    if args.image_encoder == "features":
+        sample = ImageStore(train.select(range(1)), cache=True).cached["image_features"]
+        settings["image_feature_size"] = sample.shape[-1]
+    settings.update(parse_overrides(args.config_overrides))
+    config = MODEL_TYPES[args.model_type](
+        vocab_size=len(processor.tokenizer),
+        pad_token_id=processor.tokenizer.pad_token_id,
+        image_encoder=args.image_encoder,
+        id2label=dict(enumerate(answers)),
+        label2id={answer: i for i, answer in enumerate(answers)},
+        **settings,
+    )
+    model = AutoModelForVisualQuestionAnswering.from_config(config)
+    if args.backbone_checkpoint:
+        from transformers import AutoBackbone
+
+        pretrained = AutoBackbone.from_pretrained(args.backbone_checkpoint, out_features=config.backbone_config.out_features)
+        model.model.image_encoder.backbone.load_state_dict(pretrained.state_dict())
+    return model, processor
+
+
+def checkpoint_folders(output_dir: str) -> list[Path]:
+    """Completed checkpoints (``step_N`` / ``epoch_N`` with a ``done`` marker), oldest first."""
+    folders = [p for p in Path(output_dir).glob("checkpoints/*_*") if (p / "done").exists()]
+    return sorted(folders, key=lambda p: int(json.loads((p / "done").read_text())["completed_steps"]))
+
+
+def save_checkpoint(accelerator, args, completed_steps: int, epoch: int, name: str) -> None:
+    """``accelerator.save_state`` into a temporary folder renamed when complete, so a run killed
+    while saving never leaves a half-written checkpoint that resuming would pick."""
+    final = Path(args.output_dir) / "checkpoints" / name
+    partial = final.with_name(name + ".partial")
+    accelerator.wait_for_everyone()
+    accelerator.save_state(str(partial))
+    accelerator.wait_for_everyone()
+    if accelerator.is_main_process:
+        (partial / "done").write_text(json.dumps({"completed_steps": completed_steps, "epoch": epoch}))
+        if final.exists():
+            shutil.rmtree(final)
+        partial.rename(final)
+    accelerator.wait_for_everyone()
+
+
+@torch.no_grad()
+def evaluate_model(model, dataloader, accelerator, id2label, dataset, show_progress=True):
+    model.eval()
+    predictions = {}
+    for batch in tqdm(dataloader, desc="evaluating", disable=not show_progress or not accelerator.is_local_main_process):
+        question_indices = batch.pop("question_indices")
+        batch.pop("labels")
+        logits = model(**batch).logits
+        predicted, question_indices = accelerator.gather_for_metrics((logits.argmax(dim=-1), question_indices))
+        predictions.update(zip(question_indices.tolist(), predicted.tolist()))
+    model.train()
+    order = sorted(predictions)
+    answers, answer_types = list(dataset["answers"]), list(dataset["answer_type"])
+    return compute_vqa_accuracy(
+        [id2label[predictions[i]] for i in order], [answers[i] for i in order], [answer_types[i] for i in order]
+    )
+
+
+def save_attention_figures(model, processor, dataset, output_dir: Path, count: int) -> list[str]:
+    from hf_mmattn.visualization import plot_vqa_attention
+
+    paths = []
+    model.eval()
+    for row in range(min(count, len(dataset))):
+        example = dataset[row]
+        inputs = processor(images=example["image"], text=example["question"]).to(model.device)
+        with torch.no_grad():
+            outputs = model(**inputs, output_attentions=True)
+        if not outputs.attentions:
+            break
+        answer = model.config.id2label[outputs.logits[0].argmax().item()]
+        path = output_dir / f"attention_{row}.png"
+        plot_vqa_attention(
+            example["image"], example["question"], [a[0].float().cpu() for a in outputs.attentions],
+            answer=answer, grid_size=outputs.image_grid_size, path=path,
+        )
+        paths.append(str(path))
+    return paths
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    accelerator_kwargs = {"gradient_accumulation_steps": args.gradient_accumulation_steps}
+    if args.with_tracking:
+        accelerator_kwargs.update(log_with=args.report_to, project_dir=args.output_dir)
+    # On a machine without an accelerator, Accelerator() would let every DDP rank train on all
+    # the data; cpu=True makes the CPU ranks a real process group (TRANSFORMERS5.md).
+    accelerator = Accelerator(cpu=not torch.cuda.is_available(), **accelerator_kwargs)
+    logging.basicConfig(format="%(asctime)s - %(levelname)s - %(name)s - %(message)s", level=logging.INFO)
+    logger.info(accelerator.state, main_process_only=False)
+    if not accelerator.is_local_main_process:
+        datasets.utils.logging.set_verbosity_error()
+        transformers.utils.logging.set_verbosity_error()
+    set_seed(args.seed)
+    output_dir = Path(args.output_dir)
+    if accelerator.is_main_process:
+        output_dir.mkdir(parents=True, exist_ok=True)
+    accelerator.wait_for_everyone()
+
+    train, evaluation, answers = load_splits(args)
+    model, processor = build_model_and_processor(args, train, answers)
+    label2id = model.config.label2id
+
+    cache_images = not args.no_cache_images
+    train_images = ImageStore(train, processor.image_processor, cache=cache_images)
+    eval_images = ImageStore(evaluation, processor.image_processor, cache=cache_images)
+    train_questions = EncodedQuestions(train, processor.tokenizer, label2id, train_images.rows_of(train["image_id"]))
+    eval_questions = EncodedQuestions(evaluation, processor.tokenizer, label2id, eval_images.rows_of(evaluation["image_id"]))
+    model.config.problem_type = "single_label_classification" if train_questions.single_answer else "multi_label_classification"
+    trainable = torch.arange(len(train_questions))
+    if train_questions.single_answer:
+        trainable = trainable[train_questions.labels != -100]  # answers outside the vocabulary teach nothing
+
+    group_rows = train_questions.image_rows[trainable] if not args.no_group_by_image else torch.arange(len(trainable))
+    train_sampler = _SubsetBatchSampler(trainable, GroupByImageBatchSampler(group_rows, args.per_device_train_batch_size, shuffle=True, seed=args.seed))
+    eval_sampler = GroupByImageBatchSampler(eval_questions.image_rows, args.per_device_eval_batch_size, shuffle=False)
+    train_dataloader = DataLoader(range(len(train_questions)), batch_sampler=train_sampler, collate_fn=VQACollator(train_questions, train_images))
+    eval_dataloader = DataLoader(range(len(eval_questions)), batch_sampler=eval_sampler, collate_fn=VQACollator(eval_questions, eval_images))
+
+    optimizer = torch.optim.AdamW((p for p in model.parameters() if p.requires_grad), lr=args.learning_rate, weight_decay=args.weight_decay)
+    steps_per_epoch = math.ceil(math.ceil(len(train_sampler) / accelerator.num_processes) / args.gradient_accumulation_steps)
+    if args.max_train_steps is None:
+        args.max_train_steps = args.num_train_epochs * steps_per_epoch
+    args.num_train_epochs = math.ceil(args.max_train_steps / steps_per_epoch)
+    scheduler = get_scheduler(
+        args.lr_scheduler_type, optimizer,
+        num_warmup_steps=args.num_warmup_steps * accelerator.num_processes,
+        num_training_steps=args.max_train_steps * accelerator.num_processes,
+    )
+    model, optimizer, train_dataloader, eval_dataloader, scheduler = accelerator.prepare(
+        model, optimizer, train_dataloader, eval_dataloader, scheduler
+    )
+    if args.with_tracking:
+        accelerator.init_trackers("run_vqa", {k: v for k, v in vars(args).items() if isinstance(v, (int, float, str, bool))})
+
+    completed_steps, starting_epoch, resume_step = 0, 0, 0
+    if args.resume_from_checkpoint:
+        if args.resume_from_checkpoint == "latest":
+            found = checkpoint_folders(args.output_dir)
+            checkpoint = found[-1] if found else None
+        else:
+            checkpoint = Path(args.resume_from_checkpoint)
+        if checkpoint is None:
+            logger.info("no checkpoint in %s: starting from scratch", args.output_dir)
+        else:
+            accelerator.load_state(str(checkpoint))
+            completed_steps = json.loads((checkpoint / "done").read_text())["completed_steps"]
+            starting_epoch, resume_step = divmod(completed_steps, steps_per_epoch)
+            logger.info("resumed from %s at step %d (epoch %d, batch %d)", checkpoint, completed_steps, starting_epoch, resume_step)
+
+    logger.info(
+        "%d training questions on %d images, %d eval questions, %d answers, %d parameters (%d trainable), %d steps",
+        len(trainable), len(train_images), len(eval_questions), len(answers),
+        accelerator.unwrap_model(model).num_parameters(), accelerator.unwrap_model(model).num_parameters(only_trainable=True), args.max_train_steps,
+    )
+    progress = tqdm(range(args.max_train_steps), initial=completed_steps, disable=not accelerator.is_local_main_process, desc="training")
+    model.train()
+    train_start = time.perf_counter()
+    questions_seen = 0
+    eval_results = None
+    for epoch in range(starting_epoch, args.num_train_epochs):
+        train_sampler.set_epoch(epoch)
+        batches = accelerator.skip_first_batches(train_dataloader, resume_step * args.gradient_accumulation_steps) if epoch == starting_epoch and resume_step else train_dataloader
+        resume_step = 0
+        for batch in batches:
+            batch.pop("question_indices")
+            with accelerator.accumulate(model):
+                loss = model(**batch).loss
+                accelerator.backward(loss)
+                if accelerator.sync_gradients and args.max_grad_norm:
+                    accelerator.clip_grad_norm_(model.parameters(), args.max_grad_norm)
+                optimizer.step()
+                scheduler.step()
+                optimizer.zero_grad()
+            questions_seen += len(batch["input_ids"])
+            if not accelerator.sync_gradients:
+                continue
+            completed_steps += 1
+            progress.update(1)
+            progress.set_postfix(loss=f"{loss.item():.4f}")
+            if args.with_tracking:
+                accelerator.log({"train_loss": loss.item(), "lr": scheduler.get_last_lr()[0]}, step=completed_steps)
+            if args.checkpointing_steps and args.checkpointing_steps.isdigit() and completed_steps % int(args.checkpointing_steps) == 0:
+                save_checkpoint(accelerator, args, completed_steps, epoch, f"step_{completed_steps}")
+            if completed_steps >= args.max_train_steps:
+                break
+        if args.checkpointing_steps == "epoch":
+            save_checkpoint(accelerator, args, completed_steps, epoch + 1, f"epoch_{epoch + 1}")
+        if args.eval_every_epoch:
+            eval_results = evaluate_model(model, eval_dataloader, accelerator, answers, evaluation, show_progress=False)
+            logger.info("epoch %d: VQA accuracy %.2f", epoch + 1, eval_results["vqa_accuracy"])
+            if args.with_tracking:
+                accelerator.log({"vqa_accuracy": eval_results["vqa_accuracy"]}, step=completed_steps)
+        if completed_steps >= args.max_train_steps:
+            break
+    train_time = time.perf_counter() - train_start
+    progress.close()
+
+    eval_results = evaluate_model(model, eval_dataloader, accelerator, answers, evaluation)
+    questions_seen = accelerator.reduce(torch.tensor(questions_seen, device=accelerator.device), reduction="sum").item()
+    eval_results.update(
+        split="test" if args.dataset == "easy_vqa" else "eval",
+        train_time_s=round(train_time, 1),
+        train_questions_per_s=round(questions_seen / train_time, 1) if train_time > 0 else None,
+        completed_steps=completed_steps,
+        num_processes=accelerator.num_processes,
+        mixed_precision=accelerator.mixed_precision,
+    )
+    logger.info("VQA accuracy %.2f %s", eval_results["vqa_accuracy"], eval_results.get("per_answer_type"))
+    if args.with_tracking:
+        accelerator.end_training()
+
+    accelerator.wait_for_everyone()
+    if accelerator.is_main_process:
+        unwrapped = accelerator.unwrap_model(model)
+        dataset_id, dataset_name = ("easy-vqa", "easy-VQA") if args.dataset == "easy_vqa" else ("vqa_v2", "VQA v2")
+        unwrapped.save_pretrained(
+            args.output_dir,
+            model_card_kwargs=dict(
+                eval_results=eval_results, dataset_id=dataset_id, dataset_name=dataset_name, model_id=args.hub_model_id,
+                training_summary={
+                    "epochs": args.num_train_epochs, "train_time_s": eval_results["train_time_s"],
+                    "train_questions_per_s": eval_results["train_questions_per_s"],
+                    "hardware": f"{accelerator.num_processes} x {accelerator.device.type}",
+                    "command": "accelerate launch examples/vqa/run_vqa.py " + " ".join(sys.argv[1:] if argv is None else argv),
+                },
+            ),
+        )
+        processor.save_pretrained(args.output_dir)
+        (output_dir / "eval_results.json").write_text(json.dumps(eval_results, indent=2))
+        figures = save_attention_figures(unwrapped, processor, evaluation, output_dir, args.num_attention_figures)
+        if figures:
+            logger.info("attention figures: %s", ", ".join(figures))
+        if args.push_to_hub:
+            push_folder_to_hub(args.output_dir, args.hub_model_id, token=args.hub_token, private=args.hub_private)
+    accelerator.wait_for_everyone()
+    return eval_results
+
+
+class _SubsetBatchSampler(torch.utils.data.Sampler):
+    """Maps the batches of ``sampler`` (positions in ``subset``) to question indices."""
+
+    def __init__(self, subset: torch.Tensor, sampler: GroupByImageBatchSampler):
+        self.subset = subset
+        self.sampler = sampler
+
+    def set_epoch(self, epoch: int) -> None:
+        self.sampler.set_epoch(epoch)
+
+    def __iter__(self):
+        for batch in self.sampler:
+            yield self.subset[batch].tolist()
+
+    def __len__(self) -> int:
+        return len(self.sampler)
+
+
+if __name__ == "__main__":
+    main()

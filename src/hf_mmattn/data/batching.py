@@ -1,0 +1,161 @@
+"""Turning a VQA ``datasets.Dataset`` into training batches quickly.
+
+A VQA dataset asks many questions about each image (easy-VQA: about 10). Batching by image
+(all the questions of the images in a batch, ``image_index`` telling each question its image)
+lets the image encoder run once per image instead of once per question; on easy-VQA it trained
+SAN about 5x faster at the same accuracy (REFERENCE.md). Images are processed once and kept as
+one tensor when they fit in memory (``cache_images``), since decoding per question dominates
+otherwise.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from datasets import Dataset, Image
+from torch.utils.data import Sampler
+
+from .answers import soft_target_tensor
+
+
+class EncodedQuestions:
+    """Questions tokenized once, their image row, and their labels.
+
+    Labels are answer indices (``-100`` when the answer is outside ``label2id``) when every
+    question has exactly one answer, else soft VQA scores ``(num_questions, num_labels)``.
+    """
+
+    def __init__(self, dataset: Dataset, tokenizer, label2id: dict[str, int], image_rows: np.ndarray):
+        encoded = tokenizer(list(dataset["question"]), padding=True, truncation=True, return_tensors="pt")
+        self.input_ids = encoded["input_ids"]
+        self.attention_mask = encoded["attention_mask"]
+        self.image_rows = torch.as_tensor(image_rows, dtype=torch.long)
+        answers = list(dataset["answers"])
+        self.answers = answers
+        self.single_answer = all(len(a) == 1 for a in answers)
+        if self.single_answer:
+            self.labels = torch.tensor([label2id.get(a[0], -100) for a in answers], dtype=torch.long)
+        else:
+            self.labels = soft_target_tensor(answers, label2id, len(label2id))
+
+    def __len__(self) -> int:
+        return len(self.input_ids)
+
+
+class ImageStore:
+    """The distinct images of a split, addressed by row; ``rows_of(image_ids)`` maps ids to rows.
+
+    With ``cache=True`` every image is processed once into a float tensor; otherwise images are
+    decoded and processed per batch (for datasets such as COCO that do not fit in memory).
+    Datasets with an ``image_features_path`` column give precomputed features instead.
+    """
+
+    def __init__(self, dataset: Dataset, image_processor=None, cache: bool = True):
+        image_ids = np.asarray(dataset["image_id"])
+        unique_ids, first_rows = np.unique(image_ids, return_index=True)
+        self.row_of_id = {int(image_id): row for row, image_id in enumerate(unique_ids)}
+        self.uses_features = "image_features_path" in dataset.column_names
+        self.image_processor = image_processor
+        if self.uses_features:
+            self.sources = [dataset[int(i)]["image_features_path"] for i in first_rows]
+        else:
+            undecoded = dataset.select(first_rows.tolist()).cast_column("image", Image(decode=False))
+            self.sources = list(undecoded["image"])
+        self.cached = self._process(list(range(len(self.sources)))) if cache else None
+
+    def __len__(self) -> int:
+        return len(self.sources)
+
+    def rows_of(self, image_ids) -> np.ndarray:
+        return np.array([self.row_of_id[int(i)] for i in image_ids], dtype=np.int64)
+
+    def _process(self, rows: list[int]) -> dict[str, torch.Tensor]:
+        if self.uses_features:
+            from .vqa_v2 import load_image_features
+
+            loaded = [load_image_features(self.sources[row]) for row in rows]
+            num_regions = max(features.shape[0] for features, _ in loaded)
+            features = torch.zeros(len(rows), num_regions, loaded[0][0].shape[1])
+            mask = torch.zeros(len(rows), num_regions, dtype=torch.long)
+            for i, (array, array_mask) in enumerate(loaded):
+                features[i, : len(array)] = torch.as_tensor(array, dtype=torch.float32)
+                mask[i, : len(array)] = torch.as_tensor(array_mask, dtype=torch.long)
+            return {"image_features": features, "image_attention_mask": mask}
+        decoder = Image()
+        images = [decoder.decode_example(self.sources[row]) for row in rows]
+        return {"pixel_values": self.image_processor(images, return_tensors="pt")["pixel_values"]}
+
+    def batch(self, rows: list[int]) -> dict[str, torch.Tensor]:
+        if self.cached is not None:
+            index = torch.as_tensor(rows, dtype=torch.long)
+            return {key: value[index] for key, value in self.cached.items()}
+        return self._process(rows)
+
+
+class GroupByImageBatchSampler(Sampler[list[int]]):
+    """Batches of question indices made of whole images: images are shuffled (or kept in order)
+    and their questions added until a batch holds at least ``batch_size`` questions.
+
+    The order depends only on ``seed`` and ``epoch`` (set ``sampler.epoch`` before iterating), so
+    a resumed run replays the same batches and can skip the ones it already trained on.
+    """
+
+    def __init__(self, image_rows: torch.Tensor, batch_size: int, shuffle: bool = True, seed: int = 0):
+        self.batch_size = batch_size
+        self.shuffle = shuffle
+        self.seed = seed
+        self.epoch = 0
+        order = torch.argsort(image_rows, stable=True)
+        counts = torch.bincount(image_rows)
+        self.questions_of_image = [q.tolist() for q in torch.split(order, counts.tolist())]
+        self.num_images = len(self.questions_of_image)
+        self._length = sum(1 for _ in self._batches(torch.arange(self.num_images)))
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def _batches(self, image_order):
+        batch = []
+        for image in image_order.tolist():
+            batch.extend(self.questions_of_image[image])
+            if len(batch) >= self.batch_size:
+                yield batch
+                batch = []
+        if batch:
+            yield batch
+
+    def __iter__(self):
+        if self.shuffle:
+            generator = torch.Generator().manual_seed(self.seed + self.epoch)
+            image_order = torch.randperm(self.num_images, generator=generator)
+        else:
+            image_order = torch.arange(self.num_images)
+        yield from self._batches(image_order)
+
+    def __len__(self) -> int:
+        return self._length
+
+
+class VQACollator:
+    """Builds a model batch from question indices: trimmed ``input_ids`` / ``attention_mask``,
+    each distinct image once plus ``image_index``, and ``labels``."""
+
+    def __init__(self, questions: EncodedQuestions, images: ImageStore):
+        self.questions = questions
+        self.images = images
+
+    def __call__(self, question_indices: list[int]) -> dict[str, torch.Tensor]:
+        index = torch.as_tensor(question_indices, dtype=torch.long)
+        attention_mask = self.questions.attention_mask[index]
+        length = int(attention_mask.sum(dim=1).max())
+        image_rows = self.questions.image_rows[index]
+        unique_rows, image_index = torch.unique(image_rows, return_inverse=True)
+        batch = {
+            "input_ids": self.questions.input_ids[index, :length],
+            "attention_mask": attention_mask[:, :length],
+            "image_index": image_index,
+            "labels": self.questions.labels[index],
+            "question_indices": index,
+        }
+        batch.update(self.images.batch(unique_rows.tolist()))
+        return batch
