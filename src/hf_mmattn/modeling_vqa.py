@@ -214,3 +214,55 @@ class MMAttnVQAPreTrainedModel(PreTrainedModel):
             with open(os.path.join(save_directory, f"{REMOTE_CODE_MODULE}.py"), "w") as module:
                 module.write(REMOTE_CODE_TEMPLATE.format(names=names))
             save_model_card(save_directory, self, **(model_card_kwargs or {}))
+
+
+class MMAttnForVisualQuestionAnswering(MMAttnVQAPreTrainedModel):
+    """The answer head every VQA model shares: the base model's ``pooled_output`` → classifier
+    over ``config.id2label``, with the loss of :func:`vqa_loss`. Subclasses set ``self.model``
+    (their base model) and ``self.classifier`` in ``__init__``."""
+
+    def get_input_embeddings(self):
+        return self.model.get_input_embeddings()
+
+    def forward(
+        self,
+        input_ids: torch.LongTensor | None = None,
+        attention_mask: torch.LongTensor | None = None,
+        pixel_values: torch.FloatTensor | None = None,
+        image_features: torch.FloatTensor | None = None,
+        image_attention_mask: torch.LongTensor | None = None,
+        image_index: torch.LongTensor | None = None,
+        labels: torch.Tensor | None = None,
+        output_attentions: bool | None = None,
+        return_dict: bool | None = None,
+        **kwargs,
+    ) -> VQAOutput | tuple:
+        r"""
+        image_index (`torch.LongTensor` of shape `(batch,)`, *optional*):
+            For each question, the row of `pixel_values` / `image_features` holding its image, so
+            several questions share one encoded image. Without it, question i reads image i.
+        labels (`torch.Tensor`, *optional*):
+            Answer indices `(batch,)` for softmax cross-entropy, or soft VQA scores
+            `(batch, num_labels)` for binary cross-entropy (see `vqa_loss`).
+        """
+        return_dict = return_dict if return_dict is not None else self.config.return_dict
+        outputs = self.model(
+            input_ids=input_ids,
+            attention_mask=attention_mask,
+            pixel_values=pixel_values,
+            image_features=image_features,
+            image_attention_mask=image_attention_mask,
+            image_index=image_index,
+            output_attentions=output_attentions,
+            return_dict=True,
+        )
+        logits = self.classifier(outputs.pooled_output)
+        loss = vqa_loss(logits, labels) if labels is not None else None
+        output = VQAOutput(
+            loss=loss,
+            logits=logits,
+            pooled_output=outputs.pooled_output,
+            attentions=outputs.attentions,
+            image_grid_size=outputs.image_grid_size,
+        )
+        return output if return_dict else output.to_tuple()

@@ -79,10 +79,15 @@ class VisualQuestionAnsweringPipeline(Pipeline):
         return model_inputs
 
     def _forward(self, model_inputs, return_attention=False):
-        return self.model(**model_inputs, output_attentions=return_attention, return_dict=True)
+        outputs = self.model(**model_inputs, output_attentions=return_attention, return_dict=True)
+        result = {"logits": outputs.logits, "attentions": outputs.attentions}
+        if outputs.image_grid_size is not None:
+            # One row per example: the pipeline's batching slices every value along the batch.
+            result["image_grid_size"] = torch.tensor([outputs.image_grid_size] * len(outputs.logits))
+        return result
 
     def postprocess(self, model_outputs, top_k=5, return_attention=False):
-        logits = model_outputs.logits[0].float()
+        logits = model_outputs["logits"][0].float()
         if self.model.config.problem_type == "multi_label_classification":
             scores = logits.sigmoid()  # trained with soft VQA scores and BCE
         else:
@@ -94,11 +99,12 @@ class VisualQuestionAnsweringPipeline(Pipeline):
         if not return_attention:
             return answers
         grid_size = model_outputs.get("image_grid_size")
+        grid_size = tuple(grid_size[0].tolist()) if grid_size is not None else None
         maps = []
         for attention in model_outputs.get("attentions") or ():
             attention = attention[0].float().cpu().numpy()
             maps.append(attention.reshape(grid_size) if grid_size is not None else attention)
-        return {"answers": answers, "attentions": maps, "image_grid_size": tuple(grid_size) if grid_size else None}
+        return {"answers": answers, "attentions": maps, "image_grid_size": grid_size}
 
 
 __all__ = ["VisualQuestionAnsweringPipeline"]

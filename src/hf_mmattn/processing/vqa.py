@@ -121,10 +121,11 @@ class VQAProcessor(ProcessorMixin):
         return list(questions)
 
     def unknown_words(self, question: str) -> list[str]:
-        """The words of ``question`` that the tokenizer maps to ``[UNK]``."""
+        """The words of ``question``, as the tokenizer normalises them, that map to ``[UNK]``."""
         backend = self.tokenizer.backend_tokenizer
-        encoding = backend.encode(question, add_special_tokens=False)
-        return [backend.normalizer.normalize_str(question)[start:end] for (start, end), token_id in zip(encoding.offsets, encoding.ids) if token_id == self.tokenizer.unk_token_id]
+        words = backend.pre_tokenizer.pre_tokenize_str(backend.normalizer.normalize_str(question))
+        vocab = self.tokenizer.get_vocab()
+        return [word for word, _ in words if word not in vocab]
 
     def __call__(self, images=None, text=None, return_tensors="pt", **kwargs) -> BatchFeature:
         if images is None and text is None:

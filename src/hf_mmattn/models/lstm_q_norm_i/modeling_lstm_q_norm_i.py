@@ -14,7 +14,7 @@ import torch.nn.functional as F
 
 from ...layers.encoders import ImageEncoder, LSTMQuestionEncoder
 from ...layers.fusion import AnswerClassifier, ElementwiseProductFusion
-from ...modeling_vqa import MMAttnVQAPreTrainedModel, VQAModelOutput, VQAOutput, check_vqa_inputs, vqa_loss
+from ...modeling_vqa import MMAttnForVisualQuestionAnswering, MMAttnVQAPreTrainedModel, VQAModelOutput, check_vqa_inputs
 from .configuration_lstm_q_norm_i import LstmQNormIConfig
 
 
@@ -87,7 +87,9 @@ class LstmQNormIModel(LstmQNormIPreTrainedModel):
         return output if return_dict else output.to_tuple()
 
 
-class LstmQNormIForVisualQuestionAnswering(LstmQNormIPreTrainedModel):
+class LstmQNormIForVisualQuestionAnswering(MMAttnForVisualQuestionAnswering, LstmQNormIPreTrainedModel):
+    """The baseline with its answer classifier (a softmax over answers, or an MLP)."""
+
     def __init__(self, config: LstmQNormIConfig):
         super().__init__(config)
         self.model = LstmQNormIModel(config)
@@ -95,41 +97,6 @@ class LstmQNormIForVisualQuestionAnswering(LstmQNormIPreTrainedModel):
             config.fusion_hidden_size, config.num_labels, config.answer_head, config.answer_hidden_size, config.dropout
         )
         self.post_init()
-
-    def get_input_embeddings(self):
-        return self.model.get_input_embeddings()
-
-    def forward(
-        self,
-        input_ids: torch.LongTensor | None = None,
-        attention_mask: torch.LongTensor | None = None,
-        pixel_values: torch.FloatTensor | None = None,
-        image_features: torch.FloatTensor | None = None,
-        image_attention_mask: torch.LongTensor | None = None,
-        image_index: torch.LongTensor | None = None,
-        labels: torch.Tensor | None = None,
-        output_attentions: bool | None = None,
-        return_dict: bool | None = None,
-        **kwargs,
-    ) -> VQAOutput | tuple:
-        r"""
-        labels (`torch.Tensor`, *optional*):
-            Answer indices `(batch,)` or soft VQA scores `(batch, num_labels)` (see `vqa_loss`).
-        """
-        return_dict = return_dict if return_dict is not None else self.config.return_dict
-        outputs = self.model(
-            input_ids=input_ids,
-            attention_mask=attention_mask,
-            pixel_values=pixel_values,
-            image_features=image_features,
-            image_attention_mask=image_attention_mask,
-            image_index=image_index,
-            return_dict=True,
-        )
-        logits = self.classifier(outputs.pooled_output)
-        loss = vqa_loss(logits, labels) if labels is not None else None
-        output = VQAOutput(loss=loss, logits=logits, pooled_output=outputs.pooled_output)
-        return output if return_dict else output.to_tuple()
 
 
 __all__ = ["LstmQNormIPreTrainedModel", "LstmQNormIModel", "LstmQNormIForVisualQuestionAnswering"]

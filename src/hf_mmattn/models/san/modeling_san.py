@@ -13,7 +13,7 @@ from torch import nn
 from ...layers.attention import StackedAttentionHop
 from ...layers.encoders import CNNQuestionEncoder, ImageEncoder, LSTMQuestionEncoder
 from ...layers.fusion import AnswerClassifier
-from ...modeling_vqa import MMAttnVQAPreTrainedModel, VQAModelOutput, VQAOutput, check_vqa_inputs, vqa_loss
+from ...modeling_vqa import MMAttnForVisualQuestionAnswering, MMAttnVQAPreTrainedModel, VQAModelOutput, check_vqa_inputs
 from .configuration_san import SanConfig
 
 
@@ -102,7 +102,7 @@ class SanModel(SanPreTrainedModel):
         return output if return_dict else output.to_tuple()
 
 
-class SanForVisualQuestionAnswering(SanPreTrainedModel):
+class SanForVisualQuestionAnswering(MMAttnForVisualQuestionAnswering, SanPreTrainedModel):
     """SAN with its answer classifier: ``p_ans = softmax(W_u u_K + b_u)`` (eq. 20), or an MLP."""
 
     def __init__(self, config: SanConfig):
@@ -112,49 +112,6 @@ class SanForVisualQuestionAnswering(SanPreTrainedModel):
             config.hidden_size, config.num_labels, config.answer_head, config.answer_hidden_size, config.dropout
         )
         self.post_init()
-
-    def get_input_embeddings(self):
-        return self.model.get_input_embeddings()
-
-    def forward(
-        self,
-        input_ids: torch.LongTensor | None = None,
-        attention_mask: torch.LongTensor | None = None,
-        pixel_values: torch.FloatTensor | None = None,
-        image_features: torch.FloatTensor | None = None,
-        image_attention_mask: torch.LongTensor | None = None,
-        image_index: torch.LongTensor | None = None,
-        labels: torch.Tensor | None = None,
-        output_attentions: bool | None = None,
-        return_dict: bool | None = None,
-        **kwargs,
-    ) -> VQAOutput | tuple:
-        r"""
-        labels (`torch.Tensor`, *optional*):
-            Answer indices `(batch,)` for softmax cross-entropy, or soft VQA scores
-            `(batch, num_labels)` for binary cross-entropy (see `vqa_loss`).
-        """
-        return_dict = return_dict if return_dict is not None else self.config.return_dict
-        outputs = self.model(
-            input_ids=input_ids,
-            attention_mask=attention_mask,
-            pixel_values=pixel_values,
-            image_features=image_features,
-            image_attention_mask=image_attention_mask,
-            image_index=image_index,
-            output_attentions=output_attentions,
-            return_dict=True,
-        )
-        logits = self.classifier(outputs.pooled_output)
-        loss = vqa_loss(logits, labels) if labels is not None else None
-        output = VQAOutput(
-            loss=loss,
-            logits=logits,
-            pooled_output=outputs.pooled_output,
-            attentions=outputs.attentions,
-            image_grid_size=outputs.image_grid_size,
-        )
-        return output if return_dict else output.to_tuple()
 
 
 __all__ = ["SanPreTrainedModel", "SanModel", "SanForVisualQuestionAnswering"]
