@@ -1,0 +1,96 @@
+#!/usr/bin/env python
+"""easy-VQA accuracy, training time, throughput, pipeline latency and memory of each VQA model.
+
+    python benchmarks/easy_vqa.py                       # every model, writes benchmarks/results/easy_vqa.json
+    python benchmarks/easy_vqa.py --models san --seed 1
+
+Each model is trained by examples/vqa/run_vqa.py with RECIPE (the one README.md gives), in a fresh process so that its peak memory is its own; then the saved folder is loaded
+by ``pipeline("visual-question-answering")`` and timed on single questions. Run it on an idle
+machine: the numbers are wall-clock times.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+RECIPE = ["--num_train_epochs", "6", "--per_device_train_batch_size", "32", "--lr_scheduler_type", "constant"]
+# name: (--model_type, extra arguments)
+RECIPES = {
+    "san": ("san", []),
+    "san_1hop": ("san", ["--config_overrides", "num_hops=1"]),
+    "lstm_q_norm_i": ("lstm_q_norm_i", []),
+}
+
+
+def train(name: str, output_dir: Path, seed: int) -> dict:
+    model_type, extra = RECIPES[name]
+    command = [
+        sys.executable, str(ROOT / "examples/vqa/run_vqa.py"), "--model_type", model_type, "--dataset", "easy_vqa",
+        "--output_dir", str(output_dir), "--seed", str(seed), *RECIPE, *extra,
+    ]
+    start = time.perf_counter()
+    subprocess.run(command, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    wall = time.perf_counter() - start
+    results = json.loads((output_dir / "eval_results.json").read_text())
+    return {**results, "script_wall_time_s": round(wall, 1), "command": " ".join(command[1:])}
+
+
+def pipeline_latency(output_dir: Path, repeats: int = 50) -> dict:
+    import easy_vqa
+    from transformers import pipeline
+
+    import hf_mmattn  # noqa: F401
+
+    vqa = pipeline("visual-question-answering", model=str(output_dir))
+    image = easy_vqa.get_test_image_paths()[0]
+    vqa(image=image, question="what color is the shape?")  # warm-up
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        vqa(image=image, question="what color is the shape?")
+        times.append(time.perf_counter() - start)
+    model = vqa.model
+    return {
+        "pipeline_latency_ms_median": round(1000 * statistics.median(times), 2),
+        "pipeline_latency_ms_p90": round(1000 * sorted(times)[int(0.9 * len(times))], 2),
+        "parameters": model.num_parameters(),
+    }
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--models", nargs="+", default=list(RECIPES), choices=list(RECIPES))
+    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--work_dir", default=str(ROOT / "out/benchmarks"))
+    parser.add_argument("--output", default=str(ROOT / "benchmarks/results/easy_vqa.json"))
+    args = parser.parse_args()
+
+    report = {
+        "machine": {"cpu_count": torch.get_num_threads(), "platform": platform.platform(), "torch": torch.__version__},
+        "seed": args.seed,
+        "models": {},
+    }
+    for name in args.models:
+        output_dir = Path(args.work_dir) / name
+        print(f"training {name} ...", flush=True)
+        result = train(name, output_dir, args.seed)
+        result.update(pipeline_latency(output_dir))
+        report["models"][name] = result
+        print(json.dumps({name: result}, indent=2), flush=True)
+    Path(args.output).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.output).write_text(json.dumps(report, indent=2))
+    print(f"wrote {args.output}")
+
+
+if __name__ == "__main__":
+    main()
