@@ -216,8 +216,13 @@ def evaluate_model(model, dataloader, accelerator, id2label, dataset, show_progr
         question_indices = batch.pop("question_indices")
         batch.pop("labels")
         logits = model(**batch).logits
-        predicted, question_indices = accelerator.gather_for_metrics((logits.argmax(dim=-1), question_indices))
-        predictions.update(zip(question_indices.tolist(), predicted.tolist()))
+        # Batches hold whole images, so their sizes differ across processes: pad before gathering.
+        # Questions that accelerate repeats to even out the processes collapse in the dict.
+        predicted = accelerator.pad_across_processes(logits.argmax(dim=-1), pad_index=-1)
+        question_indices = accelerator.pad_across_processes(question_indices, pad_index=-1)
+        predicted, question_indices = accelerator.gather((predicted, question_indices))
+        real = question_indices >= 0
+        predictions.update(zip(question_indices[real].tolist(), predicted[real].tolist()))
     model.train()
     order = sorted(predictions)
     answers, answer_types = list(dataset["answers"]), list(dataset["answer_type"])
@@ -282,9 +287,14 @@ def main(argv=None):
         trainable = trainable[train_questions.labels != -100]  # answers outside the vocabulary teach nothing
 
     group_rows = train_questions.image_rows[trainable] if not args.no_group_by_image else torch.arange(len(trainable))
-    train_sampler = _SubsetBatchSampler(trainable, GroupByImageBatchSampler(group_rows, args.per_device_train_batch_size, shuffle=True, seed=args.seed))
+    train_sampler = GroupByImageBatchSampler(group_rows, args.per_device_train_batch_size, shuffle=True, seed=args.seed, question_ids=trainable)
     eval_sampler = GroupByImageBatchSampler(eval_questions.image_rows, args.per_device_eval_batch_size, shuffle=False)
-    train_dataloader = DataLoader(range(len(train_questions)), batch_sampler=train_sampler, collate_fn=VQACollator(train_questions, train_images))
+    # Its own generator: building a DataLoader iterator draws from the global generator, which
+    # would shift every later dropout mask of a resumed run against an uninterrupted one.
+    train_dataloader = DataLoader(
+        range(len(train_questions)), batch_sampler=train_sampler, collate_fn=VQACollator(train_questions, train_images),
+        generator=torch.Generator().manual_seed(args.seed),
+    )
     eval_dataloader = DataLoader(range(len(eval_questions)), batch_sampler=eval_sampler, collate_fn=VQACollator(eval_questions, eval_images))
 
     optimizer = torch.optim.AdamW((p for p in model.parameters() if p.requires_grad), lr=args.learning_rate, weight_decay=args.weight_decay)
@@ -329,7 +339,11 @@ def main(argv=None):
     questions_seen = 0
     eval_results = None
     for epoch in range(starting_epoch, args.num_train_epochs):
-        train_sampler.set_epoch(epoch)
+        if completed_steps >= args.max_train_steps:
+            break
+        # accelerate's prepared loader pushes its own epoch counter (0 in a resumed run) into the
+        # sampler on every iteration: give it the real epoch (skip_first_batches copies it).
+        train_dataloader.set_epoch(epoch)
         batches = accelerator.skip_first_batches(train_dataloader, resume_step * args.gradient_accumulation_steps) if epoch == starting_epoch and resume_step else train_dataloader
         resume_step = 0
         for batch in batches:
@@ -407,24 +421,6 @@ def main(argv=None):
             push_folder_to_hub(args.output_dir, args.hub_model_id, token=args.hub_token, private=args.hub_private)
     accelerator.wait_for_everyone()
     return eval_results
-
-
-class _SubsetBatchSampler(torch.utils.data.Sampler):
-    """Maps the batches of ``sampler`` (positions in ``subset``) to question indices."""
-
-    def __init__(self, subset: torch.Tensor, sampler: GroupByImageBatchSampler):
-        self.subset = subset
-        self.sampler = sampler
-
-    def set_epoch(self, epoch: int) -> None:
-        self.sampler.set_epoch(epoch)
-
-    def __iter__(self):
-        for batch in self.sampler:
-            yield self.subset[batch].tolist()
-
-    def __len__(self) -> int:
-        return len(self.sampler)
 
 
 if __name__ == "__main__":

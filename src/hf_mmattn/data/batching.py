@@ -94,20 +94,32 @@ class ImageStore:
 
 class GroupByImageBatchSampler(Sampler[list[int]]):
     """Batches of question indices made of whole images: images are shuffled (or kept in order)
-    and their questions added until a batch holds at least ``batch_size`` questions.
+    and their questions added until a batch holds at least ``questions_per_batch`` questions.
 
-    The order depends only on ``seed`` and ``epoch`` (set ``sampler.epoch`` before iterating), so
-    a resumed run replays the same batches and can skip the ones it already trained on.
+    ``image_rows[i]`` is the image of question ``question_ids[i]`` (default: question ``i``), so a
+    subset of the questions can be batched. The order depends only on ``seed`` and ``epoch``
+    (``set_epoch``), so a resumed run replays the same batches and skips those it trained on.
+    Batch sizes vary; the sampler has deliberately no ``batch_size`` attribute, from which
+    accelerate would infer fixed-size batches and drop the others when sharding across processes.
     """
 
-    def __init__(self, image_rows: torch.Tensor, batch_size: int, shuffle: bool = True, seed: int = 0):
-        self.batch_size = batch_size
+    def __init__(
+        self,
+        image_rows: torch.Tensor,
+        questions_per_batch: int,
+        shuffle: bool = True,
+        seed: int = 0,
+        question_ids: torch.Tensor | None = None,
+    ):
+        self.questions_per_batch = questions_per_batch
         self.shuffle = shuffle
         self.seed = seed
         self.epoch = 0
+        question_ids = torch.arange(len(image_rows)) if question_ids is None else question_ids
         order = torch.argsort(image_rows, stable=True)
         counts = torch.bincount(image_rows)
-        self.questions_of_image = [q.tolist() for q in torch.split(order, counts.tolist())]
+        counts = counts[counts > 0]
+        self.questions_of_image = [question_ids[q].tolist() for q in torch.split(order, counts.tolist())]
         self.num_images = len(self.questions_of_image)
         self._length = sum(1 for _ in self._batches(torch.arange(self.num_images)))
 
@@ -118,7 +130,7 @@ class GroupByImageBatchSampler(Sampler[list[int]]):
         batch = []
         for image in image_order.tolist():
             batch.extend(self.questions_of_image[image])
-            if len(batch) >= self.batch_size:
+            if len(batch) >= self.questions_per_batch:
                 yield batch
                 batch = []
         if batch:

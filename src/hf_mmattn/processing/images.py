@@ -65,7 +65,7 @@ def _from_array(array: np.ndarray) -> Image.Image:
             )
         array = np.round(array * 255)
     elif array.dtype == np.uint16:
-        array = array / 257.0
+        array = np.round(array / 257.0)
     elif array.dtype in (np.uint32, np.int32, np.int64) and array.max() > 255:
         array = array / (np.iinfo(array.dtype).max / 255.0)
     elif array.dtype == bool or not np.issubdtype(array.dtype, np.integer):

@@ -1,0 +1,119 @@
+"""Shared fixtures: tiny configs of the VQA models, a word processor, and a synthetic
+red/blue task small enough to learn in seconds on a CPU."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+import hf_mmattn
+from hf_mmattn import LstmQNormIConfig, SanConfig, VQAProcessor
+
+COLOR_QUESTIONS = ("what color is it?", "is it red?", "is it blue?")
+COLOR_ANSWERS = ("red", "blue", "yes", "no")
+TINY_RESNET = {
+    "model_type": "resnet",
+    "out_features": ["stage4"],
+    "hidden_sizes": [8, 16, 16, 16],
+    "embedding_size": 8,
+    "depths": [1, 1, 1, 1],
+}
+IMAGE_FEATURE_SIZE = 6
+
+
+def color_answer(question: str, color: str) -> str:
+    if question.startswith("what color"):
+        return color
+    return "yes" if question.endswith(f"{color}?") else "no"
+
+
+def color_image(color: str, size: int = 16, seed: int = 0) -> Image.Image:
+    """A noisy red or blue square, with a gray blob so not every pixel carries the colour."""
+    rng = np.random.default_rng(seed)
+    base = np.array([200, 30, 30] if color == "red" else [30, 30, 200], dtype=np.float64)
+    array = base + rng.normal(0, 25, size=(size, size, 3))
+    y, x = rng.integers(0, size - size // 4, size=2)
+    array[y : y + size // 4, x : x + size // 4] = 128
+    return Image.fromarray(np.clip(array, 0, 255).astype(np.uint8))
+
+
+@pytest.fixture(scope="session", autouse=True)
+def single_thread_torch():
+    """The models under test are tiny: one thread is faster than two (and far faster when a
+    training run shares the machine, where OpenMP threads spin-wait), and it makes CPU
+    training bitwise deterministic, which the resume tests compare."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="session")
+def color_processor_16() -> VQAProcessor:
+    return VQAProcessor.from_questions(list(COLOR_QUESTIONS), image_size=16, image_mean=[0.5] * 3, image_std=[0.5] * 3)
+
+
+@pytest.fixture(scope="session")
+def color_processor_64() -> VQAProcessor:
+    return VQAProcessor.from_questions(list(COLOR_QUESTIONS), image_size=64, image_mean=[0.5] * 3, image_std=[0.5] * 3)
+
+
+def label_maps(answers=COLOR_ANSWERS) -> dict:
+    return {"id2label": dict(enumerate(answers)), "label2id": {a: i for i, a in enumerate(answers)}}
+
+
+def tiny_config(model: str, image_encoder: str = "scratch_cnn", vocab_size: int = 9, **overrides):
+    """A tiny SanConfig / LstmQNormIConfig reading 64x64 pixels (scratch CNN -> 8x8 grid, tiny
+    ResNet -> 2x2 grid) or 6-d region features."""
+    settings = dict(vocab_size=vocab_size, pad_token_id=0, word_embedding_size=8, image_encoder=image_encoder, **label_maps())
+    if image_encoder == "scratch_cnn":
+        settings["scratch_cnn_channels"] = [4, 8, 8]
+    elif image_encoder == "backbone":
+        settings["backbone_config"] = dict(TINY_RESNET)
+    else:
+        settings["image_feature_size"] = IMAGE_FEATURE_SIZE
+    if model == "san":
+        settings.update(question_hidden_size=12, attention_hidden_size=10, num_hops=2, answer_hidden_size=16)
+        config_class = SanConfig
+    else:
+        settings.update(question_hidden_size=6, question_num_layers=2, fusion_hidden_size=12, answer_hidden_size=16)
+        config_class = LstmQNormIConfig
+    settings.update(overrides)
+    return config_class(**settings)
+
+
+def vqa_class(model: str):
+    return hf_mmattn.SanForVisualQuestionAnswering if model == "san" else hf_mmattn.LstmQNormIForVisualQuestionAnswering
+
+
+def base_class(model: str):
+    return hf_mmattn.SanModel if model == "san" else hf_mmattn.LstmQNormIModel
+
+
+def random_inputs(config, batch: int = 3, length: int = 5, image_size: int = 64, seed: int = 0) -> dict:
+    """Valid random inputs for ``config``: questions of different lengths (right-padded)."""
+    generator = torch.Generator().manual_seed(seed)
+    input_ids = torch.randint(2, config.vocab_size, (batch, length), generator=generator)
+    attention_mask = torch.ones(batch, length, dtype=torch.long)
+    for row in range(batch):
+        real = length - (row % length)
+        input_ids[row, real:] = 0
+        attention_mask[row, real:] = 0
+    inputs = {"input_ids": input_ids, "attention_mask": attention_mask}
+    if config.image_encoder == "features":
+        inputs["image_features"] = torch.randn(batch, 7, config.image_feature_size, generator=generator)
+    else:
+        inputs["pixel_values"] = torch.randn(batch, 3, image_size, image_size, generator=generator)
+    return inputs
+
+
+@pytest.fixture
+def make_tiny_model():
+    def make(model: str, image_encoder: str = "scratch_cnn", head: bool = True, seed: int = 0, **overrides):
+        torch.manual_seed(seed)
+        config = tiny_config(model, image_encoder, **overrides)
+        return (vqa_class(model) if head else base_class(model))(config).eval()
+
+    return make

@@ -1,0 +1,357 @@
+"""Tests of hf_mmattn.layers against hand computations with small fixed weights.
+
+Every expected value is computed independently of the module under test: in float64 numpy with
+explicit loops over regions / words, or with explicit torch ops on the module's parameters.
+"""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from hf_mmattn.layers.attention import StackedAttentionHop, masked_softmax
+from hf_mmattn.layers.encoders import CNNQuestionEncoder, ImageEncoder, LSTMQuestionEncoder, ScratchCNN
+from hf_mmattn.layers.fusion import AnswerClassifier, ElementwiseProductFusion
+
+
+def _set_linear(linear: nn.Linear, weight, bias=None):
+    with torch.no_grad():
+        linear.weight.copy_(torch.tensor(weight, dtype=torch.float32))
+        if bias is not None:
+            linear.bias.copy_(torch.tensor(bias, dtype=torch.float32))
+
+
+def _np(tensor):
+    return tensor.detach().double().numpy()
+
+
+def _softmax(x):
+    e = np.exp(x - x.max())
+    return e / e.sum()
+
+
+# --- masked_softmax -------------------------------------------------------------------------
+
+def test_masked_softmax_is_the_softmax_over_the_valid_positions():
+    scores = torch.tensor([[1.0, 2.0, 3.0, 4.0], [0.5, -1.0, 2.0, 0.0]])
+    mask = torch.tensor([[1, 0, 1, 0], [1, 1, 1, 1]])
+    out = masked_softmax(scores, mask)
+    expected_row0 = _softmax(np.array([1.0, 3.0]))
+    np.testing.assert_allclose(out[0].numpy(), [expected_row0[0], 0.0, expected_row0[1], 0.0], rtol=1e-6)
+    np.testing.assert_allclose(out[1].numpy(), _softmax(np.array([0.5, -1.0, 2.0, 0.0])), rtol=1e-6)
+    assert out[0, 1].item() == 0.0 and out[0, 3].item() == 0.0  # exactly zero, not tiny
+
+
+def test_masked_softmax_without_mask_and_over_another_dim():
+    scores = torch.randn(3, 5, generator=torch.Generator().manual_seed(0))
+    torch.testing.assert_close(masked_softmax(scores, None), torch.softmax(scores, -1))
+    mask = torch.tensor([[1], [0], [1]]).expand(3, 5)
+    out = masked_softmax(scores, mask, dim=0)
+    torch.testing.assert_close(out.sum(dim=0), torch.ones(5))
+    assert (out[1] == 0).all()
+    torch.testing.assert_close(out[[0, 2]], torch.softmax(scores[[0, 2]], dim=0))
+
+
+def test_masked_softmax_ignores_huge_scores_at_masked_positions():
+    scores = torch.tensor([[1e30, 0.0, 1.0]])
+    out = masked_softmax(scores, torch.tensor([[0, 1, 1]]))
+    np.testing.assert_allclose(out[0].numpy(), [0.0, *_softmax(np.array([0.0, 1.0]))], rtol=1e-6)
+
+
+# --- StackedAttentionHop -------------------------------------------------------------------
+
+# hidden d = 3, attention size k = 2, 4 regions, batch 2.
+W_I = [[0.5, -0.2, 0.1], [0.3, 0.4, -0.6]]
+B_I = [0.05, -0.1]
+W_Q = [[0.2, 0.1, -0.3], [-0.5, 0.2, 0.4]]
+B_Q = [0.1, -0.2]
+W_P = [[0.7, -1.1]]
+B_P = [0.3]
+REGIONS = torch.tensor(
+    [
+        [[1.0, 0.0, -1.0], [0.5, 0.5, 0.5], [-1.0, 2.0, 0.0], [0.2, -0.3, 0.9]],
+        [[0.0, 1.0, 1.0], [1.5, -0.5, 0.0], [0.3, 0.3, -0.7], [-0.4, 0.8, 0.1]],
+    ]
+)
+QUESTION = torch.tensor([[0.3, -0.7, 1.2], [-1.0, 0.4, 0.2]])
+
+
+def _hop(form):
+    hop = StackedAttentionHop(hidden_size=3, attention_size=2, attention_form=form).eval()
+    _set_linear(hop.image_projection, W_I, B_I if form == "code" else None)
+    _set_linear(hop.question_projection, W_Q, B_Q)
+    _set_linear(hop.score, W_P, B_P)
+    return hop
+
+
+def _expected_hop(form, regions, question, mask=None):
+    """SAN eq. 15-18 (paper) or the released code's form, region by region in float64."""
+    w_i, b_i, w_q, b_q, w_p, b_p = map(np.array, (W_I, B_I, W_Q, B_Q, W_P, B_P))
+    regions, question = _np(regions), _np(question)
+    outputs, attentions = [], []
+    for b in range(regions.shape[0]):
+        u = question[b]
+        scores = []
+        for v in regions[b]:
+            if form == "paper":
+                h = np.tanh(w_i @ v + (w_q @ u + b_q))
+                s = (w_p @ h + b_p)[0]
+            else:
+                h = np.tanh(w_i @ v + b_i) + np.tanh(w_q @ u + b_q)
+                s = np.tanh(w_p @ h + b_p)[0]
+            scores.append(s)
+        scores = np.array(scores)
+        valid = np.ones(len(scores), bool) if mask is None else mask[b].numpy().astype(bool)
+        p = np.zeros(len(scores))
+        p[valid] = _softmax(scores[valid])
+        attentions.append(p)
+        outputs.append((p[:, None] * regions[b]).sum(0) + u)
+    return np.array(outputs), np.array(attentions)
+
+
+@pytest.mark.parametrize("form", ["paper", "code"])
+def test_stacked_attention_hop_matches_hand_computation(form):
+    hop = _hop(form)
+    refined, attention = hop(REGIONS, QUESTION)
+    expected_refined, expected_attention = _expected_hop(form, REGIONS, QUESTION)
+    np.testing.assert_allclose(attention.detach().numpy(), expected_attention, rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(refined.detach().numpy(), expected_refined, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(attention.sum(-1), torch.ones(2))
+
+
+def test_stacked_attention_hop_forms_differ():
+    # The two forms are genuinely different functions of the same weights.
+    _, paper = _hop("paper")(REGIONS, QUESTION)
+    _, code = _hop("code")(REGIONS, QUESTION)
+    assert not torch.allclose(paper, code, atol=1e-3)
+
+
+def test_stacked_attention_hop_paper_form_has_no_image_bias():
+    assert _hop("paper").image_projection.bias is None
+    assert _hop("code").image_projection.bias is not None
+    with pytest.raises(ValueError, match="attention_form"):
+        StackedAttentionHop(3, 2, attention_form="both")
+
+
+@pytest.mark.parametrize("form", ["paper", "code"])
+def test_stacked_attention_hop_region_mask(form):
+    hop = _hop(form)
+    mask = torch.tensor([[1, 0, 1, 1], [0, 1, 1, 0]])
+    refined, attention = hop(REGIONS, QUESTION, mask)
+    assert (attention[mask == 0] == 0).all()
+    torch.testing.assert_close(attention.sum(-1), torch.ones(2))
+    expected_refined, expected_attention = _expected_hop(form, REGIONS, QUESTION, mask)
+    np.testing.assert_allclose(attention.detach().numpy(), expected_attention, rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(refined.detach().numpy(), expected_refined, rtol=1e-5, atol=1e-6)
+
+    # Whatever sits in the masked regions does not reach the output.
+    changed = REGIONS.clone()
+    changed[mask == 0] = torch.tensor([100.0, -50.0, 7.0])
+    refined_changed, attention_changed = hop(changed, QUESTION, mask)
+    torch.testing.assert_close(refined_changed, refined)
+    torch.testing.assert_close(attention_changed, attention)
+
+
+def test_stacked_attention_hop_gradients_do_not_flow_into_masked_regions():
+    hop = _hop("paper")
+    regions = REGIONS.clone().requires_grad_(True)
+    mask = torch.tensor([[1, 0, 1, 1], [0, 1, 1, 0]])
+    refined, _ = hop(regions, QUESTION, mask)
+    refined.sum().backward()
+    assert (regions.grad[mask == 0] == 0).all()
+    assert (regions.grad[mask == 1].abs().sum(-1) > 0).all()
+
+
+# --- fusion and answer heads -----------------------------------------------------------------
+
+def test_elementwise_product_fusion_eval_mode():
+    fusion = ElementwiseProductFusion(question_size=3, image_size=2, fused_size=2, dropout=0.5).eval()
+    _set_linear(fusion.question_projection, [[0.1, 0.2, 0.3], [-0.4, 0.5, 0.0]], [0.1, -0.1])
+    _set_linear(fusion.image_projection, [[1.0, -1.0], [0.5, 0.25]], [0.0, 0.2])
+    q = torch.tensor([[1.0, 2.0, -1.0]])
+    v = torch.tensor([[0.3, 0.6]])
+    expected = np.tanh([0.1 + 0.4 - 0.3 + 0.1, -0.4 + 1.0 + 0.0 - 0.1]) * np.tanh([0.3 - 0.6, 0.15 + 0.15 + 0.2])
+    np.testing.assert_allclose(fusion(q, v).detach().numpy()[0], expected, rtol=1e-6)
+
+
+def test_elementwise_product_fusion_dropout_acts_on_the_inputs():
+    # With p=1 dropout zeroes both inputs in training mode: only the biases remain.
+    fusion = ElementwiseProductFusion(question_size=3, image_size=2, fused_size=2, dropout=1.0).train()
+    q, v = torch.randn(4, 3), torch.randn(4, 2)
+    expected = torch.tanh(fusion.question_projection.bias) * torch.tanh(fusion.image_projection.bias)
+    torch.testing.assert_close(fusion(q, v), expected.expand(4, 2))
+
+
+def test_answer_classifier_linear_and_mlp():
+    torch.manual_seed(0)
+    x = torch.randn(5, 4)
+    linear = AnswerClassifier(4, 3, head_type="linear", dropout=0.5).eval()
+    layer = linear.layers[1]
+    torch.testing.assert_close(linear(x), x @ layer.weight.T + layer.bias)
+
+    mlp = AnswerClassifier(4, 3, head_type="mlp", hidden_size=6, dropout=0.5).eval()
+    first, second = mlp.layers[1], mlp.layers[4]
+    expected = torch.relu(x @ first.weight.T + first.bias) @ second.weight.T + second.bias
+    torch.testing.assert_close(mlp(x), expected)
+    assert first.out_features == 6
+
+    with pytest.raises(ValueError, match="'linear' or 'mlp'"):
+        AnswerClassifier(4, 3, head_type="bilinear")
+
+
+# --- question encoders ---------------------------------------------------------------------
+
+def _padded(ids, length):
+    return torch.tensor([ids + [0] * (length - len(ids))]), torch.tensor([[1] * len(ids) + [0] * (length - len(ids))])
+
+
+@pytest.mark.parametrize("num_layers", [1, 2])
+def test_lstm_question_encoder_is_padding_invariant(num_layers):
+    torch.manual_seed(0)
+    encoder = LSTMQuestionEncoder(10, 4, 5, num_layers=num_layers, embedding_activation="tanh").eval()
+    question = [3, 7, 2, 9]
+    outputs = []
+    for length in (4, 6, 11):
+        ids, mask = _padded(question, length)
+        last, (h_n, c_n) = encoder(ids, mask)
+        outputs.append((last, h_n, c_n))
+    for last, h_n, c_n in outputs[1:]:
+        torch.testing.assert_close(last, outputs[0][0])
+        torch.testing.assert_close(h_n, outputs[0][1])
+        torch.testing.assert_close(c_n, outputs[0][2])
+
+    # ... and equals the LSTM run on the words alone.
+    embedded = torch.tanh(encoder.embedding(torch.tensor([question])))
+    _, (h_ref, c_ref) = encoder.lstm(embedded)
+    torch.testing.assert_close(outputs[0][0], h_ref[-1])
+    torch.testing.assert_close(outputs[2][2], c_ref)
+
+
+def test_lstm_question_encoder_batch_of_different_lengths():
+    # Unsorted lengths in one batch: each row equals the question encoded alone.
+    torch.manual_seed(1)
+    encoder = LSTMQuestionEncoder(10, 4, 5).eval()
+    questions = [[2, 3], [4, 5, 6, 7, 8], [9]]
+    ids = torch.tensor([q + [0] * (5 - len(q)) for q in questions])
+    mask = (ids != 0).long()
+    batched, _ = encoder(ids, mask)
+    for row, question in enumerate(questions):
+        alone, _ = encoder(torch.tensor([question]), torch.ones(1, len(question), dtype=torch.long))
+        torch.testing.assert_close(batched[row], alone[0])
+    # Packing matters: the plain LSTM over the padded rows gives another answer for short rows.
+    _, (h_unpacked, _) = encoder.lstm(encoder.embedding(ids))
+    assert not torch.allclose(h_unpacked[-1][0], batched[0], atol=1e-4)
+
+
+def _expected_cnn_question(encoder, words):
+    """Per n-gram width: tanh(conv) at every window touching a real word (zeros outside the
+    question), max over windows; concatenated."""
+    embedded = encoder.embedding(torch.tensor(words)).detach().double().numpy()  # (L, E)
+    length, size = embedded.shape
+    pooled = []
+    for conv in encoder.convolutions:
+        k = conv.kernel_size[0]
+        weight = conv.weight.detach().double().numpy()  # (C, E, k)
+        bias = conv.bias.detach().double().numpy()
+        padded = np.concatenate([np.zeros((k - 1, size)), embedded, np.zeros((k - 1, size))])
+        windows = []
+        for t in range(length + k - 1):
+            window = padded[t : t + k]  # (k, E)
+            windows.append(np.tanh(np.einsum("cek,ke->c", weight, window) + bias))
+        pooled.append(np.max(windows, axis=0))
+    return np.concatenate(pooled)
+
+
+def test_cnn_question_encoder_matches_explicit_ngram_max_and_is_padding_invariant():
+    torch.manual_seed(0)
+    encoder = CNNQuestionEncoder(12, 4, kernel_sizes=(1, 2, 3), channels=(3, 5, 2)).eval()
+    assert encoder.output_size == 10
+    for question in ([5, 3, 8, 11, 2], [7], [4, 9]):  # shorter than the trigram too
+        expected = _expected_cnn_question(encoder, question)
+        for length in (len(question), len(question) + 1, 9):
+            ids, mask = _padded(question, length)
+            out, _ = encoder(ids, mask)
+            np.testing.assert_allclose(out[0].detach().numpy(), expected, rtol=1e-5, atol=1e-6)
+
+
+def test_cnn_question_encoder_batch_rows_are_independent():
+    torch.manual_seed(2)
+    encoder = CNNQuestionEncoder(12, 4, kernel_sizes=(1, 2, 3), channels=(3, 5, 2)).eval()
+    questions = [[5, 3, 8, 11, 2, 6], [7], [4, 9, 10]]
+    ids = torch.tensor([q + [0] * (6 - len(q)) for q in questions])
+    out, _ = encoder(ids, (ids != 0).long())
+    for row, question in enumerate(questions):
+        np.testing.assert_allclose(out[row].detach().numpy(), _expected_cnn_question(encoder, question), rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError, match="same length"):
+        CNNQuestionEncoder(12, 4, kernel_sizes=(1, 2), channels=(3,))
+
+
+# --- image encoders ------------------------------------------------------------------------
+
+def test_scratch_cnn_gives_an_8x8_grid_matching_explicit_ops():
+    torch.manual_seed(0)
+    cnn = ScratchCNN([4, 6, 5]).eval()
+    with torch.no_grad():  # non-trivial BatchNorm statistics
+        for module in cnn.blocks:
+            if isinstance(module, nn.BatchNorm2d):
+                module.running_mean.uniform_(-0.5, 0.5)
+                module.running_var.uniform_(0.5, 2.0)
+                module.weight.uniform_(0.5, 1.5)
+                module.bias.uniform_(-0.2, 0.2)
+    x = torch.randn(2, 3, 64, 64)
+    out = cnn(x)
+    assert out.shape == (2, 5, 8, 8) and cnn.out_channels == 5
+    expected = x
+    for i in range(3):
+        conv, bn = cnn.blocks[4 * i], cnn.blocks[4 * i + 1]
+        expected = F.conv2d(expected, conv.weight, padding=1)
+        expected = (expected - bn.running_mean[:, None, None]) / torch.sqrt(bn.running_var[:, None, None] + bn.eps)
+        expected = expected * bn.weight[:, None, None] + bn.bias[:, None, None]
+        expected = F.max_pool2d(torch.relu(expected), 2)
+    torch.testing.assert_close(out, expected, rtol=1e-4, atol=1e-5)
+
+
+class _Config:
+    image_encoder = "scratch_cnn"
+    freeze_backbone = False
+    scratch_cnn_channels = [4, 6]
+    num_channels = 3
+    image_feature_size = 7
+    backbone_config = None
+
+
+def test_image_encoder_regions_are_the_grid_in_row_major_order():
+    torch.manual_seed(0)
+    encoder = ImageEncoder(_Config()).eval()
+    x = torch.randn(2, 3, 16, 12)
+    regions, mask, grid = encoder(pixel_values=x)
+    feature_map = encoder.cnn(x)
+    assert grid == (4, 3) and mask is None
+    for i in range(4):
+        for j in range(3):
+            torch.testing.assert_close(regions[:, i * 3 + j], feature_map[:, :, i, j])
+
+
+def test_image_encoder_features_pass_through_and_unknown_kind_fails():
+    config = _Config()
+    config.image_encoder = "features"
+    encoder = ImageEncoder(config)
+    features, mask = torch.randn(2, 5, 7), torch.ones(2, 5)
+    out, out_mask, grid = encoder(image_features=features, image_attention_mask=mask)
+    assert out is features and out_mask is mask and grid is None and encoder.output_size == 7
+    config.image_encoder = "vgg"
+    with pytest.raises(ValueError, match="image_encoder must be one of"):
+        ImageEncoder(config)
+    config.image_encoder = "backbone"
+    with pytest.raises(ValueError, match="backbone_config"):
+        ImageEncoder(config)
+
+
+def test_math_sanity_of_fixture_weights():
+    # Guard against a degenerate fixture: the attention of the hand-set hop is far from uniform.
+    _, attention = _hop("paper")(REGIONS, QUESTION)
+    assert attention.max().item() - attention.min().item() > 0.05
+    assert math.isclose(attention[0].sum().item(), 1.0, rel_tol=1e-6)

@@ -1,0 +1,466 @@
+"""Tests of the VQA models (SAN and the deeper LSTM Q + norm I baseline) on tiny configs."""
+
+import json
+
+import pytest
+import torch
+import torch.nn.functional as F
+from conftest import (
+    COLOR_ANSWERS,
+    COLOR_QUESTIONS,
+    IMAGE_FEATURE_SIZE,
+    base_class,
+    color_answer,
+    color_image,
+    random_inputs,
+    tiny_config,
+    vqa_class,
+)
+from safetensors.torch import load_file
+from transformers import AutoConfig, AutoModel, AutoModelForVisualQuestionAnswering
+
+import hf_mmattn
+from hf_mmattn import LstmQNormIConfig, SanConfig
+
+MODELS = ["san", "lstm_q_norm_i"]
+ENCODERS = ["scratch_cnn", "backbone", "features"]
+
+
+def _warm_batch_norm(model, inputs):
+    """One training-mode forward so BatchNorm running statistics are not their defaults: a
+    load that re-initialised them would then show."""
+    model.train()
+    with torch.no_grad():
+        model(**inputs)
+    model.eval()
+
+
+# --- save / load through the Auto classes ------------------------------------------------------
+
+@pytest.mark.parametrize("image_encoder", ENCODERS)
+@pytest.mark.parametrize("model_name", MODELS)
+def test_auto_classes_round_trip(tmp_path, make_tiny_model, model_name, image_encoder):
+    model = make_tiny_model(model_name, image_encoder, freeze_backbone=False)
+    inputs = random_inputs(model.config)
+    if image_encoder != "features":
+        _warm_batch_norm(model, inputs)
+    with torch.no_grad():
+        expected = model(**inputs)
+    model.save_pretrained(tmp_path)
+
+    assert {"config.json", "model.safetensors", "README.md", "hf_mmattn_auto.py"} <= {p.name for p in tmp_path.iterdir()}
+    saved = json.loads((tmp_path / "config.json").read_text())
+    assert saved["model_type"] == model.config.model_type and saved["model_type"].startswith("mmattn_")
+    assert saved["auto_map"]["AutoConfig"] == f"hf_mmattn_auto.{type(model.config).__name__}"
+    assert saved["auto_map"]["AutoModelForVisualQuestionAnswering"] == f"hf_mmattn_auto.{type(model).__name__}"
+    assert saved["auto_map"]["AutoModel"] == f"hf_mmattn_auto.{base_class(model_name).__name__}"
+    pipeline_entry = saved["custom_pipelines"]["mmattn-visual-question-answering"]
+    assert pipeline_entry["impl"] == "hf_mmattn_auto.VisualQuestionAnsweringPipeline"
+    assert pipeline_entry["pt"] == ["AutoModelForVisualQuestionAnswering"]
+    remote_module = (tmp_path / "hf_mmattn_auto.py").read_text()
+    for name in (type(model.config).__name__, type(model).__name__, "VisualQuestionAnsweringPipeline", "VQAProcessor"):
+        assert name in remote_module
+
+    config = AutoConfig.from_pretrained(tmp_path)
+    assert type(config) is type(model.config)
+    assert config.id2label == model.config.id2label and config.label2id == model.config.label2id
+    assert config.image_encoder == image_encoder
+
+    loaded = AutoModelForVisualQuestionAnswering.from_pretrained(tmp_path)
+    assert type(loaded) is type(model) and not loaded.training
+    saved_tensors = load_file(tmp_path / "model.safetensors")
+    for name, tensor in model.state_dict().items():
+        torch.testing.assert_close(saved_tensors[name], tensor, rtol=0, atol=0)
+        torch.testing.assert_close(loaded.state_dict()[name], tensor, rtol=0, atol=0)
+    with torch.no_grad():
+        actual = loaded(**inputs)
+    torch.testing.assert_close(actual.logits, expected.logits, rtol=1e-6, atol=1e-6)  # same weights; kernels may round differently
+
+    # The headless model loads from the VQA checkpoint and gives the same fused vector.
+    base = AutoModel.from_pretrained(tmp_path).eval()
+    assert type(base) is base_class(model_name)
+    with torch.no_grad():
+        pooled = base(**inputs).pooled_output
+    torch.testing.assert_close(pooled, expected.pooled_output, rtol=1e-6, atol=1e-6)
+
+
+def test_backbone_config_is_a_resnet_config_after_round_trip(tmp_path, make_tiny_model):
+    model = make_tiny_model("san", "backbone")
+    model.save_pretrained(tmp_path)
+    config = AutoConfig.from_pretrained(tmp_path)
+    assert config.backbone_config.model_type == "resnet"
+    assert list(config.backbone_config.hidden_sizes) == [8, 16, 16, 16]
+    assert list(config.backbone_config.out_features) == ["stage4"]
+
+
+def test_configs_validate_their_fields():
+    with pytest.raises(ValueError, match="question_encoder"):
+        SanConfig(question_encoder="gru")
+    with pytest.raises(ValueError, match="num_hops"):
+        SanConfig(num_hops=0)
+    assert SanConfig(question_encoder="cnn", question_cnn_channels=[3, 4, 5]).hidden_size == 12
+    assert LstmQNormIConfig(question_hidden_size=7, question_num_layers=3).question_vector_size == 42
+
+
+# --- attention outputs ------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("image_encoder", "grid"), [("scratch_cnn", (8, 8)), ("backbone", (2, 2))])
+def test_san_attention_maps(make_tiny_model, image_encoder, grid):
+    model = make_tiny_model("san", image_encoder, num_hops=3)
+    inputs = random_inputs(model.config, batch=2)
+    with torch.no_grad():
+        output = model(**inputs, output_attentions=True)
+        quiet = model(**inputs)
+    assert output.image_grid_size == grid
+    assert len(output.attentions) == 3
+    for attention in output.attentions:
+        assert attention.shape == (2, grid[0] * grid[1])
+        assert (attention >= 0).all()
+        torch.testing.assert_close(attention.sum(-1), torch.ones(2))
+    assert quiet.attentions is None
+    torch.testing.assert_close(quiet.logits, output.logits)
+
+
+def test_san_model_matches_explicit_hops(make_tiny_model):
+    """The whole stack against the equations, from the model's own projected regions and
+    question vector: each hop attends with its own weights and adds to the query."""
+    for form in ("paper", "code"):
+        model = make_tiny_model("san", "scratch_cnn", head=False, attention_form=form)
+        inputs = random_inputs(model.config, batch=2)
+        with torch.no_grad():
+            output = model(**inputs, output_attentions=True)
+            regions, query = output.image_embeds, output.question_embeds
+            for hop, attention in zip(model.hops, output.attentions):
+                image_part = regions @ hop.image_projection.weight.T
+                if form == "code":
+                    image_part = torch.tanh(image_part + hop.image_projection.bias)
+                question_part = query @ hop.question_projection.weight.T + hop.question_projection.bias
+                if form == "paper":
+                    joint = torch.tanh(image_part + question_part[:, None])
+                else:
+                    joint = image_part + torch.tanh(question_part)[:, None]
+                scores = (joint @ hop.score.weight.T).squeeze(-1) + hop.score.bias
+                if form == "code":
+                    scores = torch.tanh(scores)
+                expected = torch.softmax(scores, -1)
+                torch.testing.assert_close(attention, expected)
+                query = (expected[:, :, None] * regions).sum(1) + query
+            torch.testing.assert_close(output.pooled_output, query)
+
+
+def test_baseline_has_no_attentions(make_tiny_model):
+    model = make_tiny_model("lstm_q_norm_i", "scratch_cnn")
+    with torch.no_grad():
+        output = model(**random_inputs(model.config), output_attentions=True)
+    assert output.attentions is None
+
+
+def test_baseline_fuses_the_normalised_mean_image(make_tiny_model):
+    """pooled = tanh(W_q [c1;h1;c2;h2] + b) * tanh(W_v (mean v / ||mean v||) + b)."""
+    model = make_tiny_model("lstm_q_norm_i", "features", head=False)
+    inputs = random_inputs(model.config, batch=2)
+    with torch.no_grad():
+        output = model(**inputs)
+        ids, mask = inputs["input_ids"], inputs["attention_mask"]
+        questions = []
+        for row in range(2):
+            words = ids[row, : int(mask[row].sum())][None]
+            embedded = torch.tanh(model.question_encoder.embedding(words))
+            _, (h, c) = model.question_encoder.lstm(embedded)
+            questions.append(torch.cat([c[0, 0], h[0, 0], c[1, 0], h[1, 0]]))
+        question = torch.stack(questions)
+        image = inputs["image_features"].mean(1)
+        image = image / image.norm(dim=-1, keepdim=True)
+        fusion = model.fusion
+        expected = torch.tanh(fusion.question_projection(question)) * torch.tanh(fusion.image_projection(image))
+    torch.testing.assert_close(output.question_embeds, question)
+    torch.testing.assert_close(output.image_embeds, image)
+    torch.testing.assert_close(output.pooled_output, expected)
+
+
+# --- image_index, masks, frozen backbone -------------------------------------------------------
+
+@pytest.mark.parametrize("image_encoder", ["scratch_cnn", "features"])
+@pytest.mark.parametrize("model_name", MODELS)
+def test_image_index_equals_repeating_the_image(make_tiny_model, model_name, image_encoder):
+    model = make_tiny_model(model_name, image_encoder)
+    inputs = random_inputs(model.config, batch=5)
+    image_key = "image_features" if image_encoder == "features" else "pixel_values"
+    images = inputs[image_key][:2]
+    image_index = torch.tensor([1, 0, 1, 1, 0])
+    shared = dict(inputs, **{image_key: images}, image_index=image_index)
+    repeated = dict(inputs, **{image_key: images[image_index]})
+    with torch.no_grad():
+        a = model(**shared, output_attentions=True)
+        b = model(**repeated, output_attentions=True)
+    torch.testing.assert_close(a.logits, b.logits)
+    if model_name == "san":
+        for x, y in zip(a.attentions, b.attentions):
+            torch.testing.assert_close(x, y)
+    # The index matters: another assignment gives other answers.
+    with torch.no_grad():
+        c = model(**dict(shared, image_index=1 - image_index))
+    assert not torch.allclose(a.logits, c.logits)
+
+
+def test_frozen_backbone(make_tiny_model):
+    model = make_tiny_model("san", "backbone")
+    backbone = model.model.image_encoder.backbone
+    assert all(not p.requires_grad for p in backbone.parameters())
+    assert all(p.requires_grad for name, p in model.named_parameters() if ".backbone." not in name)
+    running = {k: v.clone() for k, v in backbone.state_dict().items() if "running" in k}
+    model.train()
+    assert model.training and model.model.hops[0].training
+    assert not backbone.training and not any(m.training for m in backbone.modules())
+    inputs = random_inputs(model.config, batch=2)
+    loss = model(**inputs, labels=torch.tensor([0, 1])).loss
+    loss.backward()
+    assert all(p.grad is None for p in backbone.parameters())
+    assert model.model.image_projection[0].weight.grad is not None
+    for key, value in backbone.state_dict().items():  # BatchNorm statistics did not move
+        if key in running:
+            torch.testing.assert_close(value, running[key], rtol=0, atol=0)
+
+    unfrozen = make_tiny_model("san", "backbone", freeze_backbone=False).train()
+    assert unfrozen.model.image_encoder.backbone.training
+    unfrozen(**inputs, labels=torch.tensor([0, 1])).loss.backward()
+    assert all(p.grad is not None for p in unfrozen.model.image_encoder.backbone.parameters())
+
+
+@pytest.mark.parametrize("model_name", MODELS)
+def test_masked_regions_do_not_influence_the_output(make_tiny_model, model_name):
+    model = make_tiny_model(model_name, "features")
+    features = torch.randn(2, 6, IMAGE_FEATURE_SIZE, generator=torch.Generator().manual_seed(3))
+    mask = torch.tensor([[1, 1, 1, 1, 0, 0], [1, 1, 0, 0, 0, 0]])
+    inputs = random_inputs(model.config, batch=2)
+    inputs.update(image_features=features, image_attention_mask=mask)
+    changed = features.clone()
+    changed[mask == 0] = 1000.0
+    with torch.no_grad():
+        a = model(**inputs, output_attentions=True)
+        b = model(**dict(inputs, image_features=changed), output_attentions=True)
+        # ... and each question gets what it would get from its real regions alone.
+        alone = [
+            model(**{k: v[row : row + 1] for k, v in inputs.items() if k != "image_attention_mask"} | {
+                "image_features": features[row : row + 1, : int(mask[row].sum())]
+            }).logits[0]
+            for row in range(2)
+        ]
+    torch.testing.assert_close(a.logits, b.logits)
+    torch.testing.assert_close(a.logits, torch.stack(alone))
+    if model_name == "san":
+        assert a.image_grid_size is None
+        for attention in a.attentions:
+            assert (attention[mask == 0] == 0).all()
+            torch.testing.assert_close(attention.sum(-1), torch.ones(2))
+
+
+# --- loss ----------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("model_name", MODELS)
+def test_loss_for_both_label_formats(make_tiny_model, model_name):
+    model = make_tiny_model(model_name, "features")
+    inputs = random_inputs(model.config, batch=3)
+    labels = torch.tensor([2, 0, 3])
+    output = model(**inputs, labels=labels)
+    torch.testing.assert_close(output.loss, F.cross_entropy(output.logits, labels))
+    torch.testing.assert_close(model(**inputs, labels=labels.int()).loss, output.loss)
+
+    scores = torch.tensor([[0.0, 0.3, 1.0, 0.0], [0.6, 0.0, 0.0, 0.9], [0.0, 0.0, 0.0, 1.0]])
+    logits = model(**inputs).logits
+    soft = model(**inputs, labels=scores).loss
+    p = torch.sigmoid(logits.double())
+    expected = -(scores * torch.log(p) + (1 - scores) * torch.log(1 - p)).mean() * 4
+    torch.testing.assert_close(soft.double(), expected, rtol=1e-5, atol=1e-6)
+
+    for bad in (torch.tensor([[1], [0], [2]]), torch.zeros(3, 5), torch.zeros(3), torch.zeros(3, 4, dtype=torch.long)):
+        with pytest.raises(ValueError, match="labels must be"):
+            model(**inputs, labels=bad)
+
+
+def test_return_dict_false_gives_tuples(make_tiny_model):
+    model = make_tiny_model("san", "features")
+    inputs = random_inputs(model.config)
+    with torch.no_grad():
+        as_dict = model(**inputs, labels=torch.tensor([0, 1, 2]))
+        as_tuple = model(**inputs, labels=torch.tensor([0, 1, 2]), return_dict=False)
+    assert isinstance(as_tuple, tuple)
+    torch.testing.assert_close(as_tuple[0], as_dict.loss)
+    torch.testing.assert_close(as_tuple[1], as_dict.logits)
+
+
+# --- SAN variants ---------------------------------------------------------------------------
+
+def test_san_cnn_question_encoder(tmp_path, make_tiny_model):
+    model = make_tiny_model("san", "features", question_encoder="cnn", question_cnn_kernel_sizes=[1, 2, 3], question_cnn_channels=[3, 4, 5])
+    assert model.config.hidden_size == 12
+    inputs = random_inputs(model.config, batch=3)
+    with torch.no_grad():
+        output = model(**inputs, output_attentions=True)
+    assert output.pooled_output.shape == (3, 12)
+    assert len(output.attentions) == 2
+    # Extra padding does not change the answer (the n-gram max skips padded windows).
+    padded = dict(inputs)
+    padded["input_ids"] = F.pad(inputs["input_ids"], (0, 4))
+    padded["attention_mask"] = F.pad(inputs["attention_mask"], (0, 4))
+    with torch.no_grad():
+        torch.testing.assert_close(model(**padded).logits, output.logits)
+    model.save_pretrained(tmp_path)
+    loaded = AutoModelForVisualQuestionAnswering.from_pretrained(tmp_path)
+    assert loaded.config.question_encoder == "cnn"
+    with torch.no_grad():
+        torch.testing.assert_close(loaded(**inputs).logits, output.logits, rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize("model_name", MODELS)
+def test_lstm_models_are_padding_invariant(make_tiny_model, model_name):
+    model = make_tiny_model(model_name, "features")
+    inputs = random_inputs(model.config, batch=3)
+    padded = dict(inputs, input_ids=F.pad(inputs["input_ids"], (0, 3)), attention_mask=F.pad(inputs["attention_mask"], (0, 3)))
+    with torch.no_grad():
+        torch.testing.assert_close(model(**padded).logits, model(**inputs).logits)
+
+
+def test_san_code_attention_form_changes_the_model(make_tiny_model):
+    paper = make_tiny_model("san", "scratch_cnn", attention_form="paper")
+    code = make_tiny_model("san", "scratch_cnn", attention_form="code")
+    assert code.model.hops[0].attention_form == "code" and code.model.hops[0].image_projection.bias is not None
+    assert paper.model.hops[0].image_projection.bias is None
+    inputs = random_inputs(code.config, batch=2)
+    with torch.no_grad():
+        output = code(**inputs, output_attentions=True)
+    for attention in output.attentions:
+        torch.testing.assert_close(attention.sum(-1), torch.ones(2))
+        # Scores squashed by tanh lie in [-1, 1], so no weight exceeds e^2 times another.
+        assert (attention.max(-1).values / attention.min(-1).values <= torch.e**2 + 1e-4).all()
+
+
+# --- learning a tiny task -------------------------------------------------------------------
+
+def _color_task(processor, num_images=24, seed=0):
+    colors = ["red", "blue"] * (num_images // 2)
+    images = [color_image(color, 16, seed=seed + i) for i, color in enumerate(colors)]
+    questions, image_index, labels = [], [], []
+    for i, color in enumerate(colors):
+        for question in COLOR_QUESTIONS:
+            questions.append(question)
+            image_index.append(i)
+            labels.append(COLOR_ANSWERS.index(color_answer(question, color)))
+    batch = processor(images=images, text=questions)
+    return {
+        "input_ids": batch["input_ids"],
+        "attention_mask": batch["attention_mask"],
+        "pixel_values": batch["pixel_values"],
+        "image_index": torch.tensor(image_index),
+        "labels": torch.tensor(labels),
+    }
+
+
+@pytest.mark.parametrize("model_name", MODELS)
+def test_tiny_model_learns_the_color_task(color_processor_16, model_name):
+    torch.manual_seed(0)
+    train = _color_task(color_processor_16, seed=0)
+    held_out = _color_task(color_processor_16, seed=1000)
+    config = tiny_config(
+        model_name, "scratch_cnn", vocab_size=len(color_processor_16.tokenizer),
+        scratch_cnn_channels=[8, 8], answer_head="mlp", dropout=0.0,
+    )
+    model = vqa_class(model_name)(config).train()
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
+
+    def accuracy(batch):
+        model.eval()
+        with torch.no_grad():
+            predictions = model(**{k: v for k, v in batch.items() if k != "labels"}).logits.argmax(-1)
+        model.train()
+        return (predictions == batch["labels"]).float().mean().item()
+
+    assert accuracy(train) < 0.8  # untrained: the task is not solved by chance
+    first_loss = None
+    for _ in range(120):
+        loss = model(**train).loss
+        first_loss = first_loss if first_loss is not None else loss.item()
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    assert loss.item() < 0.1 * first_loss
+    assert accuracy(train) > 0.95
+    assert accuracy(held_out) > 0.95  # new noisy images of the same colours
+
+
+# --- bad inputs -----------------------------------------------------------------------------
+
+def _bad_input_cases(config):
+    good = random_inputs(config, batch=2)
+    pixels = config.image_encoder != "features"
+    image_key = "pixel_values" if pixels else "image_features"
+    cases = [
+        ("no input_ids", dict(good, input_ids=None), "input_ids is required"),
+        ("float input_ids", dict(good, input_ids=good["input_ids"].float()), "2-D integer tensor"),
+        ("1-D input_ids", dict(good, input_ids=good["input_ids"][0], attention_mask=None), "2-D integer tensor"),
+        ("mask shape", dict(good, attention_mask=good["attention_mask"][:, :3]), "attention_mask has shape"),
+        ("id too large", dict(good, input_ids=good["input_ids"].clone().fill_(config.vocab_size)), "outside the vocabulary"),
+        ("negative id", dict(good, input_ids=good["input_ids"].clone().fill_(-1)), "outside the vocabulary"),
+        ("empty question", dict(good, attention_mask=torch.tensor([[1, 1, 0, 0, 0], [0, 0, 0, 0, 0]])), "no tokens"),
+        ("image batch mismatch", dict(good, **{image_key: good[image_key][:1]}), "batch mismatch"),
+        ("image_index out of range", dict(good, image_index=torch.tensor([0, 2])), "outside the 2 images"),
+        ("image_index negative", dict(good, image_index=torch.tensor([-1, 0])), "outside the 2 images"),
+        ("image_index shape", dict(good, image_index=torch.tensor([0, 1, 0])), "image_index must have shape"),
+    ]
+    if pixels:
+        nan = good["pixel_values"].clone()
+        nan[0, 0, 0, 0] = float("nan")
+        inf = good["pixel_values"].clone()
+        inf[1, 2, 3, 4] = float("inf")
+        cases += [
+            ("features to a pixel model", dict(good, pixel_values=None, image_features=torch.randn(2, 4, 6)), "reads pixel_values"),
+            ("no image", dict(good, pixel_values=None), "pixel_values is required"),
+            ("4 channels", dict(good, pixel_values=torch.randn(2, 4, 64, 64)), r"pixel_values must have shape \(batch, 3"),
+            ("3-D pixels", dict(good, pixel_values=torch.randn(2, 64, 64)), "pixel_values must have shape"),
+            ("NaN pixels", dict(good, pixel_values=nan), "NaN or infinite"),
+            ("inf pixels", dict(good, pixel_values=inf), "NaN or infinite"),
+            ("uint8 pixels", dict(good, pixel_values=(good["pixel_values"] * 0).to(torch.uint8)), "floating point"),
+        ]
+    else:
+        nan = good["image_features"].clone()
+        nan[1, 3, 2] = float("nan")
+        cases += [
+            ("pixels to a features model", dict(good, image_features=None, pixel_values=torch.randn(2, 3, 64, 64)), "reads precomputed image_features"),
+            ("no image", dict(good, image_features=None), "image_features is required"),
+            ("feature size", dict(good, image_features=torch.randn(2, 7, IMAGE_FEATURE_SIZE + 1)), "image_features must have shape"),
+            ("NaN features", dict(good, image_features=nan), "NaN or infinite"),
+            ("region mask shape", dict(good, image_attention_mask=torch.ones(2, 3)), "image_attention_mask must have shape"),
+            ("image without regions", dict(good, image_attention_mask=torch.tensor([[1] * 7, [0] * 7])), "no regions"),
+        ]
+    return cases
+
+
+@pytest.mark.parametrize("image_encoder", ["scratch_cnn", "features"])
+@pytest.mark.parametrize("model_name", MODELS)
+def test_bad_inputs_raise_clear_errors(make_tiny_model, model_name, image_encoder):
+    model = make_tiny_model(model_name, image_encoder)
+    for name, inputs, message in _bad_input_cases(model.config):
+        with pytest.raises(ValueError, match=message):
+            model(**inputs)
+    # Also through the headless model.
+    base = make_tiny_model(model_name, image_encoder, head=False)
+    with pytest.raises(ValueError, match="input_ids is required"):
+        base(pixel_values=torch.randn(1, 3, 64, 64), image_features=torch.randn(1, 2, IMAGE_FEATURE_SIZE))
+
+
+def test_good_inputs_without_attention_mask_mean_every_word_is_real(make_tiny_model):
+    model = make_tiny_model("san", "features")
+    inputs = random_inputs(model.config, batch=2)
+    ids = inputs["input_ids"][:1, :5]  # row 0 has no padding
+    with torch.no_grad():
+        a = model(input_ids=ids, image_features=inputs["image_features"][:1]).logits
+        b = model(input_ids=ids, attention_mask=torch.ones_like(ids), image_features=inputs["image_features"][:1]).logits
+    torch.testing.assert_close(a, b)
+
+
+def test_models_are_registered_with_the_auto_classes():
+    for config_class, base, head in hf_mmattn.registration.VQA_MODELS:
+        config = AutoConfig.for_model(config_class.model_type)
+        assert type(config) is config_class
+    assert type(AutoModel.from_config(tiny_config("san", "features"))) is hf_mmattn.SanModel
+    assert type(AutoModelForVisualQuestionAnswering.from_config(tiny_config("lstm_q_norm_i", "features"))) is hf_mmattn.LstmQNormIForVisualQuestionAnswering

@@ -1,0 +1,223 @@
+"""Tests of the restored visual-question-answering pipeline on a tiny saved checkpoint."""
+
+import json
+import logging
+import os
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+import torch
+from conftest import COLOR_ANSWERS, color_image, tiny_config, vqa_class
+from transformers import pipeline
+
+import hf_mmattn  # noqa: F401  (registers the pipeline)
+
+GRID = (4, 4)  # 16x16 images through two conv blocks
+
+
+def _save_checkpoint(folder, processor, model_name="san", problem_type=None, seed=0):
+    torch.manual_seed(seed)
+    config = tiny_config(model_name, "scratch_cnn", vocab_size=len(processor.tokenizer), scratch_cnn_channels=[4, 8])
+    model = vqa_class(model_name)(config)
+    with torch.no_grad():  # make the answers clearly distinct
+        model.classifier.layers[-1].bias.copy_(torch.tensor([0.5, -0.3, 0.1, -0.6]))
+    if problem_type:
+        model.config.problem_type = problem_type
+    model.eval()
+    model.save_pretrained(folder)
+    processor.save_pretrained(folder)
+    return model
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory, color_processor_16):
+    folder = tmp_path_factory.mktemp("san-checkpoint")
+    model = _save_checkpoint(folder, color_processor_16)
+    return folder, model, color_processor_16
+
+
+@pytest.fixture(scope="module")
+def vqa(checkpoint):
+    return pipeline("visual-question-answering", model=str(checkpoint[0]))
+
+
+def _expected_answers(model, processor, image, question, top_k, activation="softmax"):
+    inputs = processor(images=image, text=question)
+    with torch.no_grad():
+        logits = model(**inputs).logits[0].double()
+    scores = logits.softmax(-1) if activation == "softmax" else logits.sigmoid()
+    order = scores.argsort(descending=True)[:top_k]
+    return [(model.config.id2label[int(i)], scores[i].item()) for i in order]
+
+
+def _check(result, expected):
+    assert [r["answer"] for r in result] == [answer for answer, _ in expected]
+    np.testing.assert_allclose([r["score"] for r in result], [score for _, score in expected], rtol=1e-5)
+
+
+def test_scores_are_the_softmax_of_the_logits(vqa, checkpoint):
+    _, model, processor = checkpoint
+    assert type(vqa).__name__ == "VisualQuestionAnsweringPipeline"
+    image = color_image("red", seed=3)
+    result = vqa(image=image, question="what color is it?", top_k=3)
+    assert len(result) == 3
+    _check(result, _expected_answers(model, processor, image, "what color is it?", 3))
+    scores = [r["score"] for r in result]
+    assert scores == sorted(scores, reverse=True)
+    assert {r["answer"] for r in result} <= set(COLOR_ANSWERS)
+
+    everything = vqa(image=image, question="what color is it?", top_k=50)  # clipped to 4 answers
+    assert len(everything) == 4 and {r["answer"] for r in everything} == set(COLOR_ANSWERS)
+    assert sum(r["score"] for r in everything) == pytest.approx(1.0, abs=1e-5)
+    default = vqa(image=image, question="what color is it?")
+    assert len(default) == 4  # default top_k = 5, clipped
+
+
+def test_image_as_pil_path_or_array(vqa, checkpoint, tmp_path):
+    _, model, processor = checkpoint
+    image = color_image("blue", seed=4)
+    image.save(tmp_path / "blue.png")
+    expected = _expected_answers(model, processor, image, "is it blue?", 2)
+    for source in (image, str(tmp_path / "blue.png"), tmp_path / "blue.png", np.asarray(image)):
+        _check(vqa(image=source, question="is it blue?", top_k=2), expected)
+
+
+def test_lists_and_dicts(vqa, checkpoint):
+    _, model, processor = checkpoint
+    images = [color_image("red", seed=5), color_image("blue", seed=6)]
+    questions = ["is it red?", "what color is it?"]
+
+    one_question = vqa(image=images, question="is it red?", top_k=2)
+    assert len(one_question) == 2
+    for image, result in zip(images, one_question):
+        _check(result, _expected_answers(model, processor, image, "is it red?", 2))
+
+    one_image = vqa(image=images[1], question=questions, top_k=2)
+    for question, result in zip(questions, one_image):
+        _check(result, _expected_answers(model, processor, images[1], question, 2))
+
+    every_pair = vqa(image=images, question=questions, top_k=1)
+    assert len(every_pair) == 4
+    pairs = [(image, question) for question in questions for image in images]
+    for (image, question), result in zip(pairs, every_pair):
+        _check(result, _expected_answers(model, processor, image, question, 1))
+
+    _check(vqa({"image": images[0], "question": "is it blue?"}, top_k=2), _expected_answers(model, processor, images[0], "is it blue?", 2))
+    as_dicts = vqa([{"image": images[0], "question": "is it blue?"}, {"image": images[1], "question": "what color is it?"}], top_k=2)
+    _check(as_dicts[0], _expected_answers(model, processor, images[0], "is it blue?", 2))
+    _check(as_dicts[1], _expected_answers(model, processor, images[1], "what color is it?", 2))
+
+
+@pytest.mark.parametrize("batch_size", [2, 3])
+def test_batched_inference(vqa, checkpoint, batch_size):
+    """batch_size > 1 pads questions of different lengths and gives the same answers and
+    attention maps as one pair at a time."""
+    _, model, processor = checkpoint
+    images = [color_image("red", seed=12), color_image("blue", seed=13)]
+    questions = ["is it red?", "what color is it?"]
+    pairs = [(image, question) for question in questions for image in images]
+    batched = vqa(image=images, question=questions, top_k=2, batch_size=batch_size)
+    assert len(batched) == 4
+    for (image, question), result in zip(pairs, batched):
+        _check(result, _expected_answers(model, processor, image, question, 2))
+    with_attention = vqa(image=images, question=questions, top_k=2, batch_size=batch_size, return_attention=True)
+    for (image, question), result in zip(pairs, with_attention):
+        assert result["image_grid_size"] == GRID
+        single = vqa(image=image, question=question, top_k=2, return_attention=True)
+        for attention, reference in zip(result["attentions"], single["attentions"]):
+            np.testing.assert_allclose(attention, reference, rtol=1e-5, atol=1e-7)
+
+
+def test_return_attention(vqa, checkpoint):
+    _, model, processor = checkpoint
+    image = color_image("red", seed=7)
+    result = vqa(image=image, question="is it red?", top_k=2, return_attention=True)
+    assert set(result) == {"answers", "attentions", "image_grid_size"}
+    _check(result["answers"], _expected_answers(model, processor, image, "is it red?", 2))
+    assert result["image_grid_size"] == GRID
+    assert len(result["attentions"]) == model.config.num_hops
+    with torch.no_grad():
+        expected = model(**processor(images=image, text="is it red?"), output_attentions=True).attentions
+    for attention, reference in zip(result["attentions"], expected):
+        assert isinstance(attention, np.ndarray) and attention.shape == GRID
+        assert attention.sum() == pytest.approx(1.0, abs=1e-5)
+        np.testing.assert_allclose(attention, reference[0].reshape(GRID).numpy(), rtol=1e-5, atol=1e-7)
+
+
+def test_vqa_alias(checkpoint):
+    folder, model, processor = checkpoint
+    alias = pipeline("vqa", model=str(folder))
+    image = color_image("blue", seed=8)
+    _check(alias(image=image, question="is it red?", top_k=4), _expected_answers(model, processor, image, "is it red?", 4))
+
+
+def test_multi_label_models_score_with_sigmoid(tmp_path, color_processor_16):
+    model = _save_checkpoint(tmp_path, color_processor_16, problem_type="multi_label_classification", seed=1)
+    vqa = pipeline("visual-question-answering", model=str(tmp_path))
+    assert vqa.model.config.problem_type == "multi_label_classification"
+    image = color_image("red", seed=9)
+    result = vqa(image=image, question="what color is it?", top_k=4)
+    _check(result, _expected_answers(model, color_processor_16, image, "what color is it?", 4, activation="sigmoid"))
+    assert sum(r["score"] for r in result) != pytest.approx(1.0, abs=1e-3)
+
+
+def test_baseline_model_in_the_pipeline(tmp_path, color_processor_16):
+    model = _save_checkpoint(tmp_path, color_processor_16, model_name="lstm_q_norm_i")
+    vqa = pipeline("visual-question-answering", model=str(tmp_path))
+    image = color_image("blue", seed=10)
+    result = vqa(image=image, question="is it blue?", top_k=2, return_attention=True)
+    _check(result["answers"], _expected_answers(model, color_processor_16, image, "is it blue?", 2))
+    assert result["attentions"] == []
+
+
+def test_bad_calls(vqa):
+    image = color_image("red")
+    for top_k in (0, -2, 1.5, "3"):
+        with pytest.raises(ValueError, match="top_k must be a positive integer"):
+            vqa(image=image, question="is it red?", top_k=top_k)
+    with pytest.raises(ValueError, match="needs an image and a question"):
+        vqa(image=image)
+    with pytest.raises(ValueError, match="needs an image and a question"):
+        vqa(question="is it red?")
+    with pytest.raises(ValueError, match="'image' and a 'question'"):
+        vqa({"image": image})
+    with pytest.raises(ValueError, match="empty"):
+        vqa(image=image, question="  ")
+    with pytest.raises(FileNotFoundError):
+        vqa(image="/nonexistent/picture.png", question="is it red?")
+
+
+def test_unknown_words_are_reported(vqa, caplog):
+    with caplog.at_level(logging.WARNING):
+        result = vqa(image=color_image("red"), question="is it crimson?", top_k=1)
+    assert len(result) == 1
+    assert any("crimson" in record.getMessage() for record in caplog.records)
+
+
+def test_trust_remote_code_infers_the_task_without_importing_the_package(checkpoint, tmp_path):
+    folder, model, processor = checkpoint
+    image = color_image("red", seed=11)
+    image.save(tmp_path / "red.png")
+    script = textwrap.dedent(
+        """
+        import json, sys
+        from transformers import pipeline
+        assert "hf_mmattn" not in sys.modules
+        vqa = pipeline(model=sys.argv[1], trust_remote_code=True)
+        answers = vqa(image=sys.argv[2], question="is it red?", top_k=2)
+        print("RESULT" + json.dumps({"task": vqa.task, "answers": answers}))
+        """
+    )
+    env = dict(os.environ, HF_HUB_OFFLINE="1", OMP_NUM_THREADS="1", HF_MODULES_CACHE=str(tmp_path / "modules"))
+    completed = subprocess.run(
+        [sys.executable, "-c", script, str(folder), str(tmp_path / "red.png")],
+        capture_output=True, text=True, env=env, timeout=120, cwd=tmp_path,
+    )
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    line = next(line for line in completed.stdout.splitlines() if line.startswith("RESULT"))
+    result = json.loads(line[len("RESULT"):])
+    assert result["task"] == "mmattn-visual-question-answering"
+    _check(result["answers"], _expected_answers(model, processor, image, "is it red?", 2))

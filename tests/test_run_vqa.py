@@ -1,0 +1,258 @@
+"""Tests of examples/vqa/run_vqa.py on a few hundred easy-VQA questions: end to end, resuming
+from checkpoints, and two-process DDP on CPU.
+
+Single-process runs call the script's ``main`` in this process (the session runs torch on one
+thread, see conftest.py, which also makes CPU training bitwise reproducible); the DDP run goes
+through ``torchrun`` in a subprocess.
+"""
+
+import importlib.util
+import json
+import math
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from huggingface_hub import ModelCard
+from PIL import Image
+from safetensors.torch import load_file
+from transformers import AutoModelForVisualQuestionAnswering, pipeline
+
+import hf_mmattn  # noqa: F401
+from hf_mmattn import VQAProcessor
+from hf_mmattn.data import EASY_VQA_ANSWERS, load_easy_vqa
+from hf_mmattn.data.batching import GroupByImageBatchSampler
+from hf_mmattn.metrics import compute_vqa_accuracy
+
+SCRIPT = Path(__file__).resolve().parents[1] / "examples" / "vqa" / "run_vqa.py"
+NUM_TRAIN, NUM_EVAL, TRAIN_BATCH = 300, 100, 64
+COMMON = [
+    "--max_train_samples", str(NUM_TRAIN), "--max_eval_samples", str(NUM_EVAL),
+    "--per_device_train_batch_size", str(TRAIN_BATCH), "--seed", "42",
+]
+# A schedule that does not depend on --max_train_steps, so that a run stopped after 4 steps is
+# a prefix of a 6-step run (a linear decay to zero over 4 steps is not).
+RESUMABLE = COMMON + ["--lr_scheduler_type", "constant", "--num_attention_figures", "0"]
+
+
+@pytest.fixture(scope="module")
+def run_vqa():
+    spec = importlib.util.spec_from_file_location("run_vqa_under_test", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def easy_vqa():
+    return load_easy_vqa()
+
+
+def _steps_per_epoch(train, num_questions, batch_size, num_processes=1):
+    image_ids = np.asarray(train.select(range(num_questions))["image_id"])
+    _, rows = np.unique(image_ids, return_inverse=True)
+    batches = len(GroupByImageBatchSampler(torch.as_tensor(rows), batch_size))
+    return math.ceil(batches / num_processes)
+
+
+def _recompute_accuracy(folder, evaluation):
+    """VQA accuracy of the saved checkpoint on ``evaluation``, one image per question."""
+    model = AutoModelForVisualQuestionAnswering.from_pretrained(folder).eval()
+    processor = VQAProcessor.from_pretrained(folder)
+    inputs = processor(images=list(evaluation["image"]), text=list(evaluation["question"]))
+    with torch.no_grad():
+        predicted = model(**inputs).logits.argmax(-1).tolist()
+    return compute_vqa_accuracy(
+        [model.config.id2label[i] for i in predicted], list(evaluation["answers"]), list(evaluation["answer_type"])
+    )
+
+
+def _weights(folder):
+    return load_file(Path(folder) / "model.safetensors")
+
+
+def _assert_same_weights(actual_folder, expected_folder):
+    actual, expected = _weights(actual_folder), _weights(expected_folder)
+    assert actual.keys() == expected.keys()
+    different = [name for name in expected if not torch.allclose(actual[name], expected[name])]
+    worst = max((actual[n] - expected[n]).abs().max().item() for n in expected)
+    assert not different, f"{len(different)}/{len(expected)} tensors differ (max abs diff {worst:.3g}), e.g. {different[:4]}"
+
+
+# --- end to end ---------------------------------------------------------------------------
+
+@pytest.mark.parametrize("model_type", ["san", "lstm_q_norm_i"])
+def test_train_evaluate_save(run_vqa, easy_vqa, tmp_path, model_type):
+    output_dir = tmp_path / model_type
+    returned = run_vqa.main(
+        ["--model_type", model_type, "--output_dir", str(output_dir), "--num_train_epochs", "1",
+         "--num_attention_figures", "2", *COMMON]
+    )
+    results = json.loads((output_dir / "eval_results.json").read_text())
+    assert results["vqa_accuracy"] == returned["vqa_accuracy"]
+    assert 0 <= results["vqa_accuracy"] <= 100
+    assert results["per_answer_type"] and set(results["per_answer_type"]) <= {"yes/no", "shape", "color"}
+    assert all(0 <= value <= 100 for value in results["per_answer_type"].values())
+    assert results["num_questions"] == NUM_EVAL
+    assert results["num_processes"] == 1
+    assert results["completed_steps"] == _steps_per_epoch(easy_vqa["train"], NUM_TRAIN, TRAIN_BATCH)
+
+    # The saved checkpoint is the evaluated model: it reproduces the reported accuracy.
+    evaluation = easy_vqa["test"].select(range(NUM_EVAL))
+    recomputed = _recompute_accuracy(output_dir, evaluation)
+    assert recomputed["vqa_accuracy"] == pytest.approx(results["vqa_accuracy"], abs=1e-9)
+    assert recomputed["per_answer_type"] == pytest.approx(results["per_answer_type"], abs=1e-9)
+
+    # The model card's model-index carries the same number.
+    card = ModelCard.load(output_dir / "README.md")
+    metrics = card.data.to_dict()["model-index"][0]["results"][0]["metrics"]
+    overall = next(metric for metric in metrics if metric["name"] == "VQA accuracy")
+    assert overall["value"] == pytest.approx(results["vqa_accuracy"])
+    assert card.data.pipeline_tag == "visual-question-answering"
+
+    # pipeline() loads the folder and answers with the model's own top answer.
+    vqa = pipeline("visual-question-answering", model=str(output_dir))
+    model = AutoModelForVisualQuestionAnswering.from_pretrained(output_dir).eval()
+    processor = VQAProcessor.from_pretrained(output_dir)
+    example = evaluation[0]
+    answers = vqa(image=example["image"], question=example["question"], top_k=3)
+    assert len(answers) == 3 and all(a["answer"] in EASY_VQA_ANSWERS for a in answers)
+    with torch.no_grad():
+        logits = model(**processor(images=example["image"], text=example["question"])).logits[0]
+    assert answers[0]["answer"] == model.config.id2label[int(logits.argmax())]
+    assert answers[0]["score"] == pytest.approx(logits.softmax(-1).max().item(), rel=1e-5)
+
+    figures = sorted(output_dir.glob("attention_*.png"))
+    if model_type == "san":
+        assert [f.name for f in figures] == ["attention_0.png", "attention_1.png"]
+        for figure in figures:
+            with Image.open(figure) as image:
+                assert image.width > 50 and image.height > 50
+    else:
+        assert figures == []  # the baseline has no attention
+
+
+# --- checkpoints and resuming ---------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def checkpointed_run(run_vqa, tmp_path_factory):
+    """A run stopped after 4 steps that saved checkpoints at steps 2 and 4."""
+    output_dir = tmp_path_factory.mktemp("checkpointed")
+    run_vqa.main(["--model_type", "san", "--output_dir", str(output_dir), "--checkpointing_steps", "2",
+                  "--max_train_steps", "4", *RESUMABLE])
+    return output_dir
+
+
+@pytest.fixture(scope="module")
+def uninterrupted_6(run_vqa, tmp_path_factory):
+    output_dir = tmp_path_factory.mktemp("uninterrupted")
+    run_vqa.main(["--model_type", "san", "--output_dir", str(output_dir), "--max_train_steps", "6", *RESUMABLE])
+    return output_dir
+
+
+def test_checkpoints_are_written_whole(checkpointed_run, run_vqa):
+    checkpoints = checkpointed_run / "checkpoints"
+    assert sorted(p.name for p in checkpoints.iterdir()) == ["step_2", "step_4"]  # no *.partial left over
+    for step in (2, 4):
+        folder = checkpoints / f"step_{step}"
+        assert json.loads((folder / "done").read_text())["completed_steps"] == step
+        assert (folder / "model.safetensors").is_file()
+        assert any(folder.glob("optimizer*")) and any(folder.glob("scheduler*")) and any(folder.glob("random_states*"))
+    # The step-4 checkpoint holds the weights the run ended with.
+    _assert_same_weights(checkpoints / "step_4", checkpointed_run)
+    assert json.loads((checkpointed_run / "eval_results.json").read_text())["completed_steps"] == 4
+
+
+def test_partial_checkpoints_are_ignored(checkpointed_run, run_vqa, tmp_path):
+    output_dir = tmp_path / "run"
+    shutil.copytree(checkpointed_run, output_dir)
+    partial = output_dir / "checkpoints" / "step_8.partial"
+    shutil.copytree(output_dir / "checkpoints" / "step_4", partial)
+    (partial / "done").unlink()
+    unfinished = output_dir / "checkpoints" / "step_10"
+    unfinished.mkdir()
+    assert [p.name for p in run_vqa.checkpoint_folders(str(output_dir))] == ["step_2", "step_4"]
+
+
+def test_resume_continues_without_losing_work(checkpointed_run, uninterrupted_6, run_vqa, easy_vqa, tmp_path):
+    steps_per_epoch = _steps_per_epoch(easy_vqa["train"], NUM_TRAIN, TRAIN_BATCH)
+    assert 4 < steps_per_epoch < 6  # the resumed steps finish epoch 0 and start epoch 1
+    output_dir = tmp_path / "run"
+    shutil.copytree(checkpointed_run, output_dir)
+    partial = output_dir / "checkpoints" / "step_8.partial"  # a save killed half way
+    shutil.copytree(output_dir / "checkpoints" / "step_4", partial)
+    (partial / "done").unlink()
+
+    run_vqa.main(["--model_type", "san", "--output_dir", str(output_dir), "--checkpointing_steps", "2",
+                  "--max_train_steps", "6", "--resume_from_checkpoint", "latest", *RESUMABLE])
+    results = json.loads((output_dir / "eval_results.json").read_text())
+    assert results["completed_steps"] == 6
+    assert (output_dir / "checkpoints" / "step_6" / "done").is_file()
+    _assert_same_weights(output_dir, uninterrupted_6)
+
+
+def test_resume_within_an_epoch_replays_dropout(run_vqa, tmp_path):
+    """With dropout, the resumed steps must draw the same dropout masks as the uninterrupted
+    run: the random state saved with the checkpoint has to be the one the next step uses."""
+    args = ["--model_type", "san", "--config_overrides", "dropout=0.3", *RESUMABLE]
+    interrupted, uninterrupted = tmp_path / "interrupted", tmp_path / "uninterrupted"
+    run_vqa.main(["--output_dir", str(interrupted), "--checkpointing_steps", "2", "--max_train_steps", "2", *args])
+    run_vqa.main(["--output_dir", str(interrupted), "--max_train_steps", "4", "--resume_from_checkpoint", "latest", *args])
+    run_vqa.main(["--output_dir", str(uninterrupted), "--max_train_steps", "4", *args])
+    assert json.loads((interrupted / "eval_results.json").read_text())["completed_steps"] == 4
+    _assert_same_weights(interrupted, uninterrupted)
+
+
+def test_resume_at_an_epoch_boundary_uses_the_next_epochs_order(run_vqa, easy_vqa, tmp_path):
+    """Without dropout, a run resumed from the last step of epoch 0 must see epoch 1's shuffle."""
+    steps_per_epoch = _steps_per_epoch(easy_vqa["train"], NUM_TRAIN, TRAIN_BATCH)
+    args = ["--model_type", "san", "--config_overrides", "dropout=0.0", *RESUMABLE]
+    interrupted, uninterrupted = tmp_path / "interrupted", tmp_path / "uninterrupted"
+    total = str(steps_per_epoch + 1)
+    run_vqa.main(["--output_dir", str(interrupted), "--checkpointing_steps", "epoch", "--max_train_steps", str(steps_per_epoch), *args])
+    assert (interrupted / "checkpoints" / "epoch_1" / "done").is_file()
+    run_vqa.main(["--output_dir", str(interrupted), "--max_train_steps", total, "--resume_from_checkpoint", "latest", *args])
+    run_vqa.main(["--output_dir", str(uninterrupted), "--max_train_steps", total, *args])
+    assert json.loads((interrupted / "eval_results.json").read_text())["completed_steps"] == steps_per_epoch + 1
+    _assert_same_weights(interrupted, uninterrupted)
+
+
+def test_resuming_a_finished_run_trains_no_further(checkpointed_run, run_vqa, tmp_path):
+    output_dir = tmp_path / "run"
+    shutil.copytree(checkpointed_run, output_dir)
+    run_vqa.main(["--model_type", "san", "--output_dir", str(output_dir), "--max_train_steps", "4",
+                  "--resume_from_checkpoint", "latest", *RESUMABLE])
+    steps = json.loads((output_dir / "eval_results.json").read_text())["completed_steps"]
+    assert steps == 4, f"resuming a run that had reached --max_train_steps 4 trained on to step {steps}"
+    _assert_same_weights(output_dir, checkpointed_run / "checkpoints" / "step_4")
+
+
+# --- two-process DDP on CPU ------------------------------------------------------------------
+
+def test_two_process_ddp_on_cpu(easy_vqa, tmp_path):
+    output_dir = tmp_path / "ddp"
+    num_train, train_batch = 200, 32
+    command = [
+        sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", str(SCRIPT),
+        "--model_type", "san", "--output_dir", str(output_dir), "--num_train_epochs", "1",
+        "--max_train_samples", str(num_train), "--max_eval_samples", str(NUM_EVAL),
+        "--per_device_train_batch_size", str(train_batch),
+        "--per_device_eval_batch_size", "16",  # several eval batches, split unevenly over the ranks
+        "--num_attention_figures", "0",
+    ]
+    env = dict(os.environ, OMP_NUM_THREADS="1", HF_HUB_OFFLINE="1", TOKENIZERS_PARALLELISM="false")
+    completed = subprocess.run(command, capture_output=True, text=True, env=env, timeout=300, cwd=tmp_path)
+    errors = [line for line in completed.stderr.splitlines() if "Error:" in line and "rank" in line]
+    assert completed.returncode == 0, "\n".join(errors) or completed.stderr[-4000:]
+    results = json.loads((output_dir / "eval_results.json").read_text())
+    assert results["num_processes"] == 2
+    assert results["num_questions"] == NUM_EVAL  # every question once: no duplicates, none lost
+    # Each rank trains on its half of the batches (not on all the data).
+    assert results["completed_steps"] == _steps_per_epoch(easy_vqa["train"], num_train, train_batch, num_processes=2)
+    recomputed = _recompute_accuracy(output_dir, easy_vqa["test"].select(range(NUM_EVAL)))
+    assert recomputed["vqa_accuracy"] == pytest.approx(results["vqa_accuracy"], abs=1e-9)
