@@ -221,3 +221,18 @@ def test_trust_remote_code_infers_the_task_without_importing_the_package(checkpo
     result = json.loads(line[len("RESULT"):])
     assert result["task"] == "mmattn-visual-question-answering"
     _check(result["answers"], _expected_answers(model, processor, image, "is it red?", 2))
+
+
+def test_bfloat16_model_gets_bfloat16_pixels(checkpoint):
+    """A checkpoint loaded in bf16 answers like the fp32 one (the pipeline casts pixel values)."""
+    folder, model, processor = checkpoint
+    vqa_bf16 = pipeline("visual-question-answering", model=str(folder), dtype=torch.bfloat16)
+    assert vqa_bf16.model.dtype == torch.bfloat16
+    image = color_image("blue", seed=5)
+    result = vqa_bf16(image=image, question="what color is it?", top_k=4)
+    expected = _expected_answers(model, processor, image, "what color is it?", 4)
+    np.testing.assert_allclose(
+        [r["score"] for r in sorted(result, key=lambda r: r["answer"])],
+        [score for _, score in sorted(expected)],
+        atol=2e-2,  # bf16 keeps 8 bits of mantissa
+    )

@@ -256,3 +256,44 @@ def test_two_process_ddp_on_cpu(easy_vqa, tmp_path):
     assert results["completed_steps"] == _steps_per_epoch(easy_vqa["train"], num_train, train_batch, num_processes=2)
     recomputed = _recompute_accuracy(output_dir, easy_vqa["test"].select(range(NUM_EVAL)))
     assert recomputed["vqa_accuracy"] == pytest.approx(results["vqa_accuracy"], abs=1e-9)
+
+
+# --- the VQA v2 format ----------------------------------------------------------------------
+
+VQA_V2 = Path(__file__).resolve().parent / "fixtures" / "vqa_v2"
+VQA_V2_FILES = [
+    "--train_questions", str(VQA_V2 / "v2_OpenEnded_mscoco_val2014_questions.json"),
+    "--train_annotations", str(VQA_V2 / "v2_mscoco_val2014_annotations.json"),
+    "--eval_questions", str(VQA_V2 / "v2_OpenEnded_mscoco_val2014_questions.json"),
+    "--eval_annotations", str(VQA_V2 / "v2_mscoco_val2014_annotations.json"),
+    "--min_answer_count", "1", "--num_train_epochs", "2", "--num_attention_figures", "1",
+]
+
+
+@pytest.mark.parametrize(
+    "image_arguments",
+    [
+        ["--images_dir", str(VQA_V2 / "val2014"), "--image_encoder", "backbone", "--image_size", "32",
+         "--backbone_config", json.dumps({"model_type": "resnet", "out_features": ["stage4"], "hidden_sizes": [8, 16, 16, 16],
+                                          "embedding_size": 8, "depths": [1, 1, 1, 1]}),
+         "--config_overrides", "word_embedding_size=8,question_hidden_size=16,attention_hidden_size=8"],
+        ["--features_dir", str(VQA_V2 / "features"), "--config_overrides", "word_embedding_size=8,question_hidden_size=16,attention_hidden_size=8"],
+    ],
+    ids=["coco_images_backbone", "region_features"],
+)
+def test_vqa_v2_format_end_to_end(run_vqa, tmp_path, image_arguments):
+    """The official JSON files with COCO images or per-image features: soft-score training (BCE),
+    the official answer normalisation in the vocabulary, VQA accuracy against 10 answers."""
+    from hf_mmattn.data import load_vqa_v2
+
+    output_dir = tmp_path / "out"
+    results = run_vqa.main(["--model_type", "san", "--dataset", "vqa_v2", "--output_dir", str(output_dir), *VQA_V2_FILES, *image_arguments])
+    questions = load_vqa_v2(VQA_V2 / "v2_OpenEnded_mscoco_val2014_questions.json", VQA_V2 / "v2_mscoco_val2014_annotations.json")
+    assert results["num_questions"] == len(questions)
+    config = json.loads((output_dir / "config.json").read_text())
+    assert config["problem_type"] == "multi_label_classification"  # 10 answers per question → soft scores
+    expected_answers = sorted({a for a in questions["multiple_choice_answer"]})
+    assert sorted(config["label2id"]) == expected_answers
+    assert 0.0 <= results["vqa_accuracy"] <= 100.0
+    model = AutoModelForVisualQuestionAnswering.from_pretrained(output_dir)
+    assert model.config.image_encoder == ("features" if "--features_dir" in image_arguments else "backbone")

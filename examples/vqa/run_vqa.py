@@ -235,6 +235,9 @@ def save_attention_figures(model, processor, dataset, output_dir: Path, count: i
     from hf_mmattn.visualization import plot_vqa_attention
 
     paths = []
+    if "image" not in dataset.column_names:
+        logger.info("no attention figures: the dataset has precomputed features, no images to draw on")
+        return paths
     model.eval()
     for row in range(min(count, len(dataset))):
         example = dataset[row]

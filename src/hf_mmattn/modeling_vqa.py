@@ -150,6 +150,16 @@ class MMAttnVQAPreTrainedModel(PreTrainedModel):
     pipeline_tag = "visual-question-answering"
     _no_split_modules = []
 
+    def get_input_embeddings(self):
+        """The question's word embedding; a head model reaches it through its base ``model``."""
+        return self.question_encoder.embedding if hasattr(self, "question_encoder") else self.model.get_input_embeddings()
+
+    def set_input_embeddings(self, value):
+        if hasattr(self, "question_encoder"):
+            self.question_encoder.embedding = value
+        else:
+            self.model.set_input_embeddings(value)
+
     @torch.no_grad()
     def _init_weights(self, module):
         """PyTorch's own default initialisation of each layer, as the original implementations
@@ -220,9 +230,6 @@ class MMAttnForVisualQuestionAnswering(MMAttnVQAPreTrainedModel):
     """The answer head every VQA model shares: the base model's ``pooled_output`` → classifier
     over ``config.id2label``, with the loss of :func:`vqa_loss`. Subclasses set ``self.model``
     (their base model) and ``self.classifier`` in ``__init__``."""
-
-    def get_input_embeddings(self):
-        return self.model.get_input_embeddings()
 
     def forward(
         self,

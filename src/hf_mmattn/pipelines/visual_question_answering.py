@@ -73,6 +73,7 @@ class VisualQuestionAnsweringPipeline(Pipeline):
             raise ValueError("each input must be a dict with an 'image' and a 'question'")
         question = inputs["question"]
         model_inputs = self.processor(images=_read_image(inputs["image"], timeout), text=question, return_tensors="pt")
+        model_inputs = model_inputs.to(self.dtype)  # pixel values in the model's dtype (bf16 / fp16 loads)
         unknown = self.processor.unknown_words(question)
         if unknown:
             logger.warning("words the model never saw in training, read as [UNK]: %s", ", ".join(unknown))

@@ -49,12 +49,6 @@ class SanModel(SanPreTrainedModel):
         )
         self.post_init()
 
-    def get_input_embeddings(self):
-        return self.question_encoder.embedding
-
-    def set_input_embeddings(self, value):
-        self.question_encoder.embedding = value
-
     def forward(
         self,
         input_ids: torch.LongTensor | None = None,

@@ -1,8 +1,9 @@
 #!/usr/bin/env python
 """easy-VQA accuracy, training time, throughput, pipeline latency and memory of each VQA model.
 
-    python benchmarks/easy_vqa.py                       # every model, writes benchmarks/results/easy_vqa.json
-    python benchmarks/easy_vqa.py --models san --seed 1
+    python benchmarks/bench_easy_vqa.py                 # every model, writes benchmarks/results/easy_vqa.json
+    python benchmarks/bench_easy_vqa.py --models san --seed 1
+    python benchmarks/bench_easy_vqa.py --reuse         # time the pipeline of models trained earlier
 
 Each model is trained by examples/vqa/run_vqa.py with RECIPE (the one README.md gives), in a fresh process so that its peak memory is its own; then the saved folder is loaded
 by ``pipeline("visual-question-answering")`` and timed on single questions. Run it on an idle
@@ -23,11 +24,12 @@ from pathlib import Path
 import torch
 
 ROOT = Path(__file__).resolve().parents[1]
-RECIPE = ["--num_train_epochs", "6", "--per_device_train_batch_size", "32", "--lr_scheduler_type", "constant"]
+RECIPE = ["--num_train_epochs", "10", "--per_device_train_batch_size", "32", "--lr_scheduler_type", "constant"]
 # name: (--model_type, extra arguments)
 RECIPES = {
     "san": ("san", []),
     "san_1hop": ("san", ["--config_overrides", "num_hops=1"]),
+    "san_linear_head": ("san", ["--config_overrides", "answer_head=linear"]),
     "lstm_q_norm_i": ("lstm_q_norm_i", []),
 }
 
@@ -73,6 +75,7 @@ def main():
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--work_dir", default=str(ROOT / "out/benchmarks"))
     parser.add_argument("--output", default=str(ROOT / "benchmarks/results/easy_vqa.json"))
+    parser.add_argument("--reuse", action="store_true", help="skip training where WORK_DIR/<model> already has eval_results.json")
     args = parser.parse_args()
 
     report = {
@@ -83,13 +86,33 @@ def main():
     for name in args.models:
         output_dir = Path(args.work_dir) / name
         print(f"training {name} ...", flush=True)
-        result = train(name, output_dir, args.seed)
+        if args.reuse and (output_dir / "eval_results.json").exists():
+            result = json.loads((output_dir / "eval_results.json").read_text())
+        else:
+            result = train(name, output_dir, args.seed)
         result.update(pipeline_latency(output_dir))
         report["models"][name] = result
         print(json.dumps({name: result}, indent=2), flush=True)
     Path(args.output).parent.mkdir(parents=True, exist_ok=True)
     Path(args.output).write_text(json.dumps(report, indent=2))
-    print(f"wrote {args.output}")
+    print(f"wrote {args.output}\n")
+    print(markdown_table(report))
+
+
+def markdown_table(report: dict) -> str:
+    """The results table of benchmarks/README.md."""
+    lines = [
+        "| model | parameters | VQA acc. | yes/no | shape | color | train time (s) | train questions/s | pipeline latency, median (ms) | peak memory (MiB) |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for name, r in report["models"].items():
+        per_type = r.get("per_answer_type", {})
+        lines.append(
+            f"| {name} | {r['parameters']:,} | {r['vqa_accuracy']:.2f} | {per_type.get('yes/no', float('nan')):.2f} "
+            f"| {per_type.get('shape', float('nan')):.2f} | {per_type.get('color', float('nan')):.2f} | {r['train_time_s']} "
+            f"| {r['train_questions_per_s']} | {r['pipeline_latency_ms_median']} | {r['peak_memory_mib']} |"
+        )
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":
