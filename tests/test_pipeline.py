@@ -236,3 +236,23 @@ def test_bfloat16_model_gets_bfloat16_pixels(checkpoint):
         [score for _, score in sorted(expected)],
         atol=2e-2,  # bf16 keeps 8 bits of mantissa
     )
+
+
+def test_ask_script_answers_and_draws_the_attention(checkpoint, tmp_path):
+    """examples/vqa/ask.py, the last step of README's main command."""
+    import importlib.util
+    from pathlib import Path
+
+    from PIL import Image
+
+    folder, model, processor = checkpoint
+    spec = importlib.util.spec_from_file_location("ask", Path(__file__).resolve().parents[1] / "examples" / "vqa" / "ask.py")
+    ask = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(ask)
+    image_path = tmp_path / "red.png"
+    color_image("red", seed=7).save(image_path)
+    figure = tmp_path / "attention.png"
+    answers = ask.main([str(folder), "--question", "what color is it?", "--image", str(image_path), "--top_k", "2", "--attention_figure", str(figure)])
+    _check(answers, _expected_answers(model, processor, Image.open(image_path), "what color is it?", 2))
+    with Image.open(figure) as drawn:
+        assert drawn.width > drawn.height  # the image and one panel per hop, side by side

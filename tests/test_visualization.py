@@ -39,6 +39,15 @@ def test_attention_to_grid_infers_square_grid_and_accepts_numpy():
     assert attention_to_grid(torch.rand(196)).shape == (14, 14)
 
 
+def test_attention_to_grid_accepts_a_map_already_laid_out_as_its_grid():
+    grid = np.arange(12.0).reshape(3, 4)  # as the pipeline returns maps with return_attention=True
+    np.testing.assert_array_equal(attention_to_grid(grid, grid_size=(3, 4)), grid)
+    with pytest.raises(ValueError, match="1-D"):  # without grid_size a 2-D input is a batch
+        attention_to_grid(grid)
+    with pytest.raises(ValueError, match="1-D"):
+        attention_to_grid(grid, grid_size=(4, 3))
+
+
 def test_attention_to_grid_rejects_bad_maps():
     with pytest.raises(ValueError, match="grid_size"):
         attention_to_grid(torch.rand(60))

@@ -39,7 +39,10 @@ def main(argv=None):
     if args.attention_figure and result["attentions"]:
         from hf_mmattn.visualization import plot_vqa_attention
 
-        plot_vqa_attention(image, args.question, result["attentions"], answer=answers[0]["answer"], path=args.attention_figure)
+        plot_vqa_attention(
+            image, args.question, result["attentions"], answer=answers[0]["answer"],
+            grid_size=result["image_grid_size"], path=args.attention_figure,
+        )
         print(f"attention maps: {args.attention_figure}")
     return answers
 

@@ -44,7 +44,9 @@ def attention_to_grid(attention, grid_size: tuple[int, int] | None = None) -> np
     Args:
         attention: a 1-D torch tensor, numpy array or sequence of ``N`` weights, one example's
             map (e.g. ``outputs.attentions[hop][i]``). Regions are ordered row-major: region
-            ``r * w + c`` is row ``r``, column ``c``.
+            ``r * w + c`` is row ``r``, column ``c``. A 2-D map already laid out as the grid
+            (as the pipeline returns it with ``return_attention=True``) is accepted when its
+            shape equals ``grid_size``; any other 2-D input is taken for a batch and rejected.
         grid_size: ``(h, w)`` with ``h * w == N`` (the model output's ``image_grid_size``).
             When omitted, ``N`` must be a perfect square.
 
@@ -54,6 +56,8 @@ def attention_to_grid(attention, grid_size: tuple[int, int] | None = None) -> np
     if isinstance(attention, torch.Tensor):
         attention = attention.detach().to("cpu", torch.float64).numpy()
     weights = np.asarray(attention, dtype=np.float64)
+    if weights.ndim == 2 and grid_size is not None and weights.shape == tuple(int(s) for s in grid_size):
+        weights = weights.reshape(-1)
     if weights.ndim != 1:
         raise ValueError(
             f"attention must be a 1-D map over the image regions of one example, got shape "
