@@ -3,6 +3,7 @@
 import pytest
 import torch
 from huggingface_hub import ModelCard
+from huggingface_hub.utils import filter_repo_objects
 from transformers import PreTrainedConfig, PreTrainedModel
 
 from hf_mmattn import hub
@@ -168,7 +169,15 @@ def test_push_folder_to_hub_creates_the_repo_and_uploads_the_folder(tmp_path, mo
 
     assert url == Commit.commit_url
     assert calls[0] == ("create", "someone/san", {"token": "t", "private": True, "exist_ok": True})
-    uploaded = {"repo_id": "someone/san", "folder_path": tmp_path, "token": "t", "commit_message": "first"}
-    assert calls[1] == ("upload", uploaded)
+    kind, uploaded = calls[1]
+    assert kind == "upload"
+    assert {k: uploaded[k] for k in ("repo_id", "folder_path", "token", "commit_message")} == {
+        "repo_id": "someone/san", "folder_path": tmp_path, "token": "t", "commit_message": "first"
+    }
+    # What huggingface_hub would upload of a run_vqa.py output folder: not the training states.
+    files = ["README.md", "config.json", "model.safetensors", "attention_0.png",
+             "checkpoints/step_500/model.safetensors", "checkpoints/step_500/optimizer.bin"]
+    kept = list(filter_repo_objects(files, ignore_patterns=uploaded.get("ignore_patterns")))
+    assert kept == ["README.md", "config.json", "model.safetensors", "attention_0.png"]
     with pytest.raises(ValueError, match="not a folder"):
         push_folder_to_hub(tmp_path / "missing", "someone/san")

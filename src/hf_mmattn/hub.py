@@ -119,7 +119,8 @@ def push_folder_to_hub(
     Use this rather than ``model.push_to_hub``: transformers' own push writes a generic
     auto-generated README.md over the card written by :func:`save_model_card`. This function
     uploads the folder as it is on disk (``save_pretrained`` output, processor files,
-    README.md), creating the repository if needed.
+    README.md, attention figures), creating the repository if needed; the ``checkpoints/``
+    subfolder of training states is left out.
 
     Returns:
         The URL of the commit.
@@ -128,7 +129,13 @@ def push_folder_to_hub(
     if not folder.is_dir():
         raise ValueError(f"{folder} is not a folder; save the model with save_pretrained first.")
     create_repo(repo_id, token=token, private=private, exist_ok=True)
-    commit = upload_folder(repo_id=repo_id, folder_path=folder, token=token, commit_message=commit_message)
+    commit = upload_folder(
+        repo_id=repo_id,
+        folder_path=folder,
+        token=token,
+        commit_message=commit_message,
+        ignore_patterns=["checkpoints/**"],  # run_vqa.py's resumable training states stay local
+    )
     return commit.commit_url
 
 
