@@ -402,6 +402,8 @@ def _bad_input_cases(config):
         ("id too large", dict(good, input_ids=good["input_ids"].clone().fill_(config.vocab_size)), "outside the vocabulary"),
         ("negative id", dict(good, input_ids=good["input_ids"].clone().fill_(-1)), "outside the vocabulary"),
         ("empty question", dict(good, attention_mask=torch.tensor([[1, 1, 0, 0, 0], [0, 0, 0, 0, 0]])), "no tokens"),
+        ("left padding", dict(good, attention_mask=torch.tensor([[1, 1, 1, 1, 1], [0, 0, 1, 1, 1]])), "right-padded"),
+        ("hole in the mask", dict(good, attention_mask=torch.tensor([[1, 0, 1, 0, 0], [1, 1, 1, 1, 1]])), "right-padded"),
         ("image batch mismatch", dict(good, **{image_key: good[image_key][:1]}), "batch mismatch"),
         ("image_index out of range", dict(good, image_index=torch.tensor([0, 2])), "outside the 2 images"),
         ("image_index negative", dict(good, image_index=torch.tensor([-1, 0])), "outside the 2 images"),

@@ -23,7 +23,9 @@ class VQAModelOutput(ModelOutput):
     """Output of the base (headless) VQA models.
 
     pooled_output: the fused question-image vector the answer head reads, ``(batch, hidden)``.
-    image_embeds: image regions after projection, ``(batch, num_regions, hidden)``.
+    image_embeds: the image as the model reads it: regions after projection,
+        ``(batch, num_regions, hidden)`` for attention models, one vector ``(batch, dim)`` for
+        models that pool the image (the VQA baseline).
     question_embeds: the question vector, ``(batch, hidden)``.
     attentions: with ``output_attentions=True``, one map per attention step (hop, glimpse...),
         each ``(batch, num_regions)`` and summing to 1 over the real regions.
@@ -90,8 +92,13 @@ def check_vqa_inputs(
         raise ValueError(f"attention_mask has shape {tuple(attention_mask.shape)} but input_ids has {tuple(input_ids.shape)}")
     if input_ids.numel() and (input_ids.min() < 0 or input_ids.max() >= config.vocab_size):
         raise ValueError(f"input_ids contain ids outside the vocabulary [0, {config.vocab_size})")
-    if (attention_mask.sum(dim=1) == 0).any():
+    lengths = attention_mask.sum(dim=1)
+    if (lengths == 0).any():
         raise ValueError("a question has no tokens (its attention_mask row is all zero): empty questions cannot be answered")
+    # The question encoders read the first `length` words: padding must come after them.
+    positions = torch.arange(attention_mask.shape[1], device=attention_mask.device)
+    if not torch.equal(attention_mask.bool(), positions.unsqueeze(0) < lengths.unsqueeze(1)):
+        raise ValueError("attention_mask must be right-padded (1s for the words, then 0s); use the model's processor")
 
     if config.image_encoder == "features":
         if image_features is None:

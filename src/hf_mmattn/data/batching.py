@@ -31,7 +31,6 @@ class EncodedQuestions:
         self.attention_mask = encoded["attention_mask"]
         self.image_rows = torch.as_tensor(image_rows, dtype=torch.long)
         answers = list(dataset["answers"])
-        self.answers = answers
         self.single_answer = all(len(a) == 1 for a in answers)
         if self.single_answer:
             self.labels = torch.tensor([label2id.get(a[0], -100) for a in answers], dtype=torch.long)
