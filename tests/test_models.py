@@ -9,6 +9,7 @@ from conftest import (
     COLOR_ANSWERS,
     COLOR_QUESTIONS,
     IMAGE_FEATURE_SIZE,
+    TINY_RESNET,
     base_class,
     color_answer,
     color_image,
@@ -466,3 +467,23 @@ def test_models_are_registered_with_the_auto_classes():
         assert type(config) is config_class
     assert type(AutoModel.from_config(tiny_config("san", "features"))) is hf_mmattn.SanModel
     assert type(AutoModelForVisualQuestionAnswering.from_config(tiny_config("lstm_q_norm_i", "features"))) is hf_mmattn.LstmQNormIForVisualQuestionAnswering
+
+
+@pytest.mark.parametrize("model_name", MODELS)
+def test_load_pretrained_backbone_from_a_classification_checkpoint(tmp_path, make_tiny_model, model_name):
+    """Pretrained ImageNet weights usually come as a classifier (e.g. ResNetForImageClassification):
+    its ResNet trunk goes into the backbone, the classifier is left out."""
+    from transformers import ResNetConfig, ResNetForImageClassification
+
+    torch.manual_seed(11)
+    classifier = ResNetForImageClassification(ResNetConfig(**{k: v for k, v in TINY_RESNET.items() if k not in ("model_type", "out_features")}))
+    classifier.save_pretrained(tmp_path)
+    model = make_tiny_model(model_name, "backbone")
+    model.load_pretrained_backbone(tmp_path)
+    loaded = model.model.image_encoder.backbone.state_dict()
+    trunk = classifier.resnet.state_dict()
+    assert loaded.keys() <= trunk.keys() and len(loaded) > 10
+    for name, tensor in loaded.items():
+        assert torch.equal(tensor, trunk[name]), name
+    with pytest.raises(ValueError, match="not a backbone"):
+        make_tiny_model(model_name, "scratch_cnn").load_pretrained_backbone(tmp_path)

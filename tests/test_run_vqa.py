@@ -297,3 +297,25 @@ def test_vqa_v2_format_end_to_end(run_vqa, tmp_path, image_arguments):
     assert 0.0 <= results["vqa_accuracy"] <= 100.0
     model = AutoModelForVisualQuestionAnswering.from_pretrained(output_dir)
     assert model.config.image_encoder == ("features" if "--features_dir" in image_arguments else "backbone")
+
+
+def test_pretrained_backbone_weights_are_loaded_and_stay_frozen(run_vqa, tmp_path):
+    """--backbone_checkpoint: a saved transformers backbone's weights go into the model, and a
+    frozen backbone leaves training with exactly those weights."""
+    from transformers import ResNetBackbone, ResNetConfig
+
+    torch.manual_seed(3)
+    tiny = {"out_features": ["stage4"], "hidden_sizes": [8, 16, 16, 16], "embedding_size": 8, "depths": [1, 1, 1, 1]}
+    pretrained = ResNetBackbone(ResNetConfig(**tiny)).eval()
+    pretrained.save_pretrained(tmp_path / "backbone")
+    output_dir = tmp_path / "out"
+    run_vqa.main([
+        "--model_type", "san", "--dataset", "vqa_v2", "--output_dir", str(output_dir), *VQA_V2_FILES,
+        "--images_dir", str(VQA_V2 / "val2014"), "--image_encoder", "backbone", "--image_size", "32",
+        "--backbone_config", json.dumps({"model_type": "resnet", **tiny}), "--backbone_checkpoint", str(tmp_path / "backbone"),
+        "--config_overrides", "word_embedding_size=8,question_hidden_size=16,attention_hidden_size=8",
+    ])
+    trained = _weights(output_dir)
+    expected = pretrained.state_dict()
+    for name, tensor in expected.items():
+        assert torch.equal(trained[f"model.image_encoder.backbone.{name}"], tensor), name

@@ -179,10 +179,7 @@ def build_model_and_processor(args, train, answers):
     )
     model = AutoModelForVisualQuestionAnswering.from_config(config)
     if args.backbone_checkpoint:
-        from transformers import AutoBackbone
-
-        pretrained = AutoBackbone.from_pretrained(args.backbone_checkpoint, out_features=config.backbone_config.out_features)
-        model.model.image_encoder.backbone.load_state_dict(pretrained.state_dict())
+        model.load_pretrained_backbone(args.backbone_checkpoint)
     return model, processor
 
 

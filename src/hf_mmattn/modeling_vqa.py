@@ -191,6 +191,18 @@ class MMAttnVQAPreTrainedModel(PreTrainedModel):
         elif isinstance(module, (nn.BatchNorm1d, nn.BatchNorm2d, nn.LayerNorm)):
             super()._init_weights(module)
 
+    def load_pretrained_backbone(self, pretrained_model_name_or_path, **kwargs) -> None:
+        """Copy pretrained weights (a local folder or Hub id of the backbone's architecture, e.g. a
+        ResNet checkpoint for a ResNet ``backbone_config``) into the image backbone of a model
+        with ``image_encoder="backbone"``. Loads through the backbone's own class: transformers
+        5's ``AutoBackbone.from_pretrained`` asks the Hub about local folders and fails offline."""
+        encoder = self.base_model.image_encoder
+        if encoder.kind != "backbone":
+            raise ValueError(f"this model reads images with image_encoder={encoder.kind!r}, not a backbone")
+        backbone = encoder.backbone
+        pretrained = type(backbone).from_pretrained(pretrained_model_name_or_path, out_features=backbone.out_features, **kwargs)
+        backbone.load_state_dict(pretrained.state_dict())
+
     def _remote_code_entry_points(self) -> dict[str, str]:
         from .registration import VQA_MODELS
 
