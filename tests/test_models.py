@@ -487,3 +487,13 @@ def test_load_pretrained_backbone_from_a_classification_checkpoint(tmp_path, mak
         assert torch.equal(tensor, trunk[name]), name
     with pytest.raises(ValueError, match="not a backbone"):
         make_tiny_model(model_name, "scratch_cnn").load_pretrained_backbone(tmp_path)
+
+
+def test_saved_card_lists_the_architecture_not_the_loading_metadata(tmp_path, make_tiny_model):
+    model = make_tiny_model("san", "scratch_cnn")
+    model.save_pretrained(tmp_path)
+    card = (tmp_path / "README.md").read_text()
+    assert f"| `num_hops` | {model.config.num_hops} |" in card
+    assert f"| `attention_form` | {model.config.attention_form} |" in card
+    assert "`auto_map`" not in card and "`custom_pipelines`" not in card
+    assert json.loads((tmp_path / "config.json").read_text())["auto_map"]  # still in the config

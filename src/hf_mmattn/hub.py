@@ -23,8 +23,9 @@ MODEL_TYPE_PREFIX = "mmattn_"
 DEFAULT_PIPELINE_TAG = "visual-question-answering"
 PLACEHOLDER_MODEL_ID = "path/to/checkpoint-or-hub-id"
 
-# Fields every transformers config carries: not architecture hyperparameters.
-_BASE_CONFIG_KEYS = frozenset(PreTrainedConfig().to_dict())
+# Fields every transformers config carries, and the loading metadata save_pretrained adds:
+# not architecture hyperparameters.
+_BASE_CONFIG_KEYS = frozenset(PreTrainedConfig().to_dict()) | {"auto_map", "custom_pipelines"}
 
 
 def build_model_card(
