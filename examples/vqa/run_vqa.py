@@ -279,8 +279,8 @@ def main(argv=None):
     cache_images = not args.no_cache_images
     train_images = ImageStore(train, processor.image_processor, cache=cache_images)
     eval_images = ImageStore(evaluation, processor.image_processor, cache=cache_images)
-    train_questions = EncodedQuestions(train, processor.tokenizer, label2id, train_images.rows_of(train["image_id"]))
-    eval_questions = EncodedQuestions(evaluation, processor.tokenizer, label2id, eval_images.rows_of(evaluation["image_id"]))
+    train_questions = EncodedQuestions(train, processor.tokenizer, label2id, train_images.question_rows)
+    eval_questions = EncodedQuestions(evaluation, processor.tokenizer, label2id, eval_images.question_rows)
     model.config.problem_type = "single_label_classification" if train_questions.single_answer else "multi_label_classification"
     trainable = torch.arange(len(train_questions))
     if train_questions.single_answer:

@@ -42,7 +42,8 @@ class EncodedQuestions:
 
 
 class ImageStore:
-    """The distinct images of a split, addressed by row; ``rows_of(image_ids)`` maps ids to rows.
+    """The distinct images of a split, addressed by row; ``question_rows[i]`` is the row of the
+    image of the dataset's question ``i``.
 
     With ``cache=True`` every image is processed once into a float tensor; otherwise images are
     decoded and processed per batch (for datasets such as COCO that do not fit in memory).
@@ -50,23 +51,18 @@ class ImageStore:
     """
 
     def __init__(self, dataset: Dataset, image_processor=None, cache: bool = True):
-        image_ids = np.asarray(dataset["image_id"])
-        unique_ids, first_rows = np.unique(image_ids, return_index=True)
-        self.row_of_id = {int(image_id): row for row, image_id in enumerate(unique_ids)}
+        _, first_rows, self.question_rows = np.unique(np.asarray(dataset["image_id"]), return_index=True, return_inverse=True)
         self.uses_features = "image_features_path" in dataset.column_names
         self.image_processor = image_processor
+        firsts = dataset.select(first_rows.tolist())
         if self.uses_features:
-            self.sources = [dataset[int(i)]["image_features_path"] for i in first_rows]
+            self.sources = list(firsts["image_features_path"])
         else:
-            undecoded = dataset.select(first_rows.tolist()).cast_column("image", Image(decode=False))
-            self.sources = list(undecoded["image"])
+            self.sources = list(firsts.cast_column("image", Image(decode=False))["image"])
         self.cached = self._process(list(range(len(self.sources)))) if cache else None
 
     def __len__(self) -> int:
         return len(self.sources)
-
-    def rows_of(self, image_ids) -> np.ndarray:
-        return np.array([self.row_of_id[int(i)] for i in image_ids], dtype=np.int64)
 
     def _process(self, rows: list[int]) -> dict[str, torch.Tensor]:
         if self.uses_features:
