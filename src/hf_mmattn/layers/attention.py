@@ -72,3 +72,45 @@ class StackedAttentionHop(nn.Module):
         attention = masked_softmax(scores, region_mask)
         attended = torch.bmm(attention.unsqueeze(1), image_regions).squeeze(1)
         return attended + question, attention
+
+
+class MultiGlimpseAttention(nn.Module):
+    """Question-guided attention over image regions with ``G`` glimpses, each scored from a
+    multimodal fusion of the question with the region.
+
+    The form shared by MCB, MLB and MUTAN attention::
+
+        f_n = Fusion(q, v_n)                          (the question tiled over the regions)
+        α_g = softmax_n(P_g^T MLP(f_n))               (one score per glimpse; masked regions get 0)
+        v̂_g = Σ_n α_{g,n} v_n
+
+    * MCB (Fukui et al. 2016, section 3.2 and Fig. 3): ``Fusion`` = MCB → signed sqrt → L2; the
+      scores come from a 1×1 conv of 512 units with ReLU, then a 1×1 conv to G (``hidden_size``).
+    * MLB (Kim et al. 2017, eq. 9-10): ``Fusion`` = σ(U q) ∘ σ(V v_n), scored by ``P_α`` directly
+      (``hidden_size=None``).
+    * MUTAN (Ben-Younes et al. 2017, section 4.2): ``Fusion`` = the Tucker / MUTAN fusion, then
+      a linear map to G.
+
+    A 1×1 convolution over the grid is a Linear applied to every region, which is how it is written.
+    Returns the glimpses ``(batch, G, dim)`` and the attention maps ``(batch, G, regions)``.
+    """
+
+    def __init__(self, fusion: nn.Module, fused_size: int, num_glimpses: int, hidden_size: int | None = None, dropout: float = 0.0):
+        super().__init__()
+        self.fusion = fusion
+        layers: list[nn.Module] = [nn.Dropout(dropout)]
+        if hidden_size:
+            layers += [nn.Linear(fused_size, hidden_size), nn.ReLU(), nn.Dropout(dropout)]
+        layers.append(nn.Linear(hidden_size or fused_size, num_glimpses))
+        self.score = nn.Sequential(*layers)
+
+    def forward(
+        self,
+        image_regions: torch.Tensor,
+        question: torch.Tensor,
+        region_mask: torch.Tensor | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        fused = self.fusion(question.unsqueeze(1), image_regions)  # (batch, regions, fused)
+        scores = self.score(fused).transpose(1, 2)  # (batch, glimpses, regions)
+        attention = masked_softmax(scores, region_mask.unsqueeze(1) if region_mask is not None else None)
+        return torch.bmm(attention, image_regions), attention

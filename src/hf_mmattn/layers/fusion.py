@@ -1,32 +1,195 @@
-"""Fusion of a question vector with an image vector, and the answer classifiers on top."""
+"""Fusions of a question vector with an image vector (or with every image region), and the answer
+classifiers on top.
+
+Each fusion maps ``question (..., Q)`` and ``image (..., V)`` to a joint vector ``(..., F)``;
+leading dimensions broadcast, so the same module fuses a question with one pooled image vector
+(the answer branch) or with every region of a grid (the attention branch). The models then apply
+their own output projection (an answer classifier, or the score layer of an attention).
+"""
 
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
+ACTIVATIONS = {"tanh": nn.Tanh, "relu": nn.ReLU, "none": nn.Identity}
 
-class ElementwiseProductFusion(nn.Module):
-    """Point-wise multiplication fusion of the "deeper LSTM Q + norm I" baseline.
 
-    Antol, Agrawal, Lu, Mitchell, Batra, Zitnick, Parikh, *VQA: Visual Question Answering*,
-    ICCV 2015, section 5 (and GT-Vision-Lab/VQA_LSTM_CNN): each modality goes through
-    dropout → fully connected layer → tanh into a common space, and the two are multiplied
-    element-wise::
+def _activation(name: str) -> nn.Module:
+    if name not in ACTIVATIONS:
+        raise ValueError(f"activation must be one of {sorted(ACTIVATIONS)}, got {name!r}")
+    return ACTIVATIONS[name]()
 
-        f = tanh(W_q dropout(q) + b_q) ⊙ tanh(W_v dropout(v) + b_v)
+
+def signed_sqrt(x: torch.Tensor, eps: float = 1e-12) -> torch.Tensor:
+    """``sign(x) * sqrt(|x|)``, the power normalisation of bilinear pooling (Fukui et al. 2016,
+    section 3.2; Lin et al. 2015). ``eps`` inside the root keeps the gradient finite at 0 (there
+    ``sign`` is 0, so the value is exactly 0 as without it)."""
+    return torch.sign(x) * torch.sqrt(x.abs() + eps)
+
+
+def normalize_bilinear(x: torch.Tensor) -> torch.Tensor:
+    """Signed square root, then L2 normalisation over the last dimension (MCB's post-processing)."""
+    return F.normalize(signed_sqrt(x), p=2, dim=-1)
+
+
+class LowRankBilinearFusion(nn.Module):
+    """Low-rank bilinear (Hadamard product) fusion.
+
+    Kim, On, Lim, Kim, Ha, Zhang, *Hadamard Product for Low-rank Bilinear Pooling*, ICLR 2017,
+    eq. (3)-(4) (MLB): a bilinear form ``x^T W_i y`` with ``W_i = U diag(P_i) V^T`` of rank ``d``
+    is ``P^T (σ(U^T x) ∘ σ(V^T y))``; this module computes the Hadamard part::
+
+        f = σ(U dropout(x) + b_U) ∘ σ(V dropout(y) + b_V)
+
+    and the model's next layer is ``P`` (the answer classifier or the attention score).
+    ``activation="tanh"`` is MLB's σ; ``"relu"`` is block.bootstrap's default; ``"none"`` is the
+    pure low-rank bilinear pooling. The point-wise product fusion of the VQA baseline (Antol et
+    al. 2015, section 5: dropout → FC → tanh on each side, then ⊙) is this module with tanh.
     """
 
-    def __init__(self, question_size: int, image_size: int, fused_size: int, dropout: float = 0.5):
+    def __init__(self, question_size: int, image_size: int, fused_size: int, dropout: float = 0.5, activation: str = "tanh"):
         super().__init__()
         self.question_projection = nn.Linear(question_size, fused_size)
         self.image_projection = nn.Linear(image_size, fused_size)
+        self.activation = _activation(activation)
         self.dropout = nn.Dropout(dropout)
 
     def forward(self, question: torch.Tensor, image: torch.Tensor) -> torch.Tensor:
-        question_part = torch.tanh(self.question_projection(self.dropout(question)))
-        image_part = torch.tanh(self.image_projection(self.dropout(image)))
+        question_part = self.activation(self.question_projection(self.dropout(question)))
+        image_part = self.activation(self.image_projection(self.dropout(image)))
         return question_part * image_part
+
+
+# The baseline's fusion keeps the name its checkpoints and tests know.
+ElementwiseProductFusion = LowRankBilinearFusion
+
+
+class CompactBilinearPooling(nn.Module):
+    """Multimodal Compact Bilinear pooling (MCB).
+
+    Fukui, Park, Yang, Rohrbach, Darrell, Rohrbach, *Multimodal Compact Bilinear Pooling for Visual
+    Question Answering and Visual Grounding*, EMNLP 2016, section 3.1 and Algorithm 1: the outer
+    product ``x ⊗ y`` projected to ``d`` dimensions by a count sketch, computed without forming it
+    (Pham & Pagh 2013)::
+
+        Ψ(x, h, s)[k] = Σ_{i: h(i)=k} s(i) x_i                     (count sketch)
+        Φ(x, y) = FFT⁻¹(FFT(Ψ(x, h_1, s_1)) ⊙ FFT(Ψ(y, h_2, s_2)))    (circular convolution)
+
+    which equals the sketch of ``x ⊗ y`` with hash ``(h_1(i) + h_2(j)) mod d`` and sign
+    ``s_1(i) s_2(j)``. The hashes ``h`` and signs ``s`` are drawn once from ``seed`` and never
+    learned; they are persistent buffers, so they are saved with the weights and a reloaded model
+    uses the very same sketch. ``normalize=True`` applies the signed square root and L2
+    normalisation the paper puts after every MCB (section 3.2).
+    """
+
+    def __init__(self, question_size: int, image_size: int, output_size: int, seed: int = 0, normalize: bool = True):
+        super().__init__()
+        self.output_size = output_size
+        self.normalize = normalize
+        generator = torch.Generator().manual_seed(seed)
+        # device="cpu": transformers builds models under a meta-device context; the sketch is data.
+        for name, size in (("question", question_size), ("image", image_size)):
+            self.register_buffer(f"{name}_hash", torch.randint(output_size, (size,), generator=generator, device="cpu"))
+            signs = torch.randint(2, (size,), generator=generator, device="cpu").float() * 2 - 1
+            self.register_buffer(f"{name}_sign", signs)
+
+    def count_sketch(self, x: torch.Tensor, hash_indices: torch.Tensor, signs: torch.Tensor) -> torch.Tensor:
+        sketch = x.new_zeros(*x.shape[:-1], self.output_size)
+        return sketch.index_add_(-1, hash_indices, x * signs.to(x.dtype))
+
+    def forward(self, question: torch.Tensor, image: torch.Tensor) -> torch.Tensor:
+        # The FFT runs in float32: it has no bf16/fp16 kernels on CPU and loses precision in them.
+        # Leading dimensions broadcast in the frequency domain (one question, many regions).
+        question_sketch = self.count_sketch(question.float(), self.question_hash, self.question_sign)
+        image_sketch = self.count_sketch(image.float(), self.image_hash, self.image_sign)
+        product = torch.fft.rfft(question_sketch, dim=-1) * torch.fft.rfft(image_sketch, dim=-1)
+        pooled = torch.fft.irfft(product, n=self.output_size, dim=-1)
+        if self.normalize:
+            pooled = normalize_bilinear(pooled)
+        return pooled.to(torch.promote_types(question.dtype, image.dtype))
+
+    def extra_repr(self) -> str:
+        return f"question_size={self.question_hash.numel()}, image_size={self.image_hash.numel()}, output_size={self.output_size}"
+
+
+class MutanFusion(nn.Module):
+    """MUTAN: multimodal Tucker fusion with a low-rank core.
+
+    Ben-Younes, Cadene, Cord, Thome, *MUTAN: Multimodal Tucker Fusion for Visual Question
+    Answering*, ICCV 2017, eq. (2)-(3) and (8)-(9). The inputs are projected (``W_q``, ``W_v``,
+    tanh), then fused by a Tucker core whose slices have rank ``R``::
+
+        q̃ = tanh(W_q dropout(q)),   ṽ = tanh(W_v dropout(v))
+        z = Σ_{r=1..R} (W_q^r dropout(q̃)) ∘ (W_v^r dropout(ṽ))
+
+    i.e. ``z = τ_c ×_1 q̃ ×_2 ṽ`` with ``τ_c[:, :, k] = Σ_r W_q^r[k]^T W_v^r[k]``. The output
+    factor ``W_o`` of the paper is the model's next layer. ``output_activation`` is applied to
+    ``z``: ``"none"`` in the paper's equations, ``"tanh"`` in the released code
+    (Cadene/vqa.pytorch, ``activation_mm``).
+    """
+
+    def __init__(
+        self,
+        question_size: int,
+        image_size: int,
+        projected_size: int,
+        fused_size: int,
+        rank: int = 5,
+        dropout: float = 0.5,
+        output_activation: str = "none",
+    ):
+        super().__init__()
+        self.rank, self.fused_size = rank, fused_size
+        self.question_projection = nn.Linear(question_size, projected_size)
+        self.image_projection = nn.Linear(image_size, projected_size)
+        # The R factor matrices W^r of each side as one Linear producing R slices.
+        self.question_factors = nn.Linear(projected_size, rank * fused_size)
+        self.image_factors = nn.Linear(projected_size, rank * fused_size)
+        self.dropout = nn.Dropout(dropout)
+        self.output_activation = _activation(output_activation)
+
+    def forward(self, question: torch.Tensor, image: torch.Tensor) -> torch.Tensor:
+        question = torch.tanh(self.question_projection(self.dropout(question)))
+        image = torch.tanh(self.image_projection(self.dropout(image)))
+        question = self.question_factors(self.dropout(question))
+        image = self.image_factors(self.dropout(image))
+        product = question * image
+        fused = product.unflatten(-1, (self.rank, self.fused_size)).sum(dim=-2)
+        return self.output_activation(fused)
+
+
+class TuckerFusion(nn.Module):
+    """Plain Tucker fusion: MUTAN without the rank constraint on the core tensor.
+
+    Ben-Younes et al. 2017, eq. (2): ``z = τ_c ×_1 q̃ ×_2 ṽ`` with a full core
+    ``τ_c ∈ R^{t_q × t_v × t_o}`` (plus a bias), after the same tanh projections as
+    [`MutanFusion`]. The core is an ``nn.Bilinear``: ``z_k = q̃^T τ_c[:, :, k] ṽ + b_k``.
+    """
+
+    def __init__(
+        self,
+        question_size: int,
+        image_size: int,
+        projected_size: int,
+        fused_size: int,
+        dropout: float = 0.5,
+        output_activation: str = "none",
+    ):
+        super().__init__()
+        self.question_projection = nn.Linear(question_size, projected_size)
+        self.image_projection = nn.Linear(image_size, projected_size)
+        self.core = nn.Bilinear(projected_size, projected_size, fused_size)
+        self.dropout = nn.Dropout(dropout)
+        self.output_activation = _activation(output_activation)
+
+    def forward(self, question: torch.Tensor, image: torch.Tensor) -> torch.Tensor:
+        question = torch.tanh(self.question_projection(self.dropout(question)))
+        image = torch.tanh(self.image_projection(self.dropout(image)))
+        question, image = torch.broadcast_tensors(question, image)
+        fused = self.core(self.dropout(question).contiguous(), self.dropout(image).contiguous())
+        return self.output_activation(fused)
 
 
 class AnswerClassifier(nn.Module):
