@@ -216,7 +216,7 @@ def test_lstm_question_encoder_is_padding_invariant(num_layers):
     outputs = []
     for length in (4, 6, 11):
         ids, mask = _padded(question, length)
-        last, (h_n, c_n) = encoder(ids, mask)
+        last, _, (h_n, c_n) = encoder(ids, mask)
         outputs.append((last, h_n, c_n))
     for last, h_n, c_n in outputs[1:]:
         torch.testing.assert_close(last, outputs[0][0])
@@ -237,9 +237,9 @@ def test_lstm_question_encoder_batch_of_different_lengths():
     questions = [[2, 3], [4, 5, 6, 7, 8], [9]]
     ids = torch.tensor([q + [0] * (5 - len(q)) for q in questions])
     mask = (ids != 0).long()
-    batched, _ = encoder(ids, mask)
+    batched = encoder(ids, mask).last_hidden
     for row, question in enumerate(questions):
-        alone, _ = encoder(torch.tensor([question]), torch.ones(1, len(question), dtype=torch.long))
+        alone = encoder(torch.tensor([question]), torch.ones(1, len(question), dtype=torch.long)).last_hidden
         torch.testing.assert_close(batched[row], alone[0])
     # Packing matters: the plain LSTM over the padded rows gives another answer for short rows.
     _, (h_unpacked, _) = encoder.lstm(encoder.embedding(ids))
@@ -273,7 +273,7 @@ def test_cnn_question_encoder_matches_explicit_ngram_max_and_is_padding_invarian
         expected = _expected_cnn_question(encoder, question)
         for length in (len(question), len(question) + 1, 9):
             ids, mask = _padded(question, length)
-            out, _ = encoder(ids, mask)
+            out = encoder(ids, mask).last_hidden
             np.testing.assert_allclose(out[0].detach().numpy(), expected, rtol=1e-5, atol=1e-6)
 
 
@@ -282,7 +282,7 @@ def test_cnn_question_encoder_batch_rows_are_independent():
     encoder = CNNQuestionEncoder(12, 4, kernel_sizes=(1, 2, 3), channels=(3, 5, 2)).eval()
     questions = [[5, 3, 8, 11, 2, 6], [7], [4, 9, 10]]
     ids = torch.tensor([q + [0] * (6 - len(q)) for q in questions])
-    out, _ = encoder(ids, (ids != 0).long())
+    out = encoder(ids, (ids != 0).long()).last_hidden
     for row, question in enumerate(questions):
         np.testing.assert_allclose(out[row].detach().numpy(), _expected_cnn_question(encoder, question), rtol=1e-5, atol=1e-6)
     with pytest.raises(ValueError, match="same length"):

@@ -13,9 +13,11 @@ Images come in one of three ways, chosen by ``config.image_encoder``:
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import torch
 from torch import nn
-from torch.nn.utils.rnn import pack_padded_sequence
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 IMAGE_ENCODERS = ("scratch_cnn", "backbone", "features")
 
@@ -97,11 +99,36 @@ class ImageEncoder(nn.Module):
         return regions, None, grid_size
 
 
-class LSTMQuestionEncoder(nn.Module):
-    """Word embedding → (optional tanh) → LSTM over the question; padding-aware through packing.
+class QuestionEncoding(NamedTuple):
+    """What a question encoder returns.
 
-    Returns the last hidden state of the top layer ``(batch, hidden)`` and, for the VQA baseline,
-    the final ``(h_n, c_n)`` of every layer.
+    last_hidden: the question vector ``(batch, hidden)`` (the top layer's state after the last
+        real word; for a bidirectional RNN the sum of both directions' final states).
+    word_states: the top layer's output at every word ``(batch, words, hidden)``, zero on
+        padding (for bidirectional RNNs the forward and backward outputs summed), or ``None``.
+    state: the RNN's final state of every layer: ``(h_n, c_n)`` for an LSTM, ``h_n`` for a GRU.
+    """
+
+    last_hidden: torch.Tensor
+    word_states: torch.Tensor | None = None
+    state: tuple[torch.Tensor, torch.Tensor] | torch.Tensor | None = None
+
+
+def run_packed_rnn(rnn: nn.LSTM | nn.GRU, inputs: torch.Tensor, attention_mask: torch.Tensor):
+    """Runs ``rnn`` (batch_first) over right-padded sequences as packed sequences, so padding
+    never enters the recurrence. Returns the outputs ``(batch, words, dirs * hidden)``, zero at
+    padding, and the final state taken at each sequence's own last word."""
+    lengths = attention_mask.sum(dim=1).cpu()
+    packed = pack_padded_sequence(inputs, lengths, batch_first=True, enforce_sorted=False)
+    outputs, state = rnn(packed)
+    outputs, _ = pad_packed_sequence(outputs, batch_first=True, total_length=inputs.shape[1])
+    return outputs, state
+
+
+class LSTMQuestionEncoder(nn.Module):
+    """Word embedding → (optional tanh) → LSTM or GRU over the question; padding-aware through
+    packing. ``bidirectional=True`` sums the forward and backward outputs at each word (the text
+    encoder of DAN, Nam et al. 2017, section 4.1). Returns a [`QuestionEncoding`].
     """
 
     def __init__(
@@ -113,20 +140,30 @@ class LSTMQuestionEncoder(nn.Module):
         pad_token_id: int = 0,
         embedding_activation: str | None = None,
         dropout: float = 0.0,
+        rnn_type: str = "lstm",
+        bidirectional: bool = False,
     ):
         super().__init__()
+        if rnn_type not in ("lstm", "gru"):
+            raise ValueError(f"rnn_type must be 'lstm' or 'gru', got {rnn_type!r}")
         self.embedding = nn.Embedding(vocab_size, embedding_size, padding_idx=pad_token_id)
         self.embedding_activation = nn.Tanh() if embedding_activation == "tanh" else nn.Identity()
         self.dropout = nn.Dropout(dropout)
-        self.lstm = nn.LSTM(embedding_size, hidden_size, num_layers=num_layers, batch_first=True)
+        rnn_class = nn.LSTM if rnn_type == "lstm" else nn.GRU
+        self.lstm = rnn_class(embedding_size, hidden_size, num_layers=num_layers, batch_first=True, bidirectional=bidirectional)
+        self.bidirectional = bidirectional
         self.output_size = hidden_size
 
-    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor):
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> QuestionEncoding:
         embedded = self.embedding_activation(self.dropout(self.embedding(input_ids)))
-        lengths = attention_mask.sum(dim=1).cpu()
-        packed = pack_padded_sequence(embedded, lengths, batch_first=True, enforce_sorted=False)
-        _, (h_n, c_n) = self.lstm(packed)
-        return h_n[-1], (h_n, c_n)
+        word_states, state = run_packed_rnn(self.lstm, embedded, attention_mask)
+        h_n = state[0] if isinstance(state, tuple) else state
+        if self.bidirectional:
+            word_states = word_states.unflatten(-1, (2, -1)).sum(dim=-2)
+            last_hidden = h_n[-2] + h_n[-1]
+        else:
+            last_hidden = h_n[-1]
+        return QuestionEncoding(last_hidden, word_states, state)
 
 
 class CNNQuestionEncoder(nn.Module):
@@ -167,4 +204,4 @@ class CNNQuestionEncoder(nn.Module):
             valid = positions.unsqueeze(0) < (lengths + kernel_size - 1).unsqueeze(1)
             features = features.masked_fill(~valid.unsqueeze(1), torch.finfo(features.dtype).min)
             pooled.append(features.max(dim=-1).values)
-        return torch.cat(pooled, dim=-1), None
+        return QuestionEncoding(torch.cat(pooled, dim=-1))

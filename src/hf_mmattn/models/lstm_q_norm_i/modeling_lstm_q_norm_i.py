@@ -61,7 +61,7 @@ class LstmQNormIModel(LstmQNormIPreTrainedModel):
             self.config, input_ids, attention_mask, pixel_values, image_features, image_attention_mask, image_index
         )
 
-        _, (h_n, c_n) = self.question_encoder(input_ids, attention_mask)
+        h_n, c_n = self.question_encoder(input_ids, attention_mask).state
         # [c_1; h_1; c_2; h_2]: final cell and hidden state of each layer.
         question = torch.cat([state for layer in zip(c_n, h_n) for state in layer], dim=-1)
 

@@ -73,7 +73,7 @@ class SanModel(SanPreTrainedModel):
             self.config, input_ids, attention_mask, pixel_values, image_features, image_attention_mask, image_index
         )
 
-        question, _ = self.question_encoder(input_ids, attention_mask)
+        question = self.question_encoder(input_ids, attention_mask).last_hidden
         regions, region_mask, grid_size = self.image_encoder(pixel_values, image_features, image_attention_mask)
         regions = self.image_projection(self.region_dropout(regions))
         if image_index is not None:
