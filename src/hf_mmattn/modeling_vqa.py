@@ -31,6 +31,9 @@ class VQAModelOutput(ModelOutput):
         each ``(batch, num_regions)`` and summing to 1 over the real regions.
     image_grid_size: ``(height, width)`` of the region grid when regions come from pixels, so
         ``attentions[k][b].reshape(image_grid_size)`` lays over the image; ``None`` otherwise.
+    question_attentions: with ``output_attentions=True``, for models that also attend over the
+        question's words (co-attention, dual attention), one map per step, each
+        ``(batch, words)``, zero on padding and summing to 1 over the real words.
     """
 
     pooled_output: torch.FloatTensor | None = None
@@ -38,6 +41,7 @@ class VQAModelOutput(ModelOutput):
     question_embeds: torch.FloatTensor | None = None
     attentions: tuple[torch.FloatTensor, ...] | None = None
     image_grid_size: tuple[int, int] | None = None
+    question_attentions: tuple[torch.FloatTensor, ...] | None = None
 
 
 @dataclass
@@ -50,6 +54,7 @@ class VQAOutput(ModelOutput):
     pooled_output: torch.FloatTensor | None = None
     attentions: tuple[torch.FloatTensor, ...] | None = None
     image_grid_size: tuple[int, int] | None = None
+    question_attentions: tuple[torch.FloatTensor, ...] | None = None
 
 
 def vqa_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
@@ -290,5 +295,6 @@ class MMAttnForVisualQuestionAnswering(MMAttnVQAPreTrainedModel):
             pooled_output=outputs.pooled_output,
             attentions=outputs.attentions,
             image_grid_size=outputs.image_grid_size,
+            question_attentions=outputs.question_attentions,
         )
         return output if return_dict else output.to_tuple()

@@ -11,7 +11,9 @@ Inputs follow the transformers 4 pipeline: ``image`` (PIL image, path, URL, nump
 images and a list of questions answers every question for every image; ``{"image", "question"}``
 dicts or a list of them work too. With ``return_attention=True`` each result is a dict
 ``{"answers": [...], "attentions": [one (h, w) or (regions,) numpy map per attention step],
-"image_grid_size": (h, w) | None}`` for ``hf_mmattn.visualization``.
+"image_grid_size": (h, w) | None}`` for ``hf_mmattn.visualization``; models that also attend over
+the question (HieCoAtt, DAN) add ``"question_attentions"``: one map per step over the question's
+tokens (``processor.tokenizer`` gives the words).
 """
 
 from __future__ import annotations
@@ -81,7 +83,9 @@ class VisualQuestionAnsweringPipeline(Pipeline):
 
     def _forward(self, model_inputs, return_attention=False):
         outputs = self.model(**model_inputs, output_attentions=return_attention, return_dict=True)
-        result = {"logits": outputs.logits, "attentions": outputs.attentions}
+        result = {"logits": outputs.logits, "attentions": outputs.attentions, "question_attentions": outputs.question_attentions}
+        if return_attention:
+            result["question_length"] = model_inputs["attention_mask"].sum(dim=1)
         if outputs.image_grid_size is not None:
             # One row per example: the pipeline's batching slices every value along the batch.
             result["image_grid_size"] = torch.tensor([outputs.image_grid_size] * len(outputs.logits))
@@ -105,7 +109,11 @@ class VisualQuestionAnsweringPipeline(Pipeline):
         for attention in model_outputs.get("attentions") or ():
             attention = attention[0].float().cpu().numpy()
             maps.append(attention.reshape(grid_size) if grid_size is not None else attention)
-        return {"answers": answers, "attentions": maps, "image_grid_size": grid_size}
+        result = {"answers": answers, "attentions": maps, "image_grid_size": grid_size}
+        if model_outputs.get("question_attentions"):
+            length = int(model_outputs["question_length"][0])
+            result["question_attentions"] = [a[0, :length].float().cpu().numpy() for a in model_outputs["question_attentions"]]
+        return result
 
 
 __all__ = ["VisualQuestionAnsweringPipeline"]
