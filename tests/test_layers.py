@@ -246,6 +246,43 @@ def test_lstm_question_encoder_batch_of_different_lengths():
     assert not torch.allclose(h_unpacked[-1][0], batched[0], atol=1e-4)
 
 
+def test_word_states_are_the_rnn_outputs_over_the_real_words_and_zero_on_padding():
+    torch.manual_seed(2)
+    encoder = LSTMQuestionEncoder(10, 4, 5, rnn_type="gru").eval()
+    ids, mask = _padded([3, 7, 2], 5)
+    encoding = encoder(ids, mask)
+    reference, h_ref = encoder.lstm(encoder.embedding(torch.tensor([[3, 7, 2]])))
+    torch.testing.assert_close(encoding.word_states[:, :3], reference)
+    assert (encoding.word_states[:, 3:] == 0).all()
+    torch.testing.assert_close(encoding.state, h_ref)  # a GRU's state is h_n alone
+    torch.testing.assert_close(encoding.last_hidden, reference[:, -1])
+
+
+def test_bidirectional_encoder_sums_the_forward_and_backward_passes():
+    # DAN's text encoder: u_t = forward_t + backward_t, the backward pass starting at the last
+    # real word (not at the padding).
+    torch.manual_seed(3)
+    encoder = LSTMQuestionEncoder(10, 4, 5, bidirectional=True).eval()
+    words = [3, 7, 2, 5]
+    ids, mask = _padded(words, 7)
+    encoding = encoder(ids, mask)
+    lstm = encoder.lstm
+    forward = nn.LSTM(4, 5, batch_first=True)
+    backward = nn.LSTM(4, 5, batch_first=True)
+    with torch.no_grad():
+        for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"):
+            getattr(forward, f"{name}_l0").copy_(getattr(lstm, f"{name}_l0"))
+            getattr(backward, f"{name}_l0").copy_(getattr(lstm, f"{name}_l0_reverse"))
+    embedded = encoder.embedding(torch.tensor([words]))
+    forward_out, (forward_h, _) = forward(embedded)
+    backward_out, (backward_h, _) = backward(embedded.flip(1))
+    torch.testing.assert_close(encoding.word_states[:, :4], forward_out + backward_out.flip(1))
+    assert (encoding.word_states[:, 4:] == 0).all()
+    torch.testing.assert_close(encoding.last_hidden, forward_h[-1] + backward_h[-1])
+    with pytest.raises(ValueError, match="rnn_type"):
+        LSTMQuestionEncoder(10, 4, 5, rnn_type="rnn")
+
+
 def _expected_cnn_question(encoder, words):
     """Per n-gram width: tanh(conv) at every window touching a real word (zeros outside the
     question), max over windows; concatenated."""
