@@ -42,6 +42,7 @@ def main(argv=None):
         plot_vqa_attention(
             image, args.question, result["attentions"], answer=answers[0]["answer"],
             grid_size=result["image_grid_size"], path=args.attention_figure,
+            titles=vqa.model.config.attention_titles(len(result["attentions"])),
         )
         print(f"attention maps: {args.attention_figure}")
     return answers

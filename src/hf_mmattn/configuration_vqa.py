@@ -36,3 +36,10 @@ class MMAttnVQAConfig(PreTrainedConfig):
     backbone_config: dict | PreTrainedConfig | None = None
     freeze_backbone: bool = True
     image_feature_size: int = 2048
+
+    # What one map of ``outputs.attentions`` is (figure titles): "hop", "glimpse", "step", ...
+    attention_step_name = "hop"
+
+    def attention_titles(self, count: int) -> list[str]:
+        """Titles of the ``count`` image attention maps a forward pass returns, in order."""
+        return [f"{self.attention_step_name} {k}" for k in range(1, count + 1)]
