@@ -34,6 +34,31 @@ def normalize_bilinear(x: torch.Tensor) -> torch.Tensor:
     return F.normalize(signed_sqrt(x), p=2, dim=-1)
 
 
+class BlockDiagonalLinear(nn.Module):
+    """``num_blocks`` independent Linear maps, each reading its own consecutive slice of the input,
+    outputs concatenated: a Linear whose weight is block-diagonal.
+
+    The glimpse embedding of MLB and MUTAN as released (jnhwkim/MulLowBiVQA ``netdef/MLB.lua``,
+    Cadene/vqa.pytorch ``list_linear_v_fusion``): each attention glimpse ``v̂_g`` gets its own
+    ``Linear(M, d)`` and the results are concatenated, ``[W_1 v̂_1; ...; W_G v̂_G]``. Built from
+    ``nn.Linear`` blocks, so those checkpoints convert block by block.
+    """
+
+    def __init__(self, in_features: int, out_features: int, num_blocks: int):
+        super().__init__()
+        if in_features % num_blocks or out_features % num_blocks:
+            raise ValueError(f"in_features ({in_features}) and out_features ({out_features}) must be multiples of num_blocks ({num_blocks})")
+        self.blocks = nn.ModuleList(nn.Linear(in_features // num_blocks, out_features // num_blocks) for _ in range(num_blocks))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        slices = x.chunk(len(self.blocks), dim=-1)
+        return torch.cat([block(part) for block, part in zip(self.blocks, slices)], dim=-1)
+
+
+def _linear(in_features: int, out_features: int, num_blocks: int = 1) -> nn.Module:
+    return nn.Linear(in_features, out_features) if num_blocks == 1 else BlockDiagonalLinear(in_features, out_features, num_blocks)
+
+
 class LowRankBilinearFusion(nn.Module):
     """Low-rank bilinear (Hadamard product) fusion.
 
@@ -47,12 +72,22 @@ class LowRankBilinearFusion(nn.Module):
     ``activation="tanh"`` is MLB's σ; ``"relu"`` is block.bootstrap's default; ``"none"`` is the
     pure low-rank bilinear pooling. The point-wise product fusion of the VQA baseline (Antol et
     al. 2015, section 5: dropout → FC → tanh on each side, then ⊙) is this module with tanh.
+    ``image_blocks > 1`` makes ``V`` block-diagonal ([`BlockDiagonalLinear`]), as MLB's answer
+    fusion embeds each of its concatenated glimpses separately.
     """
 
-    def __init__(self, question_size: int, image_size: int, fused_size: int, dropout: float = 0.5, activation: str = "tanh"):
+    def __init__(
+        self,
+        question_size: int,
+        image_size: int,
+        fused_size: int,
+        dropout: float = 0.5,
+        activation: str = "tanh",
+        image_blocks: int = 1,
+    ):
         super().__init__()
         self.question_projection = nn.Linear(question_size, fused_size)
-        self.image_projection = nn.Linear(image_size, fused_size)
+        self.image_projection = _linear(image_size, fused_size, image_blocks)
         self.activation = _activation(activation)
         self.dropout = nn.Dropout(dropout)
 
@@ -122,12 +157,16 @@ class MutanFusion(nn.Module):
     tanh), then fused by a Tucker core whose slices have rank ``R``::
 
         q̃ = tanh(W_q dropout(q)),   ṽ = tanh(W_v dropout(v))
-        z = Σ_{r=1..R} (W_q^r dropout(q̃)) ∘ (W_v^r dropout(ṽ))
+        z = Σ_{r=1..R} (W_q^r q̃) ∘ (W_v^r ṽ)
 
     i.e. ``z = τ_c ×_1 q̃ ×_2 ṽ`` with ``τ_c[:, :, k] = Σ_r W_q^r[k]^T W_v^r[k]``. The output
     factor ``W_o`` of the paper is the model's next layer. ``output_activation`` is applied to
-    ``z``: ``"none"`` in the paper's equations, ``"tanh"`` in the released code
-    (Cadene/vqa.pytorch, ``activation_mm``).
+    ``z``: ``"none"`` in the paper's equations and in vqa.pytorch's MUTAN configurations;
+    ``"tanh"`` is that code's optional ``activation_mm`` (which its MLB attention config sets).
+    Dropout acts on the inputs only: vqa.pytorch's configs set ``dropout_hv = dropout_hq = 0``.
+    ``image_projected_size`` (default ``projected_size``) lets ``t_v`` differ from ``t_q``, and
+    ``image_blocks > 1`` makes ``W_v`` block-diagonal ([`BlockDiagonalLinear`]), as MUTAN's answer
+    fusion embeds each of its concatenated glimpses separately (620 = 2 x 310 in the code).
     """
 
     def __init__(
@@ -139,22 +178,25 @@ class MutanFusion(nn.Module):
         rank: int = 5,
         dropout: float = 0.5,
         output_activation: str = "none",
+        image_projected_size: int | None = None,
+        image_blocks: int = 1,
     ):
         super().__init__()
         self.rank, self.fused_size = rank, fused_size
+        image_projected_size = image_projected_size or projected_size
         self.question_projection = nn.Linear(question_size, projected_size)
-        self.image_projection = nn.Linear(image_size, projected_size)
+        self.image_projection = _linear(image_size, image_projected_size, image_blocks)
         # The R factor matrices W^r of each side as one Linear producing R slices.
         self.question_factors = nn.Linear(projected_size, rank * fused_size)
-        self.image_factors = nn.Linear(projected_size, rank * fused_size)
+        self.image_factors = nn.Linear(image_projected_size, rank * fused_size)
         self.dropout = nn.Dropout(dropout)
         self.output_activation = _activation(output_activation)
 
     def forward(self, question: torch.Tensor, image: torch.Tensor) -> torch.Tensor:
         question = torch.tanh(self.question_projection(self.dropout(question)))
         image = torch.tanh(self.image_projection(self.dropout(image)))
-        question = self.question_factors(self.dropout(question))
-        image = self.image_factors(self.dropout(image))
+        question = self.question_factors(question)
+        image = self.image_factors(image)
         product = question * image
         fused = product.unflatten(-1, (self.rank, self.fused_size)).sum(dim=-2)
         return self.output_activation(fused)
@@ -165,7 +207,8 @@ class TuckerFusion(nn.Module):
 
     Ben-Younes et al. 2017, eq. (2): ``z = τ_c ×_1 q̃ ×_2 ṽ`` with a full core
     ``τ_c ∈ R^{t_q × t_v × t_o}`` (plus a bias), after the same tanh projections as
-    [`MutanFusion`]. The core is an ``nn.Bilinear``: ``z_k = q̃^T τ_c[:, :, k] ṽ + b_k``.
+    [`MutanFusion`] (same ``dropout``, ``image_projected_size`` and ``image_blocks``). The core is
+    an ``nn.Bilinear``: ``z_k = q̃^T τ_c[:, :, k] ṽ + b_k``.
     """
 
     def __init__(
@@ -176,19 +219,23 @@ class TuckerFusion(nn.Module):
         fused_size: int,
         dropout: float = 0.5,
         output_activation: str = "none",
+        image_projected_size: int | None = None,
+        image_blocks: int = 1,
     ):
         super().__init__()
+        image_projected_size = image_projected_size or projected_size
         self.question_projection = nn.Linear(question_size, projected_size)
-        self.image_projection = nn.Linear(image_size, projected_size)
-        self.core = nn.Bilinear(projected_size, projected_size, fused_size)
+        self.image_projection = _linear(image_size, image_projected_size, image_blocks)
+        self.core = nn.Bilinear(projected_size, image_projected_size, fused_size)
         self.dropout = nn.Dropout(dropout)
         self.output_activation = _activation(output_activation)
 
     def forward(self, question: torch.Tensor, image: torch.Tensor) -> torch.Tensor:
         question = torch.tanh(self.question_projection(self.dropout(question)))
         image = torch.tanh(self.image_projection(self.dropout(image)))
-        question, image = torch.broadcast_tensors(question, image)
-        fused = self.core(self.dropout(question).contiguous(), self.dropout(image).contiguous())
+        # nn.Bilinear does not broadcast: expand the leading dimensions (t_q and t_v may differ).
+        leading = torch.broadcast_shapes(question.shape[:-1], image.shape[:-1])
+        fused = self.core(question.expand(*leading, -1).contiguous(), image.expand(*leading, -1).contiguous())
         return self.output_activation(fused)
 
 
