@@ -1,0 +1,366 @@
+"""Tests of r-DAN, the reasoning Dual Attention Network (Nam, Ha, Kim, CVPR 2017), on tiny configs."""
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from conftest import COLOR_ANSWERS, COLOR_QUESTIONS, IMAGE_FEATURE_SIZE, TINY_RESNET, color_answer, color_image, label_maps, random_inputs
+from test_models import _bad_input_cases
+from transformers import AutoConfig, AutoModel, AutoModelForVisualQuestionAnswering, pipeline
+
+from hf_mmattn import DanConfig, DanForVisualQuestionAnswering, DanModel
+from hf_mmattn.layers.attention import DualAttentionStep, masked_mean
+
+ENCODERS = ["scratch_cnn", "backbone", "features"]
+
+
+def dan_config(image_encoder: str = "features", vocab_size: int = 9, **overrides) -> DanConfig:
+    """A tiny DanConfig reading 64x64 pixels (scratch CNN -> 8x8 grid, tiny ResNet -> 2x2 grid)
+    or 6-d region features."""
+    settings = dict(
+        vocab_size=vocab_size, pad_token_id=0, word_embedding_size=8, question_hidden_size=6,
+        attention_hidden_size=5, num_steps=2, answer_hidden_size=16, image_encoder=image_encoder, **label_maps(),
+    )
+    if image_encoder == "scratch_cnn":
+        settings["scratch_cnn_channels"] = [4, 8, 8]
+    elif image_encoder == "backbone":
+        settings["backbone_config"] = dict(TINY_RESNET)
+    else:
+        settings["image_feature_size"] = IMAGE_FEATURE_SIZE
+    settings.update(overrides)
+    return DanConfig(**settings)
+
+
+def make_dan(image_encoder: str = "features", head: bool = True, seed: int = 0, **overrides):
+    torch.manual_seed(seed)
+    config = dan_config(image_encoder, **overrides)
+    return (DanForVisualQuestionAnswering if head else DanModel)(config).eval()
+
+
+def _linear(layer, x):
+    return x @ layer.weight.T + layer.bias
+
+
+def _expected_step(step, regions, words, visual_memory, textual_memory, region_mask, word_mask):
+    """One DAN step written out from the paper's equations with the step's weights."""
+    visual_fusion, textual_fusion = step.visual_attention.fusion, step.textual_attention.fusion
+    h_v = torch.tanh(_linear(visual_fusion.image_projection, regions)) * torch.tanh(_linear(visual_fusion.question_projection, visual_memory))[:, None]
+    scores_v = _linear(step.visual_attention.score[-1], h_v).squeeze(-1)
+    if region_mask is not None:
+        scores_v = scores_v.masked_fill(region_mask == 0, -torch.inf)
+    alpha_v = torch.softmax(scores_v, dim=-1)
+    v = torch.tanh(_linear(step.visual_projection[0], (alpha_v[:, :, None] * regions).sum(1)))
+    h_u = torch.tanh(_linear(textual_fusion.image_projection, words)) * torch.tanh(_linear(textual_fusion.question_projection, textual_memory))[:, None]
+    scores_u = _linear(step.textual_attention.score[-1], h_u).squeeze(-1).masked_fill(word_mask == 0, -torch.inf)
+    alpha_u = torch.softmax(scores_u, dim=-1)
+    u = (alpha_u[:, :, None] * words).sum(1)
+    return v, u, alpha_v, alpha_u
+
+
+# --- the dual attention step ------------------------------------------------------------------
+
+def test_dual_attention_step_matches_a_float64_hand_computation():
+    torch.manual_seed(0)
+    step = DualAttentionStep(region_size=5, text_size=4, attention_size=3).double().eval()
+    generator = torch.Generator().manual_seed(1)
+    regions = torch.randn(2, 6, 5, generator=generator, dtype=torch.float64)
+    words = torch.randn(2, 4, 4, generator=generator, dtype=torch.float64)
+    # Different visual and textual memories, as m-DAN uses them.
+    visual_memory = torch.randn(2, 4, generator=generator, dtype=torch.float64)
+    textual_memory = torch.randn(2, 4, generator=generator, dtype=torch.float64)
+    region_mask = torch.tensor([[1, 1, 1, 1, 1, 1], [1, 1, 1, 0, 0, 0]])
+    word_mask = torch.tensor([[1, 1, 1, 1], [1, 1, 0, 0]])
+    with torch.no_grad():
+        output = step(regions, words, visual_memory, textual_memory, region_mask, word_mask)
+        expected = _expected_step(step, regions, words, visual_memory, textual_memory, region_mask, word_mask)
+    for actual, reference in zip(output, expected):
+        assert actual.dtype == torch.float64
+        torch.testing.assert_close(actual, reference, rtol=1e-12, atol=1e-12)
+    assert output.visual.shape == (2, 4) and output.textual.shape == (2, 4)
+    assert output.visual_attention.shape == (2, 6) and output.textual_attention.shape == (2, 4)
+    assert (output.visual_attention[1, 3:] == 0).all() and (output.textual_attention[1, 2:] == 0).all()
+    # Each attention reads its own memory.
+    with torch.no_grad():
+        swapped = step(regions, words, textual_memory, visual_memory, region_mask, word_mask)
+    assert not torch.allclose(swapped.visual_attention, output.visual_attention)
+    assert not torch.allclose(swapped.textual_attention, output.textual_attention)
+
+
+def test_masked_mean():
+    values = torch.arange(12.0).reshape(2, 3, 2)
+    torch.testing.assert_close(masked_mean(values, None), values.mean(1))
+    mask = torch.tensor([[1, 1, 0], [1, 0, 0]])
+    torch.testing.assert_close(masked_mean(values, mask), torch.tensor([[1.0, 2.0], [6.0, 7.0]]))
+
+
+# --- the whole model against the equations -----------------------------------------------------
+
+@pytest.mark.parametrize("num_steps", [1, 2, 3])
+def test_memory_recursion_matches_an_explicit_recomputation(num_steps):
+    """u_t from the bi-LSTM run on each question alone, v^(0), u^(0), m^(0) and every step's
+    attention and memory update recomputed from the module's weights in float64."""
+    model = make_dan("features", head=False, num_steps=num_steps).double()
+    inputs = random_inputs(model.config, batch=3)
+    features = inputs["image_features"].double()
+    region_mask = torch.tensor([[1] * 7, [1, 1, 1, 1, 0, 0, 0], [1, 1, 0, 0, 0, 0, 0]])
+    with torch.no_grad():
+        output = model(**dict(inputs, image_features=features, image_attention_mask=region_mask), output_attentions=True)
+
+        ids, mask = inputs["input_ids"], inputs["attention_mask"]
+        encoder = model.question_encoder
+        words = torch.zeros(3, ids.shape[1], 6, dtype=torch.float64)
+        for row in range(3):
+            length = int(mask[row].sum())
+            states, _ = encoder.lstm(encoder.embedding(ids[row : row + 1, :length]))
+            words[row, :length] = states[0, :, :6] + states[0, :, 6:]  # forward + backward
+        real_regions = region_mask[:, :, None].double()
+        v = torch.tanh(_linear(model.initial_visual_projection[0], (features * real_regions).sum(1) / real_regions.sum(1)))
+        u = words.sum(1) / mask.sum(1, keepdim=True)
+        memory = v * u
+        torch.testing.assert_close(output.question_embeds, u, rtol=1e-10, atol=1e-10)
+        assert len(output.attentions) == len(output.question_attentions) == num_steps
+        for step, visual_attention, textual_attention in zip(model.steps, output.attentions, output.question_attentions):
+            v, u, alpha_v, alpha_u = _expected_step(step, features, words, memory, memory, region_mask, mask)
+            torch.testing.assert_close(visual_attention, alpha_v, rtol=1e-10, atol=1e-10)
+            torch.testing.assert_close(textual_attention, alpha_u, rtol=1e-10, atol=1e-10)
+            memory = memory + v * u
+    torch.testing.assert_close(output.pooled_output, memory, rtol=1e-10, atol=1e-10)
+
+
+def test_answer_is_the_classifier_of_the_final_memory():
+    model = make_dan("features")
+    inputs = random_inputs(model.config)
+    with torch.no_grad():
+        output = model(**inputs)
+        memory = model.model(**inputs).pooled_output
+    torch.testing.assert_close(output.pooled_output, memory)
+    torch.testing.assert_close(output.logits, _linear(model.classifier.layers[-1], memory))
+
+
+def test_each_step_has_its_own_weights():
+    model = make_dan("features", head=False, num_steps=3)
+    pointers = [{p.data_ptr() for p in step.parameters()} for step in model.steps]
+    assert all(not (a & b) for i, a in enumerate(pointers) for b in pointers[i + 1 :])
+    per_step = sum(p.numel() for p in model.steps[0].parameters())
+    assert model.num_parameters() - make_dan("features", head=False, num_steps=2).num_parameters() == per_step
+    first, second = (dict(step.named_parameters()) for step in model.steps[:2])
+    assert any(not torch.equal(first[name], second[name]) for name in first)
+    # Changing step 2 changes the second attention map, not the first.
+    inputs = random_inputs(model.config)
+    with torch.no_grad():
+        before = model(**inputs, output_attentions=True)
+        model.steps[1].visual_attention.score[-1].weight.mul_(-3)
+        after = model(**inputs, output_attentions=True)
+    torch.testing.assert_close(after.attentions[0], before.attentions[0])
+    assert not torch.allclose(after.attentions[1], before.attentions[1])
+
+
+# --- masks, padding, image_index ------------------------------------------------------------
+
+def test_padding_words_get_zero_weight_and_do_not_change_the_answer():
+    model = make_dan("features")
+    inputs = random_inputs(model.config, batch=3)
+    padded = dict(inputs, input_ids=F.pad(inputs["input_ids"], (0, 3)), attention_mask=F.pad(inputs["attention_mask"], (0, 3)))
+    with torch.no_grad():
+        output = model(**inputs, output_attentions=True)
+        longer = model(**padded, output_attentions=True)
+    torch.testing.assert_close(longer.logits, output.logits)
+    for short, long in zip(output.question_attentions, longer.question_attentions):
+        assert short.shape == (3, 5) and long.shape == (3, 8)
+        assert (short[inputs["attention_mask"] == 0] == 0).all()
+        assert (long[:, 5:] == 0).all()
+        torch.testing.assert_close(long[:, :5], short)
+        torch.testing.assert_close(short.sum(-1), torch.ones(3))
+
+
+def test_masked_regions_get_zero_weight_and_do_not_change_the_answer():
+    model = make_dan("features")
+    features = torch.randn(2, 6, IMAGE_FEATURE_SIZE, generator=torch.Generator().manual_seed(3))
+    mask = torch.tensor([[1, 1, 1, 1, 0, 0], [1, 1, 0, 0, 0, 0]])
+    inputs = random_inputs(model.config, batch=2)
+    inputs.update(image_features=features, image_attention_mask=mask)
+    changed = features.clone()
+    changed[mask == 0] = 1000.0
+    with torch.no_grad():
+        a = model(**inputs, output_attentions=True)
+        b = model(**dict(inputs, image_features=changed), output_attentions=True)
+        alone = [
+            model(**{k: v[row : row + 1] for k, v in inputs.items() if k not in ("image_features", "image_attention_mask")},
+                  image_features=features[row : row + 1, : int(mask[row].sum())]).logits[0]
+            for row in range(2)
+        ]
+    torch.testing.assert_close(a.logits, b.logits)
+    torch.testing.assert_close(a.logits, torch.stack(alone))
+    assert a.image_grid_size is None
+    for attention in a.attentions:
+        assert (attention[mask == 0] == 0).all()
+        torch.testing.assert_close(attention.sum(-1), torch.ones(2))
+
+
+@pytest.mark.parametrize("image_encoder", ["scratch_cnn", "features"])
+def test_image_index_equals_repeating_the_image(image_encoder):
+    model = make_dan(image_encoder)
+    inputs = random_inputs(model.config, batch=5)
+    image_key = "image_features" if image_encoder == "features" else "pixel_values"
+    images = inputs[image_key][:2]
+    image_index = torch.tensor([1, 0, 1, 1, 0])
+    with torch.no_grad():
+        shared = model(**dict(inputs, **{image_key: images}, image_index=image_index), output_attentions=True)
+        repeated = model(**dict(inputs, **{image_key: images[image_index]}), output_attentions=True)
+        other = model(**dict(inputs, **{image_key: images}, image_index=1 - image_index))
+    torch.testing.assert_close(shared.logits, repeated.logits)
+    for x, y in zip(shared.attentions + shared.question_attentions, repeated.attentions + repeated.question_attentions):
+        torch.testing.assert_close(x, y)
+    assert not torch.allclose(shared.logits, other.logits)
+
+
+def test_no_attentions_unless_asked():
+    model = make_dan("features")
+    inputs = random_inputs(model.config)
+    with torch.no_grad():
+        quiet = model(**inputs)
+        loud = model(**inputs, output_attentions=True)
+    assert quiet.attentions is None and quiet.question_attentions is None
+    torch.testing.assert_close(quiet.logits, loud.logits)
+
+
+# --- the three image inputs and save / load -----------------------------------------------------
+
+@pytest.mark.parametrize(("image_encoder", "grid"), [("scratch_cnn", (8, 8)), ("backbone", (2, 2)), ("features", None)])
+def test_round_trip_through_the_auto_classes(tmp_path, image_encoder, grid):
+    model = make_dan(image_encoder, freeze_backbone=False)
+    inputs = random_inputs(model.config)
+    if image_encoder != "features":  # move the BatchNorm statistics off their defaults
+        model.train()
+        with torch.no_grad():
+            model(**inputs)
+        model.eval()
+    with torch.no_grad():
+        expected = model(**inputs, output_attentions=True)
+    assert expected.image_grid_size == grid
+    regions = 7 if grid is None else grid[0] * grid[1]
+    assert [a.shape for a in expected.attentions] == [(3, regions)] * 2
+    assert [a.shape for a in expected.question_attentions] == [(3, 5)] * 2
+    model.save_pretrained(tmp_path)
+
+    config = AutoConfig.from_pretrained(tmp_path)
+    assert type(config) is DanConfig and config.model_type == "mmattn_dan"
+    assert (config.num_steps, config.question_hidden_size, config.attention_hidden_size) == (2, 6, 5)
+    loaded = AutoModelForVisualQuestionAnswering.from_pretrained(tmp_path)
+    assert type(loaded) is DanForVisualQuestionAnswering and not loaded.training
+    for name, tensor in model.state_dict().items():
+        torch.testing.assert_close(loaded.state_dict()[name], tensor, rtol=0, atol=0)
+    with torch.no_grad():
+        actual = loaded(**inputs, output_attentions=True)
+    torch.testing.assert_close(actual.logits, expected.logits, rtol=1e-6, atol=1e-6)
+    for x, y in zip(actual.question_attentions, expected.question_attentions):
+        torch.testing.assert_close(x, y, rtol=1e-6, atol=1e-6)
+
+    base = AutoModel.from_pretrained(tmp_path).eval()
+    assert type(base) is DanModel
+    with torch.no_grad():
+        torch.testing.assert_close(base(**inputs).pooled_output, expected.pooled_output, rtol=1e-6, atol=1e-6)
+    card = (tmp_path / "README.md").read_text()
+    assert "| `num_steps` | 2 |" in card and "Dual Attention Networks" in card
+
+
+def test_config_defaults_are_the_papers_and_fields_are_validated():
+    config = DanConfig()
+    assert (config.num_steps, config.question_hidden_size, config.attention_hidden_size, config.image_feature_size) == (2, 512, 512, 2048)
+    assert config.hidden_size == 512 and config.answer_head == "linear"
+    with pytest.raises(ValueError, match="num_steps"):
+        DanConfig(num_steps=0)
+    with pytest.raises(ValueError, match="attention_hidden_size"):
+        DanConfig(attention_hidden_size=0)
+
+
+# --- bad inputs -----------------------------------------------------------------------------
+
+@pytest.mark.parametrize("image_encoder", ["scratch_cnn", "features"])
+def test_bad_inputs_raise_clear_errors(image_encoder):
+    model = make_dan(image_encoder)
+    for name, inputs, message in _bad_input_cases(model.config):
+        with pytest.raises(ValueError, match=message):
+            model(**inputs)
+    with pytest.raises(ValueError, match="input_ids is required"):
+        make_dan(image_encoder, head=False)(image_features=torch.randn(1, 2, IMAGE_FEATURE_SIZE))
+
+
+# --- learning and the pipeline ----------------------------------------------------------------
+
+def _color_task(processor, num_images=24, seed=0):
+    colors = ["red", "blue"] * (num_images // 2)
+    images = [color_image(color, 16, seed=seed + i) for i, color in enumerate(colors)]
+    questions, image_index, labels = [], [], []
+    for i, color in enumerate(colors):
+        for question in COLOR_QUESTIONS:
+            questions.append(question)
+            image_index.append(i)
+            labels.append(COLOR_ANSWERS.index(color_answer(question, color)))
+    batch = processor(images=images, text=questions)
+    return {
+        "input_ids": batch["input_ids"],
+        "attention_mask": batch["attention_mask"],
+        "pixel_values": batch["pixel_values"],
+        "image_index": torch.tensor(image_index),
+        "labels": torch.tensor(labels),
+    }
+
+
+def test_tiny_model_learns_the_color_task(color_processor_16):
+    torch.manual_seed(0)
+    train = _color_task(color_processor_16, seed=0)
+    held_out = _color_task(color_processor_16, seed=1000)
+    config = dan_config(
+        "scratch_cnn", vocab_size=len(color_processor_16.tokenizer), question_hidden_size=12, attention_hidden_size=10,
+        scratch_cnn_channels=[8, 8], answer_head="mlp", dropout=0.0,
+    )
+    model = DanForVisualQuestionAnswering(config).train()
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
+
+    def accuracy(batch):
+        model.eval()
+        with torch.no_grad():
+            predictions = model(**{k: v for k, v in batch.items() if k != "labels"}).logits.argmax(-1)
+        model.train()
+        return (predictions == batch["labels"]).float().mean().item()
+
+    assert accuracy(train) < 0.8
+    first_loss = None
+    for _ in range(120):
+        loss = model(**train).loss
+        first_loss = first_loss if first_loss is not None else loss.item()
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    assert loss.item() < 0.1 * first_loss
+    assert accuracy(train) > 0.95
+    assert accuracy(held_out) > 0.95
+
+
+def test_pipeline_returns_image_and_question_maps(tmp_path, color_processor_16):
+    import hf_mmattn  # noqa: F401  (registers the pipeline)
+
+    torch.manual_seed(0)
+    config = dan_config("scratch_cnn", vocab_size=len(color_processor_16.tokenizer), scratch_cnn_channels=[4, 8])
+    model = DanForVisualQuestionAnswering(config).eval()
+    model.save_pretrained(tmp_path)
+    color_processor_16.save_pretrained(tmp_path)
+
+    vqa = pipeline("visual-question-answering", model=str(tmp_path))
+    image, question = color_image("red", seed=7), "is it red?"
+    result = vqa(image=image, question=question, top_k=2, return_attention=True)
+    inputs = color_processor_16(images=image, text=question)
+    with torch.no_grad():
+        expected = model(**inputs, output_attentions=True)
+    scores = expected.logits[0].softmax(-1)
+    assert [r["answer"] for r in result["answers"]] == [config.id2label[int(i)] for i in scores.argsort(descending=True)[:2]]
+    assert result["image_grid_size"] == (4, 4)
+    assert len(result["attentions"]) == len(result["question_attentions"]) == 2
+    length = int(inputs["attention_mask"].sum())
+    for attention, reference in zip(result["attentions"], expected.attentions):
+        assert attention.shape == (4, 4)
+        np.testing.assert_allclose(attention, reference[0].reshape(4, 4).numpy(), rtol=1e-5, atol=1e-7)
+    for attention, reference in zip(result["question_attentions"], expected.question_attentions):
+        assert attention.shape == (length,) and attention.sum() == pytest.approx(1.0, abs=1e-5)
+        np.testing.assert_allclose(attention, reference[0, :length].numpy(), rtol=1e-5, atol=1e-7)
