@@ -1,0 +1,79 @@
+"""Configuration of Multimodal Compact Bilinear pooling with attention (Fukui et al., EMNLP 2016)."""
+
+from __future__ import annotations
+
+from ...configuration_vqa import MMAttnVQAConfig
+
+NORMALIZATIONS = ("tensor", "region", "none")
+
+
+class McbConfig(MMAttnVQAConfig):
+    r"""
+    Configuration of [`McbModel`] and [`McbForVisualQuestionAnswering`].
+
+    Defaults follow the paper's "MCB + Att." model (section 3.3, Fig. 3) and its released Caffe
+    code (akirafukui/vqa-mcb, ``train/multi_att_2_glove``): a 300-d word embedding with tanh, two
+    stacked LSTMs of 1024 whose final hidden states form a 2048-d question vector, ResNet-152
+    res5c regions (14x14x2048), MCB of d=16000 for the attention (then a 1x1 conv of 512 + ReLU and
+    a 1x1 conv to 2 glimpses) and again for the answer, 3000 answers.
+
+    Args:
+        word_embedding_size: size of the learned word embedding (tanh applied after it).
+        question_hidden_size / question_num_layers: the stacked LSTMs; the question vector is the
+            concatenation of every layer's final hidden state (``question_vector_size``).
+        question_dropout: dropout on the output of each LSTM layer (between the layers and on the
+            final states), 0.3 in the code.
+        mcb_output_size: d, the output size of both MCB layers.
+        attention_hidden_size: channels of the first 1x1 convolution of the attention (512).
+        num_glimpses: G, the number of attention maps; their attended vectors are concatenated.
+        image_normalization: L2 normalisation of the image regions before anything else:
+            ``"tensor"`` one norm over the whole grid (all regions x channels), as the code does
+            (``t_ivec / sqrt(sum(t_ivec**2))`` on the 2048x14x14 array); ``"region"`` each region
+            over its channels; ``"none"``.
+        attention_normalization: where the signed square root + L2 normalisation after the
+            attention MCB normalises: ``"region"`` (the paper: MCB pools the question with each grid
+            location's feature, and each pooled vector is normalised as MCB outputs are) or
+            ``"tensor"`` (the code: Caffe's L2Normalize layer divides the whole d x 14 x 14 blob of
+            a sample by one norm).
+        sketch_seed: seed of the count-sketch hashes and signs; the attention MCB draws from
+            ``sketch_seed``, the answer MCB from ``sketch_seed + 1``. The drawn sketches are saved
+            with the weights, so a checkpoint does not depend on this value.
+        image_feature_size: D of precomputed region features (2048 for res5c).
+
+    The vocabulary, image input and answer head fields are those of [`MMAttnVQAConfig`];
+    ``dropout`` (0.1 in the code) applies after each MCB: before the attention's first
+    convolution and before the answer classifier.
+    """
+
+    model_type = "mmattn_mcb"
+
+    word_embedding_size: int = 300
+    question_hidden_size: int = 1024
+    question_num_layers: int = 2
+    question_dropout: float = 0.3
+    mcb_output_size: int = 16000
+    attention_hidden_size: int = 512
+    num_glimpses: int = 2
+    image_normalization: str = "tensor"
+    attention_normalization: str = "region"
+    sketch_seed: int = 0
+    dropout: float = 0.1
+    image_feature_size: int = 2048
+
+    def __post_init__(self, **kwargs):
+        if self.image_normalization not in NORMALIZATIONS:
+            raise ValueError(f"image_normalization must be one of {NORMALIZATIONS}, got {self.image_normalization!r}")
+        if self.attention_normalization not in ("region", "tensor"):
+            raise ValueError(f"attention_normalization must be 'region' or 'tensor', got {self.attention_normalization!r}")
+        for name in ("mcb_output_size", "num_glimpses", "question_num_layers"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
+        super().__post_init__(**kwargs)
+
+    @property
+    def question_vector_size(self) -> int:
+        """The final hidden states of all LSTM layers concatenated (2 x 1024 = 2048)."""
+        return self.question_num_layers * self.question_hidden_size
+
+
+__all__ = ["McbConfig"]
