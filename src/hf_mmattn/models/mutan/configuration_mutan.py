@@ -1,0 +1,83 @@
+"""Configuration of MUTAN: Multimodal Tucker fusion with attention (Ben-Younes et al., ICCV 2017)."""
+
+from __future__ import annotations
+
+from ...configuration_vqa import MMAttnVQAConfig
+
+FUSIONS = ("mutan", "tucker")
+GLIMPSE_PROJECTIONS = ("per_glimpse", "joint")
+OUTPUT_ACTIVATIONS = ("none", "tanh")
+
+
+class MutanConfig(MMAttnVQAConfig):
+    r"""
+    Configuration of [`MutanModel`] and [`MutanForVisualQuestionAnswering`].
+
+    Defaults follow the paper's MUTAN model with attention as configured in the
+    released code (Cadene/vqa.pytorch, ``options/vqa/mutan_att_trainval.yaml``): a uni-directional
+    GRU of 2400 over 620-d word embeddings (skip-thought vectors' sizes), ResNet-152 regions
+    (14x14x2048), an attention MUTAN with t_q = t_v = 310, t_o = 510, R = 5 and 2 glimpses, an answer
+    MUTAN with t_q = 310, t_v = 2 x 310 (each glimpse embedded separately), t_o = 510, R = 5, and
+    dropout 0.5.
+
+    Args:
+        word_embedding_size / question_hidden_size: the question GRU; its last hidden state is q.
+        fusion: ``"mutan"`` (the Tucker core constrained to rank R per output slice, eq. 8-9) or
+            ``"tucker"`` (a full core tensor t_q x t_v x t_o, eq. 2-5), in both the attention and
+            the answer fusion. A full core is large: 310 x 620 x 510 is 98M parameters.
+        fusion_output_activation: applied to the fused vector z of both fusions: ``"none"``
+            (the paper's equations and vqa.pytorch's MUTAN configs) or ``"tanh"`` (vqa.pytorch's
+            optional ``activation_mm``).
+        attention_projected_size / attention_fused_size / attention_rank: t_q = t_v, t_o and R of
+            the attention fusion.
+        num_glimpses: G, the number of attention maps.
+        question_projected_size: t_q of the answer fusion.
+        glimpse_projected_size: the embedding size of each glimpse in the answer fusion; its t_v is
+            G times this.
+        glimpse_projection: ``"per_glimpse"`` (the code: one ``Linear(M, glimpse_projected_size)``
+            per glimpse, i.e. a block-diagonal ``W_v``) or ``"joint"`` (one dense ``W_v`` over the
+            concatenated glimpses).
+        fused_size / rank: t_o and R of the answer fusion; the classifier reads its t_o vector.
+        image_feature_size: D of precomputed region features (2048 for ResNet-152).
+
+    The vocabulary, image input and answer head fields are those of [`MMAttnVQAConfig`];
+    ``dropout`` acts where the code puts it: on q and the regions before the attention fusion's
+    projections, on the fused vectors before the attention scores, on q and the glimpses before
+    the answer fusion's projections, and before the classifier.
+    """
+
+    model_type = "mmattn_mutan"
+
+    word_embedding_size: int = 620
+    question_hidden_size: int = 2400
+    fusion: str = "mutan"
+    fusion_output_activation: str = "none"
+    attention_projected_size: int = 310
+    attention_fused_size: int = 510
+    attention_rank: int = 5
+    num_glimpses: int = 2
+    question_projected_size: int = 310
+    glimpse_projected_size: int = 310
+    glimpse_projection: str = "per_glimpse"
+    fused_size: int = 510
+    rank: int = 5
+    image_feature_size: int = 2048
+
+    def __post_init__(self, **kwargs):
+        for name, allowed in (
+            ("fusion", FUSIONS),
+            ("fusion_output_activation", OUTPUT_ACTIVATIONS),
+            ("glimpse_projection", GLIMPSE_PROJECTIONS),
+        ):
+            if getattr(self, name) not in allowed:
+                raise ValueError(f"{name} must be one of {allowed}, got {getattr(self, name)!r}")
+        for name in (
+            "attention_projected_size", "attention_fused_size", "attention_rank", "num_glimpses",
+            "question_projected_size", "glimpse_projected_size", "fused_size", "rank",
+        ):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
+        super().__post_init__(**kwargs)
+
+
+__all__ = ["MutanConfig"]
