@@ -41,10 +41,12 @@ from hf_mmattn.data.batching import EncodedQuestions, GroupByImageBatchSampler, 
 from hf_mmattn.hub import push_folder_to_hub
 from hf_mmattn.metrics import compute_vqa_accuracy
 from hf_mmattn.processing import VQAProcessor
+from hf_mmattn.registration import VQA_MODELS
 
 logger = get_logger(__name__)
 
-MODEL_TYPES = {"san": hf_mmattn.SanConfig, "lstm_q_norm_i": hf_mmattn.LstmQNormIConfig}
+# --model_type name (the model_type without the package prefix) -> config class, e.g. "san".
+MODEL_TYPES = {config.model_type.removeprefix("mmattn_"): config for config, _, _ in VQA_MODELS}
 
 # Settings for 64x64 synthetic images with a scratch CNN (the configs' defaults are the papers'
 # sizes for 448x448 VGG/ResNet features); --config_overrides changes any of them. Measured on
@@ -60,6 +62,24 @@ SCRATCH_PRESETS = {
     "lstm_q_norm_i": dict(
         word_embedding_size=32, question_hidden_size=128, fusion_hidden_size=256,
         answer_head="mlp", answer_hidden_size=256, dropout=0.0, normalize_image=False,
+    ),
+    "hiecoatt": dict(),
+    "mcb": dict(
+        word_embedding_size=32, question_hidden_size=128, mcb_output_size=256, attention_hidden_size=64,
+        answer_head="mlp", answer_hidden_size=256, dropout=0.0, question_dropout=0.0,
+    ),
+    "mlb": dict(
+        word_embedding_size=32, question_hidden_size=128, joint_size=64, num_glimpses=4, fusion_activation="relu",
+        answer_head="mlp", answer_hidden_size=256, dropout=0.0,
+    ),
+    "mutan": dict(
+        word_embedding_size=32, question_hidden_size=128, attention_projected_size=64, attention_fused_size=64,
+        question_projected_size=64, glimpse_projected_size=64, fused_size=128,
+        answer_head="mlp", answer_hidden_size=256, dropout=0.0,
+    ),
+    "dan": dict(
+        word_embedding_size=32, question_hidden_size=128, attention_hidden_size=64,
+        answer_head="mlp", answer_hidden_size=256, dropout=0.0,
     ),
 }
 
@@ -248,6 +268,7 @@ def save_attention_figures(model, processor, dataset, output_dir: Path, count: i
         plot_vqa_attention(
             example["image"], example["question"], [a[0].float().cpu() for a in outputs.attentions],
             answer=answer, grid_size=outputs.image_grid_size, path=path,
+            titles=model.config.attention_titles(len(outputs.attentions)),
         )
         paths.append(str(path))
     return paths

@@ -5,7 +5,12 @@ restores the ``visual-question-answering`` pipeline.
 """
 
 from . import registration  # noqa: F401  (registers models, processors and pipelines)
+from .models.dan import DanConfig, DanForVisualQuestionAnswering, DanModel
+from .models.hiecoatt import HieCoAttConfig, HieCoAttForVisualQuestionAnswering, HieCoAttModel
 from .models.lstm_q_norm_i import LstmQNormIConfig, LstmQNormIForVisualQuestionAnswering, LstmQNormIModel
+from .models.mcb import McbConfig, McbForVisualQuestionAnswering, McbModel
+from .models.mlb import MlbConfig, MlbForVisualQuestionAnswering, MlbModel
+from .models.mutan import MutanConfig, MutanForVisualQuestionAnswering, MutanModel
 from .models.san import SanConfig, SanForVisualQuestionAnswering, SanModel
 from .pipelines import VisualQuestionAnsweringPipeline
 from .processing import VQAImageProcessor, VQAProcessor, build_question_tokenizer
@@ -13,9 +18,24 @@ from .processing import VQAImageProcessor, VQAProcessor, build_question_tokenize
 __version__ = "0.1.0"
 
 __all__ = [
+    "DanConfig",
+    "DanForVisualQuestionAnswering",
+    "DanModel",
+    "HieCoAttConfig",
+    "HieCoAttForVisualQuestionAnswering",
+    "HieCoAttModel",
     "LstmQNormIConfig",
     "LstmQNormIForVisualQuestionAnswering",
     "LstmQNormIModel",
+    "McbConfig",
+    "McbForVisualQuestionAnswering",
+    "McbModel",
+    "MlbConfig",
+    "MlbForVisualQuestionAnswering",
+    "MlbModel",
+    "MutanConfig",
+    "MutanForVisualQuestionAnswering",
+    "MutanModel",
     "SanConfig",
     "SanForVisualQuestionAnswering",
     "SanModel",

@@ -19,7 +19,12 @@ from transformers import (
     AutoProcessor,
 )
 
+from .models.dan import DanConfig, DanForVisualQuestionAnswering, DanModel
+from .models.hiecoatt import HieCoAttConfig, HieCoAttForVisualQuestionAnswering, HieCoAttModel
 from .models.lstm_q_norm_i import LstmQNormIConfig, LstmQNormIForVisualQuestionAnswering, LstmQNormIModel
+from .models.mcb import McbConfig, McbForVisualQuestionAnswering, McbModel
+from .models.mlb import MlbConfig, MlbForVisualQuestionAnswering, MlbModel
+from .models.mutan import MutanConfig, MutanForVisualQuestionAnswering, MutanModel
 from .models.san import SanConfig, SanForVisualQuestionAnswering, SanModel
 from .pipelines.visual_question_answering import VisualQuestionAnsweringPipeline
 from .processing.vqa import VQAImageProcessor, VQAProcessor
@@ -27,6 +32,11 @@ from .processing.vqa import VQAImageProcessor, VQAProcessor
 VQA_MODELS = (
     (SanConfig, SanModel, SanForVisualQuestionAnswering),
     (LstmQNormIConfig, LstmQNormIModel, LstmQNormIForVisualQuestionAnswering),
+    (HieCoAttConfig, HieCoAttModel, HieCoAttForVisualQuestionAnswering),
+    (McbConfig, McbModel, McbForVisualQuestionAnswering),
+    (MlbConfig, MlbModel, MlbForVisualQuestionAnswering),
+    (MutanConfig, MutanModel, MutanForVisualQuestionAnswering),
+    (DanConfig, DanModel, DanForVisualQuestionAnswering),
 )
 
 RESTORED_PIPELINES = {
