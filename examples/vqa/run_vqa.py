@@ -63,7 +63,10 @@ SCRATCH_PRESETS = {
         word_embedding_size=32, question_hidden_size=128, fusion_hidden_size=256,
         answer_head="mlp", answer_hidden_size=256, dropout=0.0, normalize_image=False,
     ),
-    "hiecoatt": dict(),
+    "hiecoatt": dict(
+        hidden_size=64, attention_hidden_size=64, answer_encoding_size=128, question_num_layers=1,
+        answer_head="linear", dropout=0.0,
+    ),
     "mcb": dict(  # the code's one L2 norm over the attention map: shapes learned 2 epochs sooner than per region
         word_embedding_size=32, question_hidden_size=128, mcb_output_size=512, attention_hidden_size=64,
         attention_normalization="tensor", answer_head="mlp", answer_hidden_size=256, dropout=0.0, question_dropout=0.0,
