@@ -1,12 +1,17 @@
 """Tests of r-DAN, the reasoning Dual Attention Network (Nam, Ha, Kim, CVPR 2017), on tiny configs."""
 
-import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from conftest import COLOR_ANSWERS, COLOR_QUESTIONS, IMAGE_FEATURE_SIZE, TINY_RESNET, color_answer, color_image, label_maps, random_inputs
-from test_models import _bad_input_cases
-from transformers import AutoConfig, AutoModel, AutoModelForVisualQuestionAnswering, pipeline
+from conftest import random_inputs, tiny_vqa_config
+from vqa_checks import (
+    assert_auto_classes_round_trip,
+    assert_image_index_equals_repeating_the_image,
+    assert_learns_color_task,
+    assert_masked_regions_ignored,
+    assert_pipeline_matches_model,
+    assert_rejects_bad_inputs,
+)
 
 from hf_mmattn import DanConfig, DanForVisualQuestionAnswering, DanModel
 from hf_mmattn.layers.attention import DualAttentionStep, masked_mean
@@ -15,20 +20,9 @@ ENCODERS = ["scratch_cnn", "backbone", "features"]
 
 
 def dan_config(image_encoder: str = "features", vocab_size: int = 9, **overrides) -> DanConfig:
-    """A tiny DanConfig reading 64x64 pixels (scratch CNN -> 8x8 grid, tiny ResNet -> 2x2 grid)
-    or 6-d region features."""
-    settings = dict(
-        vocab_size=vocab_size, pad_token_id=0, word_embedding_size=8, question_hidden_size=6,
-        attention_hidden_size=5, num_steps=2, answer_hidden_size=16, image_encoder=image_encoder, **label_maps(),
-    )
-    if image_encoder == "scratch_cnn":
-        settings["scratch_cnn_channels"] = [4, 8, 8]
-    elif image_encoder == "backbone":
-        settings["backbone_config"] = dict(TINY_RESNET)
-    else:
-        settings["image_feature_size"] = IMAGE_FEATURE_SIZE
-    settings.update(overrides)
-    return DanConfig(**settings)
+    """A tiny DanConfig (see conftest.tiny_vqa_config)."""
+    sizes = dict(word_embedding_size=8, question_hidden_size=6, attention_hidden_size=5, num_steps=2)
+    return tiny_vqa_config(DanConfig, image_encoder, vocab_size, **{**sizes, **overrides})
 
 
 def make_dan(image_encoder: str = "features", head: bool = True, seed: int = 0, **overrides):
@@ -174,44 +168,12 @@ def test_padding_words_get_zero_weight_and_do_not_change_the_answer():
 
 
 def test_masked_regions_get_zero_weight_and_do_not_change_the_answer():
-    model = make_dan("features")
-    features = torch.randn(2, 6, IMAGE_FEATURE_SIZE, generator=torch.Generator().manual_seed(3))
-    mask = torch.tensor([[1, 1, 1, 1, 0, 0], [1, 1, 0, 0, 0, 0]])
-    inputs = random_inputs(model.config, batch=2)
-    inputs.update(image_features=features, image_attention_mask=mask)
-    changed = features.clone()
-    changed[mask == 0] = 1000.0
-    with torch.no_grad():
-        a = model(**inputs, output_attentions=True)
-        b = model(**dict(inputs, image_features=changed), output_attentions=True)
-        alone = [
-            model(**{k: v[row : row + 1] for k, v in inputs.items() if k not in ("image_features", "image_attention_mask")},
-                  image_features=features[row : row + 1, : int(mask[row].sum())]).logits[0]
-            for row in range(2)
-        ]
-    torch.testing.assert_close(a.logits, b.logits)
-    torch.testing.assert_close(a.logits, torch.stack(alone))
-    assert a.image_grid_size is None
-    for attention in a.attentions:
-        assert (attention[mask == 0] == 0).all()
-        torch.testing.assert_close(attention.sum(-1), torch.ones(2))
+    assert_masked_regions_ignored(make_dan("features"))
 
 
 @pytest.mark.parametrize("image_encoder", ["scratch_cnn", "features"])
 def test_image_index_equals_repeating_the_image(image_encoder):
-    model = make_dan(image_encoder)
-    inputs = random_inputs(model.config, batch=5)
-    image_key = "image_features" if image_encoder == "features" else "pixel_values"
-    images = inputs[image_key][:2]
-    image_index = torch.tensor([1, 0, 1, 1, 0])
-    with torch.no_grad():
-        shared = model(**dict(inputs, **{image_key: images}, image_index=image_index), output_attentions=True)
-        repeated = model(**dict(inputs, **{image_key: images[image_index]}), output_attentions=True)
-        other = model(**dict(inputs, **{image_key: images}, image_index=1 - image_index))
-    torch.testing.assert_close(shared.logits, repeated.logits)
-    for x, y in zip(shared.attentions + shared.question_attentions, repeated.attentions + repeated.question_attentions):
-        torch.testing.assert_close(x, y)
-    assert not torch.allclose(shared.logits, other.logits)
+    assert_image_index_equals_repeating_the_image(make_dan(image_encoder))
 
 
 def test_no_attentions_unless_asked():
@@ -229,38 +191,12 @@ def test_no_attentions_unless_asked():
 @pytest.mark.parametrize(("image_encoder", "grid"), [("scratch_cnn", (8, 8)), ("backbone", (2, 2)), ("features", None)])
 def test_round_trip_through_the_auto_classes(tmp_path, image_encoder, grid):
     model = make_dan(image_encoder, freeze_backbone=False)
-    inputs = random_inputs(model.config)
-    if image_encoder != "features":  # move the BatchNorm statistics off their defaults
-        model.train()
-        with torch.no_grad():
-            model(**inputs)
-        model.eval()
-    with torch.no_grad():
-        expected = model(**inputs, output_attentions=True)
+    expected, config, card = assert_auto_classes_round_trip(tmp_path, model, random_inputs(model.config), DanConfig, DanModel)
     assert expected.image_grid_size == grid
     regions = 7 if grid is None else grid[0] * grid[1]
     assert [a.shape for a in expected.attentions] == [(3, regions)] * 2
     assert [a.shape for a in expected.question_attentions] == [(3, 5)] * 2
-    model.save_pretrained(tmp_path)
-
-    config = AutoConfig.from_pretrained(tmp_path)
-    assert type(config) is DanConfig and config.model_type == "mmattn_dan"
     assert (config.num_steps, config.question_hidden_size, config.attention_hidden_size) == (2, 6, 5)
-    loaded = AutoModelForVisualQuestionAnswering.from_pretrained(tmp_path)
-    assert type(loaded) is DanForVisualQuestionAnswering and not loaded.training
-    for name, tensor in model.state_dict().items():
-        torch.testing.assert_close(loaded.state_dict()[name], tensor, rtol=0, atol=0)
-    with torch.no_grad():
-        actual = loaded(**inputs, output_attentions=True)
-    torch.testing.assert_close(actual.logits, expected.logits, rtol=1e-6, atol=1e-6)
-    for x, y in zip(actual.question_attentions, expected.question_attentions):
-        torch.testing.assert_close(x, y, rtol=1e-6, atol=1e-6)
-
-    base = AutoModel.from_pretrained(tmp_path).eval()
-    assert type(base) is DanModel
-    with torch.no_grad():
-        torch.testing.assert_close(base(**inputs).pooled_output, expected.pooled_output, rtol=1e-6, atol=1e-6)
-    card = (tmp_path / "README.md").read_text()
     assert "| `num_steps` | 2 |" in card and "Dual Attention Networks" in card
 
 
@@ -278,89 +214,21 @@ def test_config_defaults_are_the_papers_and_fields_are_validated():
 
 @pytest.mark.parametrize("image_encoder", ["scratch_cnn", "features"])
 def test_bad_inputs_raise_clear_errors(image_encoder):
-    model = make_dan(image_encoder)
-    for name, inputs, message in _bad_input_cases(model.config):
-        with pytest.raises(ValueError, match=message):
-            model(**inputs)
-    with pytest.raises(ValueError, match="input_ids is required"):
-        make_dan(image_encoder, head=False)(image_features=torch.randn(1, 2, IMAGE_FEATURE_SIZE))
+    assert_rejects_bad_inputs(make_dan(image_encoder), make_dan(image_encoder, head=False))
 
 
 # --- learning and the pipeline ----------------------------------------------------------------
 
-def _color_task(processor, num_images=24, seed=0):
-    colors = ["red", "blue"] * (num_images // 2)
-    images = [color_image(color, 16, seed=seed + i) for i, color in enumerate(colors)]
-    questions, image_index, labels = [], [], []
-    for i, color in enumerate(colors):
-        for question in COLOR_QUESTIONS:
-            questions.append(question)
-            image_index.append(i)
-            labels.append(COLOR_ANSWERS.index(color_answer(question, color)))
-    batch = processor(images=images, text=questions)
-    return {
-        "input_ids": batch["input_ids"],
-        "attention_mask": batch["attention_mask"],
-        "pixel_values": batch["pixel_values"],
-        "image_index": torch.tensor(image_index),
-        "labels": torch.tensor(labels),
-    }
-
-
 def test_tiny_model_learns_the_color_task(color_processor_16):
     torch.manual_seed(0)
-    train = _color_task(color_processor_16, seed=0)
-    held_out = _color_task(color_processor_16, seed=1000)
     config = dan_config(
         "scratch_cnn", vocab_size=len(color_processor_16.tokenizer), question_hidden_size=12, attention_hidden_size=10,
         scratch_cnn_channels=[8, 8], answer_head="mlp", dropout=0.0,
     )
-    model = DanForVisualQuestionAnswering(config).train()
-    optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
-
-    def accuracy(batch):
-        model.eval()
-        with torch.no_grad():
-            predictions = model(**{k: v for k, v in batch.items() if k != "labels"}).logits.argmax(-1)
-        model.train()
-        return (predictions == batch["labels"]).float().mean().item()
-
-    assert accuracy(train) < 0.8
-    first_loss = None
-    for _ in range(120):
-        loss = model(**train).loss
-        first_loss = first_loss if first_loss is not None else loss.item()
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-    assert loss.item() < 0.1 * first_loss
-    assert accuracy(train) > 0.95
-    assert accuracy(held_out) > 0.95
+    assert_learns_color_task(DanForVisualQuestionAnswering(config), color_processor_16)
 
 
 def test_pipeline_returns_image_and_question_maps(tmp_path, color_processor_16):
-    import hf_mmattn  # noqa: F401  (registers the pipeline)
-
-    torch.manual_seed(0)
-    config = dan_config("scratch_cnn", vocab_size=len(color_processor_16.tokenizer), scratch_cnn_channels=[4, 8])
-    model = DanForVisualQuestionAnswering(config).eval()
-    model.save_pretrained(tmp_path)
-    color_processor_16.save_pretrained(tmp_path)
-
-    vqa = pipeline("visual-question-answering", model=str(tmp_path))
-    image, question = color_image("red", seed=7), "is it red?"
-    result = vqa(image=image, question=question, top_k=2, return_attention=True)
-    inputs = color_processor_16(images=image, text=question)
-    with torch.no_grad():
-        expected = model(**inputs, output_attentions=True)
-    scores = expected.logits[0].softmax(-1)
-    assert [r["answer"] for r in result["answers"]] == [config.id2label[int(i)] for i in scores.argsort(descending=True)[:2]]
-    assert result["image_grid_size"] == (4, 4)
+    model = make_dan("scratch_cnn", vocab_size=len(color_processor_16.tokenizer), scratch_cnn_channels=[4, 8])
+    result = assert_pipeline_matches_model(tmp_path, model, color_processor_16)
     assert len(result["attentions"]) == len(result["question_attentions"]) == 2
-    length = int(inputs["attention_mask"].sum())
-    for attention, reference in zip(result["attentions"], expected.attentions):
-        assert attention.shape == (4, 4)
-        np.testing.assert_allclose(attention, reference[0].reshape(4, 4).numpy(), rtol=1e-5, atol=1e-7)
-    for attention, reference in zip(result["question_attentions"], expected.question_attentions):
-        assert attention.shape == (length,) and attention.sum() == pytest.approx(1.0, abs=1e-5)
-        np.testing.assert_allclose(attention, reference[0, :length].numpy(), rtol=1e-5, atol=1e-7)

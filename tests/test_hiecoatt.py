@@ -7,9 +7,16 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from conftest import IMAGE_FEATURE_SIZE, TINY_RESNET, color_image, label_maps, random_inputs
-from test_models import _bad_input_cases, _color_task, _warm_batch_norm
-from transformers import AutoConfig, AutoModel, AutoModelForVisualQuestionAnswering, pipeline
+from conftest import random_inputs, tiny_vqa_config
+from transformers import AutoConfig, AutoModelForVisualQuestionAnswering
+from vqa_checks import (
+    assert_auto_classes_round_trip,
+    assert_image_index_equals_repeating_the_image,
+    assert_learns_color_task,
+    assert_masked_regions_ignored,
+    assert_pipeline_matches_model,
+    assert_rejects_bad_inputs,
+)
 
 import hf_mmattn
 from hf_mmattn import HieCoAttConfig, HieCoAttForVisualQuestionAnswering, HieCoAttModel
@@ -21,21 +28,10 @@ MODES = ["parallel", "alternating"]
 ENCODERS = ["scratch_cnn", "backbone", "features"]
 
 
-def hiecoatt_config(image_encoder="features", vocab_size=9, **overrides) -> HieCoAttConfig:
-    """A tiny HieCoAttConfig reading 64x64 pixels (scratch CNN -> 8x8 grid, tiny ResNet -> 2x2)
-    or 6-d region features."""
-    settings = dict(
-        vocab_size=vocab_size, pad_token_id=0, hidden_size=8, attention_hidden_size=6, answer_encoding_size=10,
-        answer_hidden_size=16, image_encoder=image_encoder, **label_maps(),
-    )
-    if image_encoder == "scratch_cnn":
-        settings["scratch_cnn_channels"] = [4, 8, 8]
-    elif image_encoder == "backbone":
-        settings["backbone_config"] = dict(TINY_RESNET)
-    else:
-        settings["image_feature_size"] = IMAGE_FEATURE_SIZE
-    settings.update(overrides)
-    return HieCoAttConfig(**settings)
+def hiecoatt_config(image_encoder: str = "features", vocab_size: int = 9, **overrides) -> HieCoAttConfig:
+    """A tiny HieCoAttConfig (see conftest.tiny_vqa_config)."""
+    sizes = dict(hidden_size=8, attention_hidden_size=6, answer_encoding_size=10)
+    return tiny_vqa_config(HieCoAttConfig, image_encoder, vocab_size, **{**sizes, **overrides})
 
 
 def make_model(image_encoder="features", head=True, seed=0, **overrides):
@@ -247,26 +243,8 @@ def test_model_is_padding_invariant(mode, windows):
 
 @pytest.mark.parametrize("mode", MODES)
 def test_masked_regions_do_not_influence_the_output(mode):
-    model = make_model("features", co_attention=mode)
-    features = torch.randn(2, 6, IMAGE_FEATURE_SIZE, generator=torch.Generator().manual_seed(3))
-    mask = torch.tensor([[1, 1, 1, 1, 0, 0], [1, 1, 0, 0, 0, 0]])
-    inputs = dict(random_inputs(model.config, batch=2), image_features=features, image_attention_mask=mask)
-    changed = features.clone()
-    changed[mask == 0] = 1000.0
-    with torch.no_grad():
-        a = model(**inputs, output_attentions=True)
-        b = model(**dict(inputs, image_features=changed), output_attentions=True)
-        alone = [
-            model(input_ids=inputs["input_ids"][row : row + 1], attention_mask=inputs["attention_mask"][row : row + 1],
-                  image_features=features[row : row + 1, : int(mask[row].sum())]).logits[0]
-            for row in range(2)
-        ]
-    torch.testing.assert_close(a.logits, b.logits)
-    torch.testing.assert_close(a.logits, torch.stack(alone))
-    assert a.image_grid_size is None and len(a.attentions) == 3
-    for attention in a.attentions:
-        assert (attention[mask == 0] == 0).all()
-        torch.testing.assert_close(attention.sum(-1), torch.ones(2))
+    output = assert_masked_regions_ignored(make_model("features", co_attention=mode))
+    assert len(output.attentions) == 3
 
 
 @pytest.mark.parametrize(("image_encoder", "grid"), [("scratch_cnn", (8, 8)), ("backbone", (2, 2))])
@@ -290,19 +268,7 @@ def test_attention_maps_of_the_three_levels(mode, image_encoder, grid):
 
 @pytest.mark.parametrize("image_encoder", ["scratch_cnn", "features"])
 def test_image_index_equals_repeating_the_image(image_encoder):
-    model = make_model(image_encoder)
-    inputs = random_inputs(model.config, batch=5)
-    image_key = "image_features" if image_encoder == "features" else "pixel_values"
-    images = inputs[image_key][:2]
-    image_index = torch.tensor([1, 0, 1, 1, 0])
-    with torch.no_grad():
-        a = model(**dict(inputs, **{image_key: images}, image_index=image_index), output_attentions=True)
-        b = model(**dict(inputs, **{image_key: images[image_index]}), output_attentions=True)
-        c = model(**dict(inputs, **{image_key: images}, image_index=1 - image_index))
-    torch.testing.assert_close(a.logits, b.logits)
-    for x, y in zip(a.attentions + a.question_attentions, b.attentions + b.question_attentions):
-        torch.testing.assert_close(x, y)
-    assert not torch.allclose(a.logits, c.logits)
+    assert_image_index_equals_repeating_the_image(make_model(image_encoder))
 
 
 def test_attention_forms_and_modes_build_what_they_say():
@@ -332,32 +298,11 @@ def test_config_rejects_bad_values():
 @pytest.mark.parametrize(("image_encoder", "mode"), [("scratch_cnn", "parallel"), ("backbone", "alternating"), ("features", "parallel"), ("features", "alternating")])
 def test_auto_classes_round_trip(tmp_path, image_encoder, mode):
     model = make_model(image_encoder, co_attention=mode, attention_form="code", phrase_windows="code", freeze_backbone=False)
-    inputs = random_inputs(model.config)
-    if image_encoder != "features":
-        _warm_batch_norm(model, inputs)
-    with torch.no_grad():
-        expected = model(**inputs, output_attentions=True)
-    model.save_pretrained(tmp_path)
+    _, config, card = assert_auto_classes_round_trip(tmp_path, model, random_inputs(model.config), HieCoAttConfig, HieCoAttModel)
+    assert (config.co_attention, config.attention_form, config.phrase_windows) == (mode, "code", "code")
     saved = json.loads((tmp_path / "config.json").read_text())
-    assert saved["model_type"] == "mmattn_hiecoatt" and saved["co_attention"] == mode
     assert saved["auto_map"]["AutoModelForVisualQuestionAnswering"] == "hf_mmattn_auto.HieCoAttForVisualQuestionAnswering"
-    card = (tmp_path / "README.md").read_text()
     assert f"| `co_attention` | {mode} |" in card and "Lu, Jiasen" in card
-
-    assert type(AutoConfig.from_pretrained(tmp_path)) is HieCoAttConfig
-    loaded = AutoModelForVisualQuestionAnswering.from_pretrained(tmp_path)
-    assert type(loaded) is HieCoAttForVisualQuestionAnswering and not loaded.training
-    for name, tensor in model.state_dict().items():
-        torch.testing.assert_close(loaded.state_dict()[name], tensor, rtol=0, atol=0)
-    with torch.no_grad():
-        actual = loaded(**inputs, output_attentions=True)
-    torch.testing.assert_close(actual.logits, expected.logits, rtol=1e-6, atol=1e-6)
-    for x, y in zip(actual.question_attentions, expected.question_attentions):
-        torch.testing.assert_close(x, y, rtol=1e-6, atol=1e-6)
-    base = AutoModel.from_pretrained(tmp_path).eval()
-    assert type(base) is HieCoAttModel
-    with torch.no_grad():
-        torch.testing.assert_close(base(**inputs).pooled_output, expected.pooled_output, rtol=1e-6, atol=1e-6)
 
 
 def test_card_renders_equations_and_results(tmp_path):
@@ -374,73 +319,24 @@ def test_card_renders_equations_and_results(tmp_path):
 @pytest.mark.parametrize("mode", MODES)
 def test_tiny_model_learns_the_color_task(color_processor_16, mode):
     torch.manual_seed(0)
-    train = _color_task(color_processor_16, seed=0)
-    held_out = _color_task(color_processor_16, seed=1000)
     config = hiecoatt_config(
         "scratch_cnn", vocab_size=len(color_processor_16.tokenizer), scratch_cnn_channels=[8, 8],
         co_attention=mode, answer_head="mlp", dropout=0.0, question_num_layers=1,
     )
-    model = HieCoAttForVisualQuestionAnswering(config).train()
-    optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
-
-    def accuracy(batch):
-        model.eval()
-        with torch.no_grad():
-            predictions = model(**{k: v for k, v in batch.items() if k != "labels"}).logits.argmax(-1)
-        model.train()
-        return (predictions == batch["labels"]).float().mean().item()
-
-    assert accuracy(train) < 0.8
-    first_loss = None
-    for _ in range(120):
-        loss = model(**train).loss
-        first_loss = first_loss if first_loss is not None else loss.item()
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-    assert loss.item() < 0.1 * first_loss
-    assert accuracy(train) > 0.95
-    assert accuracy(held_out) > 0.95
+    assert_learns_color_task(HieCoAttForVisualQuestionAnswering(config), color_processor_16)
 
 
 def test_pipeline_returns_image_and_word_maps_of_every_level(tmp_path, color_processor_16):
-    torch.manual_seed(0)
-    config = hiecoatt_config("scratch_cnn", vocab_size=len(color_processor_16.tokenizer), scratch_cnn_channels=[4, 8])
-    model = HieCoAttForVisualQuestionAnswering(config).eval()
-    model.save_pretrained(tmp_path)
-    color_processor_16.save_pretrained(tmp_path)
-    vqa = pipeline("visual-question-answering", model=str(tmp_path))
-    image = color_image("red", seed=7)
-    result = vqa(image=image, question="is it red?", top_k=2, return_attention=True)
-    inputs = color_processor_16(images=image, text="is it red?")
-    with torch.no_grad():
-        expected = model(**inputs, output_attentions=True)
-    probabilities = expected.logits[0].softmax(-1)
-    assert [r["answer"] for r in result["answers"]] == [config.id2label[int(i)] for i in probabilities.argsort(descending=True)[:2]]
-    np.testing.assert_allclose([r["score"] for r in result["answers"]], probabilities.sort(descending=True).values[:2].numpy(), rtol=1e-5)
-    assert result["image_grid_size"] == (4, 4)
+    model = make_model("scratch_cnn", vocab_size=len(color_processor_16.tokenizer), scratch_cnn_channels=[4, 8])
+    result = assert_pipeline_matches_model(tmp_path, model, color_processor_16)
     assert len(result["attentions"]) == len(result["question_attentions"]) == 3
-    words = int(inputs["attention_mask"].sum())
-    for image_map, word_map, reference_image, reference_words in zip(
-        result["attentions"], result["question_attentions"], expected.attentions, expected.question_attentions
-    ):
-        assert image_map.shape == (4, 4) and word_map.shape == (words,)
-        np.testing.assert_allclose(image_map, reference_image[0].reshape(4, 4).numpy(), rtol=1e-5, atol=1e-7)
-        np.testing.assert_allclose(word_map, reference_words[0, :words].numpy(), rtol=1e-5, atol=1e-7)
-        assert word_map.sum() == pytest.approx(1.0, abs=1e-5)
 
 
 # --- bad inputs ---------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("image_encoder", ["scratch_cnn", "features"])
 def test_bad_inputs_raise_clear_errors(image_encoder):
-    model = make_model(image_encoder, co_attention="alternating")
-    for name, inputs, message in _bad_input_cases(model.config):
-        with pytest.raises(ValueError, match=message):
-            model(**inputs)
-    base = make_model(image_encoder, head=False)
-    with pytest.raises(ValueError, match="input_ids is required"):
-        base(pixel_values=torch.randn(1, 3, 64, 64), image_features=torch.randn(1, 2, IMAGE_FEATURE_SIZE))
+    assert_rejects_bad_inputs(make_model(image_encoder, co_attention="alternating"), make_model(image_encoder, head=False))
 
 
 def test_registered_with_the_auto_classes():

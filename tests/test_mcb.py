@@ -10,13 +10,19 @@ import json
 import logging
 import warnings
 
-import numpy as np
 import pytest
 import torch
-from conftest import COLOR_ANSWERS, COLOR_QUESTIONS, IMAGE_FEATURE_SIZE, TINY_RESNET, color_answer, color_image, label_maps, random_inputs
+from conftest import IMAGE_FEATURE_SIZE, random_inputs, tiny_vqa_config
 from safetensors.torch import load_file, save_file
-from test_models import _bad_input_cases
-from transformers import AutoConfig, AutoModel, AutoModelForVisualQuestionAnswering, pipeline
+from transformers import AutoConfig, AutoModel, AutoModelForVisualQuestionAnswering
+from vqa_checks import (
+    assert_image_index_equals_repeating_the_image,
+    assert_learns_color_task,
+    assert_masked_regions_ignored,
+    assert_pipeline_matches_model,
+    assert_rejects_bad_inputs,
+    warm_batch_norm,
+)
 
 from hf_mmattn import McbConfig, McbForVisualQuestionAnswering, McbModel
 from hf_mmattn.layers.fusion import CompactBilinearPooling
@@ -26,20 +32,9 @@ SKETCH_KEYS = [f"model.{layer}.{name}" for layer in ("attention.fusion", "answer
 
 
 def mcb_config(image_encoder: str = "features", vocab_size: int = 9, **overrides) -> McbConfig:
-    """Question vector 2 x 6 = 12, 6-d features (or a 4-8-8 scratch CNN / tiny ResNet), d = 16,
-    attention hidden 5, 2 glimpses."""
-    settings = dict(
-        vocab_size=vocab_size, pad_token_id=0, word_embedding_size=8, question_hidden_size=6, mcb_output_size=16,
-        attention_hidden_size=5, num_glimpses=2, answer_hidden_size=16, image_encoder=image_encoder, **label_maps(),
-    )
-    if image_encoder == "scratch_cnn":
-        settings["scratch_cnn_channels"] = [4, 8, 8]
-    elif image_encoder == "backbone":
-        settings["backbone_config"] = dict(TINY_RESNET)
-    else:
-        settings["image_feature_size"] = IMAGE_FEATURE_SIZE
-    settings.update(overrides)
-    return McbConfig(**settings)
+    """Question vector 2 x 6 = 12, d = 16, attention hidden 5, 2 glimpses (see conftest.tiny_vqa_config)."""
+    sizes = dict(word_embedding_size=8, question_hidden_size=6, mcb_output_size=16, attention_hidden_size=5, num_glimpses=2)
+    return tiny_vqa_config(McbConfig, image_encoder, vocab_size, **{**sizes, **overrides})
 
 
 def make_model(image_encoder="features", head=True, seed=0, **overrides):
@@ -133,25 +128,7 @@ def test_paper_and_code_normalisations_give_different_models():
 @pytest.mark.parametrize("image_normalization", ["tensor", "region"])
 def test_masked_regions_get_no_weight_and_do_not_change_the_answer(attention_normalization, image_normalization):
     model = make_model(attention_normalization=attention_normalization, image_normalization=image_normalization)
-    features = torch.randn(2, 6, IMAGE_FEATURE_SIZE, generator=torch.Generator().manual_seed(3))
-    mask = torch.tensor([[1, 1, 1, 1, 0, 0], [1, 1, 0, 0, 0, 0]])
-    inputs = dict(random_inputs(model.config, batch=2), image_features=features, image_attention_mask=mask)
-    changed = features.clone()
-    changed[mask == 0] = 1000.0
-    with torch.no_grad():
-        a = model(**inputs, output_attentions=True)
-        b = model(**dict(inputs, image_features=changed), output_attentions=True)
-        alone = [
-            model(input_ids=inputs["input_ids"][row : row + 1], attention_mask=inputs["attention_mask"][row : row + 1],
-                  image_features=features[row : row + 1, : int(mask[row].sum())]).logits[0]
-            for row in range(2)
-        ]
-    torch.testing.assert_close(a.logits, b.logits)
-    torch.testing.assert_close(a.logits, torch.stack(alone))
-    assert a.image_grid_size is None and len(a.attentions) == 2
-    for attention in a.attentions:
-        assert (attention[mask == 0] == 0).all()
-        torch.testing.assert_close(attention.sum(-1), torch.ones(2))
+    assert len(assert_masked_regions_ignored(model).attentions) == 2
 
 
 @pytest.mark.parametrize(("image_encoder", "grid"), [("scratch_cnn", (8, 8)), ("backbone", (2, 2))])
@@ -174,18 +151,7 @@ def test_one_attention_map_per_glimpse_over_the_grid(image_encoder, grid):
 
 @pytest.mark.parametrize("image_encoder", ["scratch_cnn", "features"])
 def test_image_index_equals_repeating_the_image(image_encoder):
-    model = make_model(image_encoder)
-    inputs = random_inputs(model.config, batch=5)
-    key = "image_features" if image_encoder == "features" else "pixel_values"
-    images, image_index = inputs[key][:2], torch.tensor([1, 0, 1, 1, 0])
-    with torch.no_grad():
-        shared = model(**dict(inputs, **{key: images}), image_index=image_index, output_attentions=True)
-        repeated = model(**dict(inputs, **{key: images[image_index]}), output_attentions=True)
-        other = model(**dict(inputs, **{key: images}), image_index=1 - image_index)
-    torch.testing.assert_close(shared.logits, repeated.logits)
-    for x, y in zip(shared.attentions, repeated.attentions):
-        torch.testing.assert_close(x, y)
-    assert not torch.allclose(shared.logits, other.logits)
+    assert_image_index_equals_repeating_the_image(make_model(image_encoder))
 
 
 # --- count-sketch buffers: drawn from the seed, saved with the weights ------------------------------
@@ -219,11 +185,8 @@ def test_save_and_reload_keeps_the_sketches_and_the_answers(tmp_path, caplog, im
                 buffer = getattr(layer, name)
                 buffer.copy_((buffer + 5) % layer.output_size if name.endswith("hash") else -buffer)
     inputs = random_inputs(model.config)
-    if image_encoder != "features":  # BatchNorm statistics that are not their defaults
-        model.train()
-        with torch.no_grad():
-            model(**inputs)
-        model.eval()
+    if image_encoder != "features":
+        warm_batch_norm(model, inputs)
     with torch.no_grad():
         expected = model(**inputs, output_attentions=True)
     model.save_pretrained(tmp_path)
@@ -295,77 +258,25 @@ def test_bf16_load_runs_the_fft_in_float32(tmp_path):
 
 # --- learning, pipeline, bad inputs --------------------------------------------------------------
 
-def _color_task(processor, num_images=24, seed=0):
-    colors = ["red", "blue"] * (num_images // 2)
-    images = [color_image(color, 16, seed=seed + i) for i, color in enumerate(colors)]
-    questions, image_index, labels = [], [], []
-    for i, color in enumerate(colors):
-        for question in COLOR_QUESTIONS:
-            questions.append(question)
-            image_index.append(i)
-            labels.append(COLOR_ANSWERS.index(color_answer(question, color)))
-    batch = processor(images=images, text=questions)
-    return dict(batch, image_index=torch.tensor(image_index), labels=torch.tensor(labels))
-
-
 def test_tiny_model_learns_the_color_task(color_processor_16):
-    train = _color_task(color_processor_16, seed=0)
-    held_out = _color_task(color_processor_16, seed=1000)
     model = make_model(
         "scratch_cnn", vocab_size=len(color_processor_16.tokenizer), scratch_cnn_channels=[8, 8], mcb_output_size=64,
         answer_head="mlp", dropout=0.0, question_dropout=0.0,
-    ).train()
-    optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
-
-    def accuracy(batch):
-        model.eval()
-        with torch.no_grad():
-            predictions = model(**{k: v for k, v in batch.items() if k != "labels"}).logits.argmax(-1)
-        model.train()
-        return (predictions == batch["labels"]).float().mean().item()
-
-    assert accuracy(train) < 0.8
-    first_loss = None
-    for _ in range(120):
-        loss = model(**train).loss
-        first_loss = first_loss if first_loss is not None else loss.item()
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-    assert loss.item() < 0.1 * first_loss
-    assert accuracy(train) > 0.95
-    assert accuracy(held_out) > 0.95
+    )
+    assert_learns_color_task(model, color_processor_16)
 
 
 def test_pipeline_on_a_saved_folder(tmp_path, color_processor_16):
     model = make_model("scratch_cnn", vocab_size=len(color_processor_16.tokenizer), scratch_cnn_channels=[4, 8])
-    model.save_pretrained(tmp_path)
-    color_processor_16.save_pretrained(tmp_path)
+    result = assert_pipeline_matches_model(tmp_path, model, color_processor_16, "red", "is it red?")
+    assert len(result["attentions"]) == 2
     assert "Multimodal Compact Bilinear" in (tmp_path / "README.md").read_text()
     assert json.loads((tmp_path / "config.json").read_text())["model_type"] == "mmattn_mcb"
-
-    vqa = pipeline("visual-question-answering", model=str(tmp_path))
-    image = color_image("red", seed=3)
-    result = vqa(image=image, question="is it red?", top_k=2, return_attention=True)
-    inputs = color_processor_16(images=image, text="is it red?")
-    with torch.no_grad():
-        output = model(**inputs, output_attentions=True)
-    probabilities = output.logits[0].softmax(-1)
-    top = probabilities.argsort(descending=True)[:2]
-    assert [r["answer"] for r in result["answers"]] == [model.config.id2label[int(i)] for i in top]
-    np.testing.assert_allclose([r["score"] for r in result["answers"]], probabilities[top].numpy(), rtol=1e-5)
-    assert result["image_grid_size"] == (4, 4) and len(result["attentions"]) == 2
-    for attention, reference in zip(result["attentions"], output.attentions):
-        assert attention.shape == (4, 4) and attention.sum() == pytest.approx(1.0, abs=1e-5)
-        np.testing.assert_allclose(attention, reference[0].reshape(4, 4).numpy(), rtol=1e-5, atol=1e-7)
 
 
 @pytest.mark.parametrize("image_encoder", ["scratch_cnn", "features"])
 def test_bad_inputs_raise_clear_errors(image_encoder):
-    model = make_model(image_encoder)
-    for name, inputs, message in _bad_input_cases(model.config):
-        with pytest.raises(ValueError, match=message):
-            model(**inputs)
+    assert_rejects_bad_inputs(make_model(image_encoder), make_model(image_encoder, head=False))
 
 
 def test_config_validates_its_fields():

@@ -1,32 +1,26 @@
 """Tests of MLB attention, Multimodal Low-rank Bilinear attention networks (Kim et al., ICLR 2017),
 on tiny configs."""
 
-import numpy as np
 import pytest
 import torch
-from conftest import IMAGE_FEATURE_SIZE, TINY_RESNET, color_image, label_maps, random_inputs
-from test_models import _bad_input_cases, _color_task
-from transformers import AutoConfig, AutoModel, AutoModelForVisualQuestionAnswering, pipeline
+from conftest import IMAGE_FEATURE_SIZE, random_inputs, tiny_vqa_config
+from vqa_checks import (
+    assert_auto_classes_round_trip,
+    assert_image_index_equals_repeating_the_image,
+    assert_learns_color_task,
+    assert_masked_regions_ignored,
+    assert_pipeline_matches_model,
+    assert_rejects_bad_inputs,
+)
 
 from hf_mmattn import MlbConfig, MlbForVisualQuestionAnswering, MlbModel
 from hf_mmattn.layers.fusion import BlockDiagonalLinear
 
 
 def mlb_config(image_encoder: str = "features", vocab_size: int = 9, **overrides) -> MlbConfig:
-    """A tiny MlbConfig reading 64x64 pixels (scratch CNN -> 8x8 grid, tiny ResNet -> 2x2 grid) or
-    6-d region features."""
-    settings = dict(
-        vocab_size=vocab_size, pad_token_id=0, word_embedding_size=8, question_hidden_size=6, joint_size=5,
-        num_glimpses=2, answer_hidden_size=16, image_encoder=image_encoder, **label_maps(),
-    )
-    if image_encoder == "scratch_cnn":
-        settings["scratch_cnn_channels"] = [4, 8, 8]
-    elif image_encoder == "backbone":
-        settings["backbone_config"] = dict(TINY_RESNET)
-    else:
-        settings["image_feature_size"] = IMAGE_FEATURE_SIZE
-    settings.update(overrides)
-    return MlbConfig(**settings)
+    """A tiny MlbConfig (see conftest.tiny_vqa_config)."""
+    sizes = dict(word_embedding_size=8, question_hidden_size=6, joint_size=5, num_glimpses=2)
+    return tiny_vqa_config(MlbConfig, image_encoder, vocab_size, **{**sizes, **overrides})
 
 
 def make_mlb(image_encoder: str = "features", head: bool = True, seed: int = 0, **overrides):
@@ -163,44 +157,13 @@ def test_glimpse_maps_sum_to_one_over_the_grid(image_encoder, grid):
 
 
 def test_masked_regions_get_zero_weight_and_do_not_change_the_answer():
-    model = make_mlb("features")
-    features = torch.randn(2, 6, IMAGE_FEATURE_SIZE, generator=torch.Generator().manual_seed(3))
-    mask = torch.tensor([[1, 1, 1, 1, 0, 0], [1, 1, 0, 0, 0, 0]])
-    inputs = random_inputs(model.config, batch=2)
-    inputs.update(image_features=features, image_attention_mask=mask)
-    changed = features.clone()
-    changed[mask == 0] = 1000.0
-    with torch.no_grad():
-        a = model(**inputs, output_attentions=True)
-        b = model(**dict(inputs, image_features=changed), output_attentions=True)
-        alone = [
-            model(**{k: v[row : row + 1] for k, v in inputs.items() if k not in ("image_features", "image_attention_mask")},
-                  image_features=features[row : row + 1, : int(mask[row].sum())]).logits[0]
-            for row in range(2)
-        ]
-    torch.testing.assert_close(a.logits, b.logits)
-    torch.testing.assert_close(a.logits, torch.stack(alone))
-    assert a.image_grid_size is None and len(a.attentions) == 2
-    for attention in a.attentions:
-        assert (attention[mask == 0] == 0).all()
-        torch.testing.assert_close(attention.sum(-1), torch.ones(2))
+    output = assert_masked_regions_ignored(make_mlb("features"))
+    assert len(output.attentions) == 2
 
 
 @pytest.mark.parametrize("image_encoder", ["scratch_cnn", "features"])
 def test_image_index_equals_repeating_the_image(image_encoder):
-    model = make_mlb(image_encoder)
-    inputs = random_inputs(model.config, batch=5)
-    image_key = "image_features" if image_encoder == "features" else "pixel_values"
-    images = inputs[image_key][:2]
-    image_index = torch.tensor([1, 0, 1, 1, 0])
-    with torch.no_grad():
-        shared = model(**dict(inputs, **{image_key: images}, image_index=image_index), output_attentions=True)
-        repeated = model(**dict(inputs, **{image_key: images[image_index]}), output_attentions=True)
-        other = model(**dict(inputs, **{image_key: images}, image_index=1 - image_index))
-    torch.testing.assert_close(shared.logits, repeated.logits)
-    for x, y in zip(shared.attentions, repeated.attentions):
-        torch.testing.assert_close(x, y)
-    assert not torch.allclose(shared.logits, other.logits)
+    assert_image_index_equals_repeating_the_image(make_mlb(image_encoder))
 
 
 # --- the three image inputs and save / load ----------------------------------------------------
@@ -208,37 +171,11 @@ def test_image_index_equals_repeating_the_image(image_encoder):
 @pytest.mark.parametrize(("image_encoder", "grid"), [("scratch_cnn", (8, 8)), ("backbone", (2, 2)), ("features", None)])
 def test_round_trip_through_the_auto_classes(tmp_path, image_encoder, grid):
     model = make_mlb(image_encoder, freeze_backbone=False, glimpse_projection="per_glimpse")
-    inputs = random_inputs(model.config)
-    if image_encoder != "features":  # move the BatchNorm statistics off their defaults
-        model.train()
-        with torch.no_grad():
-            model(**inputs)
-        model.eval()
-    with torch.no_grad():
-        expected = model(**inputs, output_attentions=True)
+    expected, config, card = assert_auto_classes_round_trip(tmp_path, model, random_inputs(model.config), MlbConfig, MlbModel)
     assert expected.image_grid_size == grid
     regions = 7 if grid is None else grid[0] * grid[1]
     assert [a.shape for a in expected.attentions] == [(3, regions)] * 2
-    model.save_pretrained(tmp_path)
-
-    config = AutoConfig.from_pretrained(tmp_path)
-    assert type(config) is MlbConfig and config.model_type == "mmattn_mlb"
     assert (config.joint_size, config.num_glimpses, config.glimpse_projection) == (5, 2, "per_glimpse")
-    loaded = AutoModelForVisualQuestionAnswering.from_pretrained(tmp_path)
-    assert type(loaded) is MlbForVisualQuestionAnswering and not loaded.training
-    for name, tensor in model.state_dict().items():
-        torch.testing.assert_close(loaded.state_dict()[name], tensor, rtol=0, atol=0)
-    with torch.no_grad():
-        actual = loaded(**inputs, output_attentions=True)
-    torch.testing.assert_close(actual.logits, expected.logits, rtol=1e-6, atol=1e-6)
-    for x, y in zip(actual.attentions, expected.attentions):
-        torch.testing.assert_close(x, y, rtol=1e-6, atol=1e-6)
-
-    base = AutoModel.from_pretrained(tmp_path).eval()
-    assert type(base) is MlbModel
-    with torch.no_grad():
-        torch.testing.assert_close(base(**inputs).pooled_output, expected.pooled_output, rtol=1e-6, atol=1e-6)
-    card = (tmp_path / "README.md").read_text()
     assert "Low-rank Bilinear" in card and "| `joint_size` | 5 |" in card and "| `glimpse_projection` | per_glimpse |" in card
 
 
@@ -258,66 +195,21 @@ def test_config_defaults_are_the_papers_and_fields_are_validated():
 
 @pytest.mark.parametrize("image_encoder", ["scratch_cnn", "features"])
 def test_bad_inputs_raise_clear_errors(image_encoder):
-    model = make_mlb(image_encoder)
-    for name, inputs, message in _bad_input_cases(model.config):
-        with pytest.raises(ValueError, match=message):
-            model(**inputs)
-    with pytest.raises(ValueError, match="input_ids is required"):
-        make_mlb(image_encoder, head=False)(image_features=torch.randn(1, 2, IMAGE_FEATURE_SIZE))
+    assert_rejects_bad_inputs(make_mlb(image_encoder), make_mlb(image_encoder, head=False))
 
 
 # --- learning and the pipeline ----------------------------------------------------------------
 
 def test_tiny_model_learns_the_color_task(color_processor_16):
     torch.manual_seed(0)
-    train = _color_task(color_processor_16, seed=0)
-    held_out = _color_task(color_processor_16, seed=1000)
     config = mlb_config(
         "scratch_cnn", vocab_size=len(color_processor_16.tokenizer), question_hidden_size=12, joint_size=10,
         scratch_cnn_channels=[8, 8], answer_head="mlp", dropout=0.0,
     )
-    model = MlbForVisualQuestionAnswering(config).train()
-    optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
-
-    def accuracy(batch):
-        model.eval()
-        with torch.no_grad():
-            predictions = model(**{k: v for k, v in batch.items() if k != "labels"}).logits.argmax(-1)
-        model.train()
-        return (predictions == batch["labels"]).float().mean().item()
-
-    assert accuracy(train) < 0.8
-    first_loss = None
-    for _ in range(120):
-        loss = model(**train).loss
-        first_loss = first_loss if first_loss is not None else loss.item()
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-    assert loss.item() < 0.1 * first_loss
-    assert accuracy(train) > 0.95
-    assert accuracy(held_out) > 0.95
+    assert_learns_color_task(MlbForVisualQuestionAnswering(config), color_processor_16)
 
 
 def test_pipeline_returns_the_glimpse_maps(tmp_path, color_processor_16):
-    import hf_mmattn  # noqa: F401  (registers the pipeline)
-
-    torch.manual_seed(0)
-    config = mlb_config("scratch_cnn", vocab_size=len(color_processor_16.tokenizer), scratch_cnn_channels=[4, 8])
-    model = MlbForVisualQuestionAnswering(config).eval()
-    model.save_pretrained(tmp_path)
-    color_processor_16.save_pretrained(tmp_path)
-
-    vqa = pipeline("visual-question-answering", model=str(tmp_path))
-    image, question = color_image("red", seed=7), "is it red?"
-    result = vqa(image=image, question=question, top_k=2, return_attention=True)
-    with torch.no_grad():
-        expected = model(**color_processor_16(images=image, text=question), output_attentions=True)
-    scores = expected.logits[0].softmax(-1).double()
-    order = scores.argsort(descending=True)[:2]
-    assert [r["answer"] for r in result["answers"]] == [config.id2label[int(i)] for i in order]
-    np.testing.assert_allclose([r["score"] for r in result["answers"]], scores[order].numpy(), rtol=1e-5)
-    assert result["image_grid_size"] == (4, 4) and len(result["attentions"]) == 2
-    for attention, reference in zip(result["attentions"], expected.attentions):
-        assert attention.shape == (4, 4) and attention.sum() == pytest.approx(1.0, abs=1e-5)
-        np.testing.assert_allclose(attention, reference[0].reshape(4, 4).numpy(), rtol=1e-5, atol=1e-7)
+    model = make_mlb("scratch_cnn", vocab_size=len(color_processor_16.tokenizer), scratch_cnn_channels=[4, 8])
+    result = assert_pipeline_matches_model(tmp_path, model, color_processor_16, "red", "is it red?")
+    assert len(result["attentions"]) == 2 and "question_attentions" not in result

@@ -6,19 +6,20 @@ import pytest
 import torch
 import torch.nn.functional as F
 from conftest import (
-    COLOR_ANSWERS,
-    COLOR_QUESTIONS,
     IMAGE_FEATURE_SIZE,
     TINY_RESNET,
     base_class,
-    color_answer,
-    color_image,
     random_inputs,
     tiny_config,
     vqa_class,
 )
 from safetensors.torch import load_file
 from transformers import AutoConfig, AutoModel, AutoModelForVisualQuestionAnswering
+from vqa_checks import (
+    assert_auto_classes_round_trip,
+    assert_learns_color_task,
+    assert_rejects_bad_inputs,
+)
 
 import hf_mmattn
 from hf_mmattn import LstmQNormIConfig, SanConfig
@@ -27,29 +28,20 @@ MODELS = ["san", "lstm_q_norm_i"]
 ENCODERS = ["scratch_cnn", "backbone", "features"]
 
 
-def _warm_batch_norm(model, inputs):
-    """One training-mode forward so BatchNorm running statistics are not their defaults: a
-    load that re-initialised them would then show."""
-    model.train()
-    with torch.no_grad():
-        model(**inputs)
-    model.eval()
-
-
 # --- save / load through the Auto classes ------------------------------------------------------
 
 @pytest.mark.parametrize("image_encoder", ENCODERS)
 @pytest.mark.parametrize("model_name", MODELS)
 def test_auto_classes_round_trip(tmp_path, make_tiny_model, model_name, image_encoder):
     model = make_tiny_model(model_name, image_encoder, freeze_backbone=False)
-    inputs = random_inputs(model.config)
-    if image_encoder != "features":
-        _warm_batch_norm(model, inputs)
-    with torch.no_grad():
-        expected = model(**inputs)
-    model.save_pretrained(tmp_path)
+    _, config, _ = assert_auto_classes_round_trip(tmp_path, model, random_inputs(model.config), type(model.config), base_class(model_name))
+    assert config.id2label == model.config.id2label and config.label2id == model.config.label2id
+    assert config.image_encoder == image_encoder
 
     assert {"config.json", "model.safetensors", "README.md", "hf_mmattn_auto.py"} <= {p.name for p in tmp_path.iterdir()}
+    saved_tensors = load_file(tmp_path / "model.safetensors")
+    for name, tensor in model.state_dict().items():
+        torch.testing.assert_close(saved_tensors[name], tensor, rtol=0, atol=0)
     saved = json.loads((tmp_path / "config.json").read_text())
     assert saved["model_type"] == model.config.model_type and saved["model_type"].startswith("mmattn_")
     assert saved["auto_map"]["AutoConfig"] == f"hf_mmattn_auto.{type(model.config).__name__}"
@@ -61,28 +53,6 @@ def test_auto_classes_round_trip(tmp_path, make_tiny_model, model_name, image_en
     remote_module = (tmp_path / "hf_mmattn_auto.py").read_text()
     for name in (type(model.config).__name__, type(model).__name__, "VisualQuestionAnsweringPipeline", "VQAProcessor"):
         assert name in remote_module
-
-    config = AutoConfig.from_pretrained(tmp_path)
-    assert type(config) is type(model.config)
-    assert config.id2label == model.config.id2label and config.label2id == model.config.label2id
-    assert config.image_encoder == image_encoder
-
-    loaded = AutoModelForVisualQuestionAnswering.from_pretrained(tmp_path)
-    assert type(loaded) is type(model) and not loaded.training
-    saved_tensors = load_file(tmp_path / "model.safetensors")
-    for name, tensor in model.state_dict().items():
-        torch.testing.assert_close(saved_tensors[name], tensor, rtol=0, atol=0)
-        torch.testing.assert_close(loaded.state_dict()[name], tensor, rtol=0, atol=0)
-    with torch.no_grad():
-        actual = loaded(**inputs)
-    torch.testing.assert_close(actual.logits, expected.logits, rtol=1e-6, atol=1e-6)  # same weights; kernels may round differently
-
-    # The headless model loads from the VQA checkpoint and gives the same fused vector.
-    base = AutoModel.from_pretrained(tmp_path).eval()
-    assert type(base) is base_class(model_name)
-    with torch.no_grad():
-        pooled = base(**inputs).pooled_output
-    torch.testing.assert_close(pooled, expected.pooled_output, rtol=1e-6, atol=1e-6)
 
 
 def test_backbone_config_is_a_resnet_config_after_round_trip(tmp_path, make_tiny_model):
@@ -338,117 +308,23 @@ def test_san_code_attention_form_changes_the_model(make_tiny_model):
 
 # --- learning a tiny task -------------------------------------------------------------------
 
-def _color_task(processor, num_images=24, seed=0):
-    colors = ["red", "blue"] * (num_images // 2)
-    images = [color_image(color, 16, seed=seed + i) for i, color in enumerate(colors)]
-    questions, image_index, labels = [], [], []
-    for i, color in enumerate(colors):
-        for question in COLOR_QUESTIONS:
-            questions.append(question)
-            image_index.append(i)
-            labels.append(COLOR_ANSWERS.index(color_answer(question, color)))
-    batch = processor(images=images, text=questions)
-    return {
-        "input_ids": batch["input_ids"],
-        "attention_mask": batch["attention_mask"],
-        "pixel_values": batch["pixel_values"],
-        "image_index": torch.tensor(image_index),
-        "labels": torch.tensor(labels),
-    }
-
-
 @pytest.mark.parametrize("model_name", MODELS)
 def test_tiny_model_learns_the_color_task(color_processor_16, model_name):
     torch.manual_seed(0)
-    train = _color_task(color_processor_16, seed=0)
-    held_out = _color_task(color_processor_16, seed=1000)
     config = tiny_config(
         model_name, "scratch_cnn", vocab_size=len(color_processor_16.tokenizer),
         scratch_cnn_channels=[8, 8], answer_head="mlp", dropout=0.0,
     )
-    model = vqa_class(model_name)(config).train()
-    optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
-
-    def accuracy(batch):
-        model.eval()
-        with torch.no_grad():
-            predictions = model(**{k: v for k, v in batch.items() if k != "labels"}).logits.argmax(-1)
-        model.train()
-        return (predictions == batch["labels"]).float().mean().item()
-
-    assert accuracy(train) < 0.8  # untrained: the task is not solved by chance
-    first_loss = None
-    for _ in range(120):
-        loss = model(**train).loss
-        first_loss = first_loss if first_loss is not None else loss.item()
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-    assert loss.item() < 0.1 * first_loss
-    assert accuracy(train) > 0.95
-    assert accuracy(held_out) > 0.95  # new noisy images of the same colours
+    assert_learns_color_task(vqa_class(model_name)(config), color_processor_16)
 
 
 # --- bad inputs -----------------------------------------------------------------------------
-
-def _bad_input_cases(config):
-    good = random_inputs(config, batch=2)
-    pixels = config.image_encoder != "features"
-    image_key = "pixel_values" if pixels else "image_features"
-    cases = [
-        ("no input_ids", dict(good, input_ids=None), "input_ids is required"),
-        ("float input_ids", dict(good, input_ids=good["input_ids"].float()), "2-D integer tensor"),
-        ("1-D input_ids", dict(good, input_ids=good["input_ids"][0], attention_mask=None), "2-D integer tensor"),
-        ("mask shape", dict(good, attention_mask=good["attention_mask"][:, :3]), "attention_mask has shape"),
-        ("id too large", dict(good, input_ids=good["input_ids"].clone().fill_(config.vocab_size)), "outside the vocabulary"),
-        ("negative id", dict(good, input_ids=good["input_ids"].clone().fill_(-1)), "outside the vocabulary"),
-        ("empty question", dict(good, attention_mask=torch.tensor([[1, 1, 0, 0, 0], [0, 0, 0, 0, 0]])), "no tokens"),
-        ("left padding", dict(good, attention_mask=torch.tensor([[1, 1, 1, 1, 1], [0, 0, 1, 1, 1]])), "right-padded"),
-        ("hole in the mask", dict(good, attention_mask=torch.tensor([[1, 0, 1, 0, 0], [1, 1, 1, 1, 1]])), "right-padded"),
-        ("image batch mismatch", dict(good, **{image_key: good[image_key][:1]}), "batch mismatch"),
-        ("image_index out of range", dict(good, image_index=torch.tensor([0, 2])), "outside the 2 images"),
-        ("image_index negative", dict(good, image_index=torch.tensor([-1, 0])), "outside the 2 images"),
-        ("image_index shape", dict(good, image_index=torch.tensor([0, 1, 0])), "image_index must have shape"),
-    ]
-    if pixels:
-        nan = good["pixel_values"].clone()
-        nan[0, 0, 0, 0] = float("nan")
-        inf = good["pixel_values"].clone()
-        inf[1, 2, 3, 4] = float("inf")
-        cases += [
-            ("features to a pixel model", dict(good, pixel_values=None, image_features=torch.randn(2, 4, 6)), "reads pixel_values"),
-            ("no image", dict(good, pixel_values=None), "pixel_values is required"),
-            ("4 channels", dict(good, pixel_values=torch.randn(2, 4, 64, 64)), r"pixel_values must have shape \(batch, 3"),
-            ("3-D pixels", dict(good, pixel_values=torch.randn(2, 64, 64)), "pixel_values must have shape"),
-            ("NaN pixels", dict(good, pixel_values=nan), "NaN or infinite"),
-            ("inf pixels", dict(good, pixel_values=inf), "NaN or infinite"),
-            ("uint8 pixels", dict(good, pixel_values=(good["pixel_values"] * 0).to(torch.uint8)), "floating point"),
-        ]
-    else:
-        nan = good["image_features"].clone()
-        nan[1, 3, 2] = float("nan")
-        cases += [
-            ("pixels to a features model", dict(good, image_features=None, pixel_values=torch.randn(2, 3, 64, 64)), "reads precomputed image_features"),
-            ("no image", dict(good, image_features=None), "image_features is required"),
-            ("feature size", dict(good, image_features=torch.randn(2, 7, IMAGE_FEATURE_SIZE + 1)), "image_features must have shape"),
-            ("NaN features", dict(good, image_features=nan), "NaN or infinite"),
-            ("region mask shape", dict(good, image_attention_mask=torch.ones(2, 3)), "image_attention_mask must have shape"),
-            ("image without regions", dict(good, image_attention_mask=torch.tensor([[1] * 7, [0] * 7])), "no regions"),
-        ]
-    return cases
-
 
 @pytest.mark.parametrize("image_encoder", ["scratch_cnn", "features"])
 @pytest.mark.parametrize("model_name", MODELS)
 def test_bad_inputs_raise_clear_errors(make_tiny_model, model_name, image_encoder):
     model = make_tiny_model(model_name, image_encoder)
-    for name, inputs, message in _bad_input_cases(model.config):
-        with pytest.raises(ValueError, match=message):
-            model(**inputs)
-    # Also through the headless model.
-    base = make_tiny_model(model_name, image_encoder, head=False)
-    with pytest.raises(ValueError, match="input_ids is required"):
-        base(pixel_values=torch.randn(1, 3, 64, 64), image_features=torch.randn(1, 2, IMAGE_FEATURE_SIZE))
+    assert_rejects_bad_inputs(model, make_tiny_model(model_name, image_encoder, head=False))
 
 
 def test_good_inputs_without_attention_mask_mean_every_word_is_real(make_tiny_model):
