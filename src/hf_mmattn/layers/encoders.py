@@ -86,17 +86,23 @@ class ImageEncoder(nn.Module):
         pixel_values: torch.Tensor | None = None,
         image_features: torch.Tensor | None = None,
         image_attention_mask: torch.Tensor | None = None,
+        image_index: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor | None, tuple[int, int] | None]:
+        """Returns (regions, region mask or None, grid size or None). With ``image_index``, each
+        image is encoded once and row i of the result is image ``image_index[i]``'s."""
         if self.kind == "features":
-            return image_features, image_attention_mask, None
-        if self.kind == "scratch_cnn":
-            feature_map = self.cnn(pixel_values)
+            regions, region_mask, grid_size = image_features, image_attention_mask, None
         else:
-            with torch.set_grad_enabled(torch.is_grad_enabled() and not self.freeze_backbone):
-                feature_map = self.backbone(pixel_values).feature_maps[-1]
-        grid_size = tuple(feature_map.shape[-2:])
-        regions = feature_map.flatten(2).transpose(1, 2)
-        return regions, None, grid_size
+            if self.kind == "scratch_cnn":
+                feature_map = self.cnn(pixel_values)
+            else:
+                with torch.set_grad_enabled(torch.is_grad_enabled() and not self.freeze_backbone):
+                    feature_map = self.backbone(pixel_values).feature_maps[-1]
+            regions, region_mask, grid_size = feature_map.flatten(2).transpose(1, 2), None, tuple(feature_map.shape[-2:])
+        if image_index is not None:
+            regions = regions[image_index]
+            region_mask = region_mask[image_index] if region_mask is not None else None
+        return regions, region_mask, grid_size
 
 
 class QuestionEncoding(NamedTuple):

@@ -92,10 +92,9 @@ class MlbModel(MlbPreTrainedModel):
         )
 
         question = self.question_encoder(input_ids, attention_mask).last_hidden
-        regions, region_mask, grid_size = self.image_encoder(pixel_values, image_features, image_attention_mask)
-        if image_index is not None:
-            regions = regions[image_index]
-            region_mask = region_mask[image_index] if region_mask is not None else None
+        regions, region_mask, grid_size = self.image_encoder(
+            pixel_values, image_features, image_attention_mask, image_index
+        )
 
         glimpses, attention = self.attention(regions, question, region_mask)  # (batch, G, dim), (batch, G, regions)
         pooled = self.answer_fusion(question, glimpses.flatten(1))
