@@ -134,8 +134,11 @@ def test_the_baseline_fusion_is_the_tanh_low_rank_bilinear_fusion():
 
 # --- MUTAN / Tucker ---------------------------------------------------------------------------
 
-def _tanh_projection(linear, x):
-    return np.tanh(_np(x) @ _np(linear.weight).T + _np(linear.bias))
+PROJECTION_FUNCTIONS = {"tanh": np.tanh, "none": lambda a: a}
+
+
+def _projection(linear, x, activation="tanh"):
+    return PROJECTION_FUNCTIONS[activation](_np(x) @ _np(linear.weight).T + _np(linear.bias))
 
 
 def _augment(x):
@@ -143,14 +146,17 @@ def _augment(x):
     return np.concatenate([x, np.ones((*x.shape[:-1], 1))], axis=-1)
 
 
-@pytest.mark.parametrize("output_activation", ["none", "tanh"])
-def test_mutan_equals_the_full_tucker_contraction_of_its_rank_r_core(output_activation):
+@pytest.mark.parametrize(("projection_activation", "output_activation"), [("tanh", "none"), ("tanh", "tanh"), ("none", "none")])
+def test_mutan_equals_the_full_tucker_contraction_of_its_rank_r_core(projection_activation, output_activation):
     torch.manual_seed(2)
     rank, fused = 3, 4
-    mutan = MutanFusion(5, 6, projected_size=7, fused_size=fused, rank=rank, dropout=0.5, output_activation=output_activation).eval()
+    mutan = MutanFusion(
+        5, 6, projected_size=7, fused_size=fused, rank=rank, dropout=0.5,
+        projection_activation=projection_activation, output_activation=output_activation,
+    ).eval()
     q, v = torch.randn(2, 5), torch.randn(2, 6)
-    q_tilde = _augment(_tanh_projection(mutan.question_projection, q))
-    v_tilde = _augment(_tanh_projection(mutan.image_projection, v))
+    q_tilde = _augment(_projection(mutan.question_projection, q, projection_activation))
+    v_tilde = _augment(_projection(mutan.image_projection, v, projection_activation))
     # Factor matrices W^r (fused, projected + 1) of each side, bias as the last column.
     Wq = np.concatenate([_np(mutan.question_factors.weight), _np(mutan.question_factors.bias)[:, None]], 1).reshape(rank, fused, -1)
     Wv = np.concatenate([_np(mutan.image_factors.weight), _np(mutan.image_factors.bias)[:, None]], 1).reshape(rank, fused, -1)
@@ -164,11 +170,13 @@ def test_mutan_equals_the_full_tucker_contraction_of_its_rank_r_core(output_acti
     assert all(np.linalg.matrix_rank(unaugmented[k]) <= rank for k in range(fused))
 
 
-def test_tucker_is_the_explicit_mode_product():
+@pytest.mark.parametrize("projection_activation", ["tanh", "none"])
+def test_tucker_is_the_explicit_mode_product(projection_activation):
     torch.manual_seed(3)
-    tucker = TuckerFusion(3, 4, projected_size=5, fused_size=2, dropout=0.5).eval()
+    tucker = TuckerFusion(3, 4, projected_size=5, fused_size=2, dropout=0.5, projection_activation=projection_activation).eval()
     q, v = torch.randn(2, 3), torch.randn(2, 4)
-    q_tilde, v_tilde = _tanh_projection(tucker.question_projection, q), _tanh_projection(tucker.image_projection, v)
+    q_tilde = _projection(tucker.question_projection, q, projection_activation)
+    v_tilde = _projection(tucker.image_projection, v, projection_activation)
     core, bias = _np(tucker.core.weight), _np(tucker.core.bias)  # (out, in1, in2)
     expected = np.zeros((2, 2))
     for b in range(2):

@@ -70,9 +70,10 @@ def _expected_mutan(model, question, regions, region_mask):
     a time, the fusions as Tucker products with an explicit core tensor."""
     config = model.config
     squash = torch.tanh if config.fusion_output_activation == "tanh" else (lambda z: z)
+    project = torch.tanh if config.fusion_projection_activation == "tanh" else (lambda z: z)
     fusion = model.attention.fusion
-    q_tilde = torch.tanh(_linear(fusion.question_projection, question))[:, None]
-    v_tilde = torch.tanh(_linear(fusion.image_projection, regions))
+    q_tilde = project(_linear(fusion.question_projection, question))[:, None]
+    v_tilde = project(_linear(fusion.image_projection, regions))
     scores = _linear(model.attention.score[-1], squash(_tucker_product(fusion, q_tilde, v_tilde)))  # (batch, regions, G)
     if region_mask is not None:
         scores = scores.masked_fill(region_mask[:, :, None] == 0, -torch.inf)
@@ -80,23 +81,26 @@ def _expected_mutan(model, question, regions, region_mask):
     glimpses = [(alpha[:, :, None] * regions).sum(1) for alpha in alphas]
     answer = model.answer_fusion
     if config.glimpse_projection == "per_glimpse":
-        v_tilde = torch.cat([torch.tanh(_linear(block, v)) for block, v in zip(answer.image_projection.blocks, glimpses)], dim=-1)
+        v_tilde = torch.cat([project(_linear(block, v)) for block, v in zip(answer.image_projection.blocks, glimpses)], dim=-1)
     else:
-        v_tilde = torch.tanh(_linear(answer.image_projection, torch.cat(glimpses, dim=-1)))
-    q_tilde = torch.tanh(_linear(answer.question_projection, question))
+        v_tilde = project(_linear(answer.image_projection, torch.cat(glimpses, dim=-1)))
+    q_tilde = project(_linear(answer.question_projection, question))
     return alphas, squash(_tucker_product(answer, q_tilde, v_tilde))
 
 
 # --- the model against its equations ----------------------------------------------------------
 
 @pytest.mark.parametrize(
-    ("fusion", "output_activation", "glimpse_projection"),
-    [("mutan", "none", "per_glimpse"), ("mutan", "tanh", "joint"), ("tucker", "none", "per_glimpse"), ("tucker", "tanh", "joint")],
+    ("fusion", "projection_activation", "output_activation", "glimpse_projection"),
+    [
+        ("mutan", "tanh", "none", "per_glimpse"), ("mutan", "tanh", "tanh", "joint"), ("mutan", "none", "none", "per_glimpse"),
+        ("tucker", "tanh", "none", "per_glimpse"), ("tucker", "none", "tanh", "joint"),
+    ],
 )
-def test_attention_and_answer_match_the_tucker_equations_in_float64(fusion, output_activation, glimpse_projection):
+def test_attention_and_answer_match_the_tucker_equations_in_float64(fusion, projection_activation, output_activation, glimpse_projection):
     model = make_mutan(
-        "features", head=False, fusion=fusion, fusion_output_activation=output_activation,
-        glimpse_projection=glimpse_projection, num_glimpses=3,
+        "features", head=False, fusion=fusion, fusion_projection_activation=projection_activation,
+        fusion_output_activation=output_activation, glimpse_projection=glimpse_projection, num_glimpses=3,
     ).double()
     inputs = random_inputs(model.config, batch=3)
     inputs["image_features"] = inputs["image_features"].double()
@@ -222,12 +226,14 @@ def test_config_defaults_are_the_released_attention_model_and_fields_are_validat
     assert (config.word_embedding_size, config.question_hidden_size, config.image_feature_size) == (620, 2400, 2048)
     assert (config.attention_projected_size, config.attention_fused_size, config.attention_rank, config.num_glimpses) == (310, 510, 5, 2)
     assert (config.question_projected_size, config.glimpse_projected_size, config.fused_size, config.rank) == (310, 310, 510, 5)
-    assert (config.fusion, config.fusion_output_activation, config.glimpse_projection) == ("mutan", "none", "per_glimpse")
+    assert (config.fusion, config.fusion_projection_activation, config.fusion_output_activation) == ("mutan", "tanh", "none")
+    assert config.glimpse_projection == "per_glimpse"
     assert (config.dropout, config.answer_head) == (0.5, "linear")
     model = MutanModel(mutan_config("features"))
     assert isinstance(model.question_encoder.lstm, torch.nn.GRU) and not model.question_encoder.lstm.bidirectional
     for field, value in (
-        ("fusion", "block"), ("fusion_output_activation", "relu"), ("glimpse_projection", "dense"),
+        ("fusion", "block"), ("fusion_projection_activation", "sigmoid"), ("fusion_output_activation", "gelu"),
+        ("glimpse_projection", "dense"),
         ("attention_rank", 0), ("rank", 0), ("num_glimpses", 0), ("fused_size", 0),
     ):
         with pytest.raises(ValueError, match=field):

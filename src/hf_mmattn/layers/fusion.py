@@ -160,7 +160,9 @@ class MutanFusion(nn.Module):
         z = Σ_{r=1..R} (W_q^r q̃) ∘ (W_v^r ṽ)
 
     i.e. ``z = τ_c ×_1 q̃ ×_2 ṽ`` with ``τ_c[:, :, k] = Σ_r W_q^r[k]^T W_v^r[k]``. The output
-    factor ``W_o`` of the paper is the model's next layer. ``output_activation`` is applied to
+    factor ``W_o`` of the paper is the model's next layer. ``projection_activation`` is the
+    function on q̃ and ṽ: ``"tanh"`` in the paper and vqa.pytorch, ``"none"`` in block.bootstrap's
+    ``Mutan`` / ``Tucker`` (plain linear projections). ``output_activation`` is applied to
     ``z``: ``"none"`` in the paper's equations and in vqa.pytorch's MUTAN configurations;
     ``"tanh"`` is that code's optional ``activation_mm`` (which its MLB attention config sets).
     Dropout acts on the inputs only: vqa.pytorch's configs set ``dropout_hv = dropout_hq = 0``.
@@ -180,8 +182,10 @@ class MutanFusion(nn.Module):
         output_activation: str = "none",
         image_projected_size: int | None = None,
         image_blocks: int = 1,
+        projection_activation: str = "tanh",
     ):
         super().__init__()
+        self.projection_activation = _activation(projection_activation)
         self.rank, self.fused_size = rank, fused_size
         image_projected_size = image_projected_size or projected_size
         self.question_projection = nn.Linear(question_size, projected_size)
@@ -193,8 +197,8 @@ class MutanFusion(nn.Module):
         self.output_activation = _activation(output_activation)
 
     def forward(self, question: torch.Tensor, image: torch.Tensor) -> torch.Tensor:
-        question = torch.tanh(self.question_projection(self.dropout(question)))
-        image = torch.tanh(self.image_projection(self.dropout(image)))
+        question = self.projection_activation(self.question_projection(self.dropout(question)))
+        image = self.projection_activation(self.image_projection(self.dropout(image)))
         question = self.question_factors(question)
         image = self.image_factors(image)
         product = question * image
@@ -207,7 +211,7 @@ class TuckerFusion(nn.Module):
 
     Ben-Younes et al. 2017, eq. (2): ``z = τ_c ×_1 q̃ ×_2 ṽ`` with a full core
     ``τ_c ∈ R^{t_q × t_v × t_o}`` (plus a bias), after the same tanh projections as
-    [`MutanFusion`] (same ``dropout``, ``image_projected_size`` and ``image_blocks``). The core is
+    [`MutanFusion`] (same ``dropout``, activations, ``image_projected_size`` and ``image_blocks``). The core is
     an ``nn.Bilinear``: ``z_k = q̃^T τ_c[:, :, k] ṽ + b_k``.
     """
 
@@ -221,8 +225,10 @@ class TuckerFusion(nn.Module):
         output_activation: str = "none",
         image_projected_size: int | None = None,
         image_blocks: int = 1,
+        projection_activation: str = "tanh",
     ):
         super().__init__()
+        self.projection_activation = _activation(projection_activation)
         image_projected_size = image_projected_size or projected_size
         self.question_projection = nn.Linear(question_size, projected_size)
         self.image_projection = _linear(image_size, image_projected_size, image_blocks)
@@ -231,8 +237,8 @@ class TuckerFusion(nn.Module):
         self.output_activation = _activation(output_activation)
 
     def forward(self, question: torch.Tensor, image: torch.Tensor) -> torch.Tensor:
-        question = torch.tanh(self.question_projection(self.dropout(question)))
-        image = torch.tanh(self.image_projection(self.dropout(image)))
+        question = self.projection_activation(self.question_projection(self.dropout(question)))
+        image = self.projection_activation(self.image_projection(self.dropout(image)))
         # nn.Bilinear does not broadcast: expand the leading dimensions (t_q and t_v may differ).
         leading = torch.broadcast_shapes(question.shape[:-1], image.shape[:-1])
         fused = self.core(question.expand(*leading, -1).contiguous(), image.expand(*leading, -1).contiguous())

@@ -6,7 +6,7 @@ from ...configuration_vqa import MMAttnVQAConfig
 
 FUSIONS = ("mutan", "tucker")
 GLIMPSE_PROJECTIONS = ("per_glimpse", "joint")
-OUTPUT_ACTIVATIONS = ("none", "tanh")
+ACTIVATIONS = ("none", "tanh", "relu")
 
 
 class MutanConfig(MMAttnVQAConfig):
@@ -25,9 +25,13 @@ class MutanConfig(MMAttnVQAConfig):
         fusion: ``"mutan"`` (the Tucker core constrained to rank R per output slice, eq. 8-9) or
             ``"tucker"`` (a full core tensor t_q x t_v x t_o, eq. 2-5), in both the attention and
             the answer fusion. A full core is large: 310 x 620 x 510 is 98M parameters.
+        fusion_projection_activation: the function on the projected inputs q̃ = f(W_q q) and
+            ṽ = f(W_v v) of both fusions: ``"tanh"`` (the paper, eq. 3, and vqa.pytorch) or ``"none"``
+            (block.bootstrap's ``Mutan`` / ``Tucker``: linear projections). On easy-VQA from scratch,
+            tanh leaves the shape questions at chance and ``"none"`` learns them (see the model card).
         fusion_output_activation: applied to the fused vector z of both fusions: ``"none"``
-            (the paper's equations and vqa.pytorch's MUTAN configs) or ``"tanh"`` (vqa.pytorch's
-            optional ``activation_mm``).
+            (the paper's equations and vqa.pytorch's MUTAN configs), or ``"tanh"`` / ``"relu"``
+            (vqa.pytorch's optional ``activation_mm``, any function of ``torch.nn.functional``).
         attention_projected_size / attention_fused_size / attention_rank: t_q = t_v, t_o and R of
             the attention fusion.
         num_glimpses: G, the number of attention maps.
@@ -51,6 +55,7 @@ class MutanConfig(MMAttnVQAConfig):
     word_embedding_size: int = 620
     question_hidden_size: int = 2400
     fusion: str = "mutan"
+    fusion_projection_activation: str = "tanh"
     fusion_output_activation: str = "none"
     attention_projected_size: int = 310
     attention_fused_size: int = 510
@@ -66,7 +71,8 @@ class MutanConfig(MMAttnVQAConfig):
     def __post_init__(self, **kwargs):
         for name, allowed in (
             ("fusion", FUSIONS),
-            ("fusion_output_activation", OUTPUT_ACTIVATIONS),
+            ("fusion_projection_activation", ACTIVATIONS),
+            ("fusion_output_activation", ACTIVATIONS),
             ("glimpse_projection", GLIMPSE_PROJECTIONS),
         ):
             if getattr(self, name) not in allowed:

@@ -32,7 +32,12 @@ from .configuration_mutan import MutanConfig
 def build_fusion(config: MutanConfig, image_size: int, projected_size: int, fused_size: int, rank: int, **image_side) -> nn.Module:
     """The fusion ``config.fusion`` names, from q (``question_hidden_size``) and an image vector of
     ``image_size``; ``image_side`` holds ``image_projected_size`` / ``image_blocks``."""
-    settings = dict(dropout=config.dropout, output_activation=config.fusion_output_activation, **image_side)
+    settings = dict(
+        dropout=config.dropout,
+        projection_activation=config.fusion_projection_activation,
+        output_activation=config.fusion_output_activation,
+        **image_side,
+    )
     if config.fusion == "mutan":
         return MutanFusion(config.question_hidden_size, image_size, projected_size, fused_size, rank, **settings)
     return TuckerFusion(config.question_hidden_size, image_size, projected_size, fused_size, **settings)
