@@ -170,6 +170,18 @@ def test_mutan_equals_the_full_tucker_contraction_of_its_rank_r_core(projection_
     assert all(np.linalg.matrix_rank(unaugmented[k]) <= rank for k in range(fused))
 
 
+@pytest.mark.parametrize("gain", [1.0, 3.0])
+def test_factor_init_gain_widens_only_the_factor_initialisation(gain):
+    torch.manual_seed(5)
+    mutan = MutanFusion(5, 6, projected_size=40, fused_size=30, rank=2, factor_init_gain=gain)
+    tucker = TuckerFusion(5, 6, projected_size=40, fused_size=30, factor_init_gain=gain)
+    for weight in (mutan.question_factors.weight, mutan.image_factors.weight, tucker.core.weight):
+        bound = gain / weight.shape[1] ** 0.5  # PyTorch's default U(±1/√fan_in), times the gain
+        assert 0.95 * bound < weight.abs().max() <= bound
+    for projection in (mutan.question_projection, tucker.image_projection):
+        assert projection.weight.abs().max() <= 1 / projection.weight.shape[1] ** 0.5
+
+
 @pytest.mark.parametrize("projection_activation", ["tanh", "none"])
 def test_tucker_is_the_explicit_mode_product(projection_activation):
     torch.manual_seed(3)

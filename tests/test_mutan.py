@@ -160,6 +160,28 @@ def test_per_glimpse_projection_is_a_block_diagonal_map():
     assert isinstance(joint, torch.nn.Linear) and joint.weight.shape == (6, 2 * IMAGE_FEATURE_SIZE)
 
 
+@pytest.mark.parametrize("fusion", ["mutan", "tucker"])
+def test_factor_init_gain_scales_only_the_factor_matrices_and_reloads(tmp_path, fusion):
+    gain = 3.0
+    model = make_mutan(fusion=fusion, factor_init_gain=gain, attention_fused_size=64, fused_size=64)
+    plain = make_mutan(fusion=fusion, attention_fused_size=64, fused_size=64)
+    for scaled_fusion, plain_fusion in ((model.model.attention.fusion, plain.model.attention.fusion), (model.model.answer_fusion, plain.model.answer_fusion)):
+        factors = [scaled_fusion.core] if fusion == "tucker" else [scaled_fusion.question_factors, scaled_fusion.image_factors]
+        for layer in factors:
+            bound = gain / layer.weight.shape[1] ** 0.5
+            # U(±g/√fan_in): inside the bound and spread over it (the default would stay within bound/3).
+            assert layer.weight.abs().max() <= bound and layer.weight.abs().max() > 0.9 * bound
+            assert layer.weight.std().item() == pytest.approx(bound / 3**0.5, rel=0.15)
+        for name in ("question_projection", "image_projection"):
+            projection = getattr(scaled_fusion, name)
+            weight = projection.weight if hasattr(projection, "weight") else projection.blocks[0].weight
+            assert weight.abs().max() <= 1 / weight.shape[1] ** 0.5
+    model.save_pretrained(tmp_path)
+    reloaded = MutanForVisualQuestionAnswering.from_pretrained(tmp_path)
+    for (name, expected), actual in zip(model.state_dict().items(), reloaded.state_dict().values()):
+        torch.testing.assert_close(actual, expected, rtol=0, atol=0, msg=name)
+
+
 def test_dropout_sits_where_the_released_code_puts_it():
     """vqa.pytorch MutanAtt: dropout on q and the regions before the attention's projections, on
     the fused vectors before the 1x1 convolution, on q and the glimpses before the answer
@@ -227,13 +249,13 @@ def test_config_defaults_are_the_released_attention_model_and_fields_are_validat
     assert (config.attention_projected_size, config.attention_fused_size, config.attention_rank, config.num_glimpses) == (310, 510, 5, 2)
     assert (config.question_projected_size, config.glimpse_projected_size, config.fused_size, config.rank) == (310, 310, 510, 5)
     assert (config.fusion, config.fusion_projection_activation, config.fusion_output_activation) == ("mutan", "tanh", "none")
-    assert config.glimpse_projection == "per_glimpse"
+    assert (config.glimpse_projection, config.factor_init_gain) == ("per_glimpse", 1.0)
     assert (config.dropout, config.answer_head) == (0.5, "linear")
     model = MutanModel(mutan_config("features"))
     assert isinstance(model.question_encoder.lstm, torch.nn.GRU) and not model.question_encoder.lstm.bidirectional
     for field, value in (
         ("fusion", "block"), ("fusion_projection_activation", "sigmoid"), ("fusion_output_activation", "gelu"),
-        ("glimpse_projection", "dense"),
+        ("glimpse_projection", "dense"), ("factor_init_gain", 0.0),
         ("attention_rank", 0), ("rank", 0), ("num_glimpses", 0), ("fused_size", 0),
     ):
         with pytest.raises(ValueError, match=field):

@@ -9,6 +9,8 @@ their own output projection (an answer classifier, or the score layer of an atte
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -20,6 +22,15 @@ def _activation(name: str) -> nn.Module:
     if name not in ACTIVATIONS:
         raise ValueError(f"activation must be one of {sorted(ACTIVATIONS)}, got {name!r}")
     return ACTIVATIONS[name]()
+
+
+def scale_initialization(layer: nn.Linear | nn.Bilinear, gain: float) -> None:
+    """Draw ``layer.weight`` from U(±gain/√fan_in), PyTorch's default times ``gain``, and record
+    the gain as ``layer.init_gain`` so that a model's ``_init_weights`` draws it the same way."""
+    layer.init_gain = gain
+    if gain != 1.0:
+        bound = gain / math.sqrt(layer.weight.shape[1])
+        nn.init.uniform_(layer.weight, -bound, bound)
 
 
 def signed_sqrt(x: torch.Tensor, eps: float = 1e-12) -> torch.Tensor:
@@ -162,7 +173,9 @@ class MutanFusion(nn.Module):
     i.e. ``z = τ_c ×_1 q̃ ×_2 ṽ`` with ``τ_c[:, :, k] = Σ_r W_q^r[k]^T W_v^r[k]``. The output
     factor ``W_o`` of the paper is the model's next layer. ``projection_activation`` is the
     function on q̃ and ṽ: ``"tanh"`` in the paper and vqa.pytorch, ``"none"`` in block.bootstrap's
-    ``Mutan`` / ``Tucker`` (plain linear projections). ``output_activation`` is applied to
+    ``Mutan`` / ``Tucker`` (plain linear projections). ``factor_init_gain`` scales the
+    initialisation of the factor matrices W^r (PyTorch's default U(±1/√fan_in) at 1.0): with it, z,
+    a product of two factor outputs, starts larger. ``output_activation`` is applied to
     ``z``: ``"none"`` in the paper's equations and in vqa.pytorch's MUTAN configurations;
     ``"tanh"`` is that code's optional ``activation_mm`` (which its MLB attention config sets).
     Dropout acts on the inputs only: vqa.pytorch's configs set ``dropout_hv = dropout_hq = 0``.
@@ -183,6 +196,7 @@ class MutanFusion(nn.Module):
         image_projected_size: int | None = None,
         image_blocks: int = 1,
         projection_activation: str = "tanh",
+        factor_init_gain: float = 1.0,
     ):
         super().__init__()
         self.projection_activation = _activation(projection_activation)
@@ -193,6 +207,8 @@ class MutanFusion(nn.Module):
         # The R factor matrices W^r of each side as one Linear producing R slices.
         self.question_factors = nn.Linear(projected_size, rank * fused_size)
         self.image_factors = nn.Linear(image_projected_size, rank * fused_size)
+        scale_initialization(self.question_factors, factor_init_gain)
+        scale_initialization(self.image_factors, factor_init_gain)
         self.dropout = nn.Dropout(dropout)
         self.output_activation = _activation(output_activation)
 
@@ -211,7 +227,8 @@ class TuckerFusion(nn.Module):
 
     Ben-Younes et al. 2017, eq. (2): ``z = τ_c ×_1 q̃ ×_2 ṽ`` with a full core
     ``τ_c ∈ R^{t_q × t_v × t_o}`` (plus a bias), after the same tanh projections as
-    [`MutanFusion`] (same ``dropout``, activations, ``image_projected_size`` and ``image_blocks``). The core is
+    [`MutanFusion`] (same ``dropout``, activations, ``image_projected_size``, ``image_blocks`` and
+    ``factor_init_gain``, here for the core). The core is
     an ``nn.Bilinear``: ``z_k = q̃^T τ_c[:, :, k] ṽ + b_k``.
     """
 
@@ -226,6 +243,7 @@ class TuckerFusion(nn.Module):
         image_projected_size: int | None = None,
         image_blocks: int = 1,
         projection_activation: str = "tanh",
+        factor_init_gain: float = 1.0,
     ):
         super().__init__()
         self.projection_activation = _activation(projection_activation)
@@ -233,6 +251,7 @@ class TuckerFusion(nn.Module):
         self.question_projection = nn.Linear(question_size, projected_size)
         self.image_projection = _linear(image_size, image_projected_size, image_blocks)
         self.core = nn.Bilinear(projected_size, image_projected_size, fused_size)
+        scale_initialization(self.core, factor_init_gain)
         self.dropout = nn.Dropout(dropout)
         self.output_activation = _activation(output_activation)
 

@@ -35,6 +35,7 @@ def build_fusion(config: MutanConfig, image_size: int, projected_size: int, fuse
     settings = dict(
         dropout=config.dropout,
         projection_activation=config.fusion_projection_activation,
+        factor_init_gain=config.factor_init_gain,
         output_activation=config.fusion_output_activation,
         **image_side,
     )
