@@ -33,9 +33,9 @@ from accelerate.logging import get_logger
 from accelerate.utils import set_seed
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
-from transformers import AutoConfig, AutoModelForVisualQuestionAnswering, get_scheduler
+from transformers import AutoModelForVisualQuestionAnswering, get_scheduler
 
-import hf_mmattn
+import hf_mmattn  # noqa: F401  (registers the architectures with the Auto classes)
 from hf_mmattn.data import build_answer_vocabulary, easy_vqa_answers, load_easy_vqa, load_vqa_v2
 from hf_mmattn.data.batching import EncodedQuestions, GroupByImageBatchSampler, ImageStore, VQACollator
 from hf_mmattn.hub import push_folder_to_hub
@@ -75,9 +75,10 @@ SCRATCH_PRESETS = {
         word_embedding_size=32, question_hidden_size=128, joint_size=64, num_glimpses=4, fusion_activation="relu",
         answer_head="mlp", answer_hidden_size=256, dropout=0.0,
     ),
-    "mutan": dict(
+    "mutan": dict(  # linear projections and a wider factor init: with the paper's tanh, or PyTorch's init, shapes stall
         word_embedding_size=32, question_hidden_size=128, attention_projected_size=64, attention_fused_size=64,
         question_projected_size=64, glimpse_projected_size=64, fused_size=128,
+        fusion_projection_activation="none", factor_init_gain=3.0,
         answer_head="mlp", answer_hidden_size=256, dropout=0.0,
     ),
     "dan": dict(
