@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import logging
 
-import numpy as np
 import torch
 from transformers import Pipeline
 from transformers.image_utils import load_image as load_image_from_url

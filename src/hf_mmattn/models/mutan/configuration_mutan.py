@@ -28,7 +28,8 @@ class MutanConfig(MMAttnVQAConfig):
         fusion_projection_activation: the function on the projected inputs q̃ = f(W_q q) and
             ṽ = f(W_v v) of both fusions: ``"tanh"`` (the paper, eq. 3, and vqa.pytorch) or ``"none"``
             (block.bootstrap's ``Mutan`` / ``Tucker``: linear projections). On easy-VQA from scratch,
-            tanh leaves the shape questions at chance and ``"none"`` learns them (see the model card).
+            tanh left the shape questions at chance in every run; ``"none"`` with
+            ``factor_init_gain=3`` learns them in one epoch (see the model card).
         fusion_output_activation: applied to the fused vector z of both fusions: ``"none"``
             (the paper's equations and vqa.pytorch's MUTAN configs), or ``"tanh"`` / ``"relu"``
             (vqa.pytorch's optional ``activation_mm``, any function of ``torch.nn.functional``).
