@@ -70,6 +70,21 @@ def test_mcb_broadcasts_one_question_over_the_regions():
         torch.testing.assert_close(tiled[:, n], mcb(question, regions[:, n]))
 
 
+def test_mcb_image_index_equals_fusing_with_the_indexed_images():
+    torch.manual_seed(6)
+    mcb = CompactBilinearPooling(4, 5, output_size=16)
+    questions, images = torch.randn(5, 1, 4, requires_grad=True), torch.randn(2, 7, 5, requires_grad=True)
+    image_index = torch.tensor([1, 0, 1, 1, 0])
+    shared = mcb(questions, images, image_index=image_index)
+    shared.square().sum().backward()
+    gradients = questions.grad.clone(), images.grad.clone()
+    questions.grad = images.grad = None
+    repeated = mcb(questions, images[image_index])
+    repeated.square().sum().backward()
+    torch.testing.assert_close(shared, repeated)
+    torch.testing.assert_close(gradients, (questions.grad, images.grad))
+
+
 def test_mcb_sketch_is_fixed_by_the_seed_and_is_part_of_the_state_dict():
     a, b, c = (CompactBilinearPooling(8, 9, 64, seed=s) for s in (5, 5, 6))
     state = a.state_dict()

@@ -114,8 +114,16 @@ class MultiGlimpseAttention(nn.Module):
         image_regions: torch.Tensor,
         question: torch.Tensor,
         region_mask: torch.Tensor | None = None,
+        image_index: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        fused = self.fusion(question.unsqueeze(1), image_regions)  # (batch, regions, fused)
+        """``image_index`` (optional; only for a fusion that takes it, e.g. MCB): the row of
+        ``image_regions`` / ``region_mask`` (one per image) each question reads."""
+        if image_index is None:
+            fused = self.fusion(question.unsqueeze(1), image_regions)  # (batch, regions, fused)
+        else:
+            fused = self.fusion(question.unsqueeze(1), image_regions, image_index=image_index)
+            image_regions = image_regions[image_index]
+            region_mask = region_mask[image_index] if region_mask is not None else None
         scores = self.score(fused).transpose(1, 2)  # (batch, glimpses, regions)
         attention = masked_softmax(scores, region_mask.unsqueeze(1) if region_mask is not None else None)
         return torch.bmm(attention, image_regions), attention

@@ -145,12 +145,16 @@ class CompactBilinearPooling(nn.Module):
         sketch = x.new_zeros(*x.shape[:-1], self.output_size)
         return sketch.index_add_(-1, hash_indices, x * signs.to(x.dtype))
 
-    def forward(self, question: torch.Tensor, image: torch.Tensor) -> torch.Tensor:
+    def forward(self, question: torch.Tensor, image: torch.Tensor, image_index: torch.Tensor | None = None) -> torch.Tensor:
+        """``image_index`` (optional): for each row of ``question``, the row of ``image`` it is fused
+        with, so that questions sharing an image share its count sketch and FFT."""
         # The FFT runs in float32: it has no bf16/fp16 kernels on CPU and loses precision in them.
         # Leading dimensions broadcast in the frequency domain (one question, many regions).
         question_sketch = self.count_sketch(question.float(), self.question_hash, self.question_sign)
-        image_sketch = self.count_sketch(image.float(), self.image_hash, self.image_sign)
-        product = torch.fft.rfft(question_sketch, dim=-1) * torch.fft.rfft(image_sketch, dim=-1)
+        image_spectrum = torch.fft.rfft(self.count_sketch(image.float(), self.image_hash, self.image_sign), dim=-1)
+        if image_index is not None:
+            image_spectrum = image_spectrum[image_index]
+        product = torch.fft.rfft(question_sketch, dim=-1) * image_spectrum
         pooled = torch.fft.irfft(product, n=self.output_size, dim=-1)
         if self.normalize:
             pooled = normalize_bilinear(pooled)

@@ -50,8 +50,8 @@ class GridNormalizedCompactBilinearPooling(CompactBilinearPooling):
     def __init__(self, question_size: int, image_size: int, output_size: int, seed: int = 0):
         super().__init__(question_size, image_size, output_size, seed=seed, normalize=False)
 
-    def forward(self, question: torch.Tensor, image: torch.Tensor) -> torch.Tensor:
-        pooled = super().forward(question, image)  # (batch, regions, d)
+    def forward(self, question: torch.Tensor, image: torch.Tensor, image_index: torch.Tensor | None = None) -> torch.Tensor:
+        pooled = super().forward(question, image, image_index)  # (batch, regions, d)
         return F.normalize(signed_sqrt(pooled.float()).flatten(1), p=2, dim=-1).view_as(pooled).to(pooled.dtype)
 
 
@@ -121,16 +121,13 @@ class McbModel(McbPreTrainedModel):
 
         regions, region_mask, grid_size = self.image_encoder(pixel_values, image_features, image_attention_mask)
         regions = normalize_regions(regions, region_mask, self.config.image_normalization)
-        if image_index is not None:
-            regions = regions[image_index]
-            region_mask = region_mask[image_index] if region_mask is not None else None
-
-        glimpses, attention = self.attention(regions, question, region_mask)  # (batch, G, dim), (batch, G, regions)
+        # With image_index the attention MCB sketches and transforms each image once.
+        glimpses, attention = self.attention(regions, question, region_mask, image_index)  # (batch, G, dim), (batch, G, regions)
         pooled = self.answer_fusion(question, glimpses.flatten(1))
 
         output = VQAModelOutput(
             pooled_output=pooled,
-            image_embeds=regions,
+            image_embeds=regions[image_index] if image_index is not None else regions,
             question_embeds=question,
             attentions=tuple(attention.unbind(1)) if output_attentions else None,
             image_grid_size=grid_size,
