@@ -39,12 +39,6 @@ class MutanConfig(MMAttnVQAConfig):
             input's variance, z (a product of two of them) starts near zero and, trained from
             scratch, the image encoder hardly learns through it. The easy-VQA preset uses 3.0 (see
             the model card). Only the initialisation changes; the equations are the paper's.
-        factor_init_gain: g in the initialisation U(±g/√fan_in) of the rank-R factor matrices
-            W_q^r, W_v^r (the core for ``fusion="tucker"``) of both fusions. 1.0 is PyTorch's
-            default, which the released code uses: each factor output then has a third of its
-            input's variance, z (a product of two of them) starts near zero and, trained from
-            scratch, the image encoder hardly learns through it. The easy-VQA preset uses 3.0 (see
-            the model card). Only the initialisation changes; the equations are the paper's.
         attention_projected_size / attention_fused_size / attention_rank: t_q = t_v, t_o and R of
             the attention fusion.
         num_glimpses: G, the number of attention maps.
@@ -71,7 +65,6 @@ class MutanConfig(MMAttnVQAConfig):
     fusion_projection_activation: str = "tanh"
     fusion_output_activation: str = "none"
     factor_init_gain: float = 1.0
-    factor_init_gain: float = 1.0
     attention_projected_size: int = 310
     attention_fused_size: int = 510
     attention_rank: int = 5
@@ -92,8 +85,6 @@ class MutanConfig(MMAttnVQAConfig):
         ):
             if getattr(self, name) not in allowed:
                 raise ValueError(f"{name} must be one of {allowed}, got {getattr(self, name)!r}")
-        if not self.factor_init_gain > 0:
-            raise ValueError(f"factor_init_gain must be positive, got {self.factor_init_gain}")
         if not self.factor_init_gain > 0:
             raise ValueError(f"factor_init_gain must be positive, got {self.factor_init_gain}")
         for name in (
