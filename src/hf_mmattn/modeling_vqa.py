@@ -182,14 +182,13 @@ class MMAttnVQAPreTrainedModel(PreTrainedModel):
         that come from a checkpoint. A layer with an ``init_gain`` (set by
         [`~hf_mmattn.layers.fusion.scale_initialization`]) gets its weight bound multiplied by it."""
         if isinstance(module, (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Bilinear)):
+            fan_in = module.weight.shape[1] if isinstance(module, nn.Bilinear) else module.weight[0].numel()
             gain = getattr(module, "init_gain", 1.0)
             if gain == 1.0 and not isinstance(module, nn.Bilinear):
-                init.kaiming_uniform_(module.weight, a=math.sqrt(5))
-            else:  # the same U(±1/√fan_in) as kaiming_uniform_(a=√5), times the gain; nn.Bilinear's fan_in is in1
-                bound = gain / math.sqrt(module.weight.shape[1] if isinstance(module, nn.Bilinear) else module.weight[0].numel())
-                init.uniform_(module.weight, -bound, bound)
+                init.kaiming_uniform_(module.weight, a=math.sqrt(5))  # U(±1/√fan_in)
+            else:
+                init.uniform_(module.weight, -gain / math.sqrt(fan_in), gain / math.sqrt(fan_in))
             if module.bias is not None:
-                fan_in = module.weight.shape[1] if isinstance(module, nn.Bilinear) else module.weight[0].numel()
                 init.uniform_(module.bias, -1 / math.sqrt(fan_in), 1 / math.sqrt(fan_in))
         elif isinstance(module, (nn.LSTM, nn.GRU)):
             bound = 1 / math.sqrt(module.hidden_size)
