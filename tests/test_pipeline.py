@@ -256,3 +256,57 @@ def test_ask_script_answers_and_draws_the_attention(checkpoint, tmp_path):
     _check(answers, _expected_answers(model, processor, Image.open(image_path), "what color is it?", 2))
     with Image.open(figure) as drawn:
         assert drawn.width > drawn.height  # the image and one panel per hop, side by side
+
+
+@pytest.fixture(scope="module")
+def features_checkpoint(tmp_path_factory, color_processor_16):
+    """A SAN reading 6-d region features (as BAN and MCAN read bottom-up features)."""
+    folder = tmp_path_factory.mktemp("san-features")
+    torch.manual_seed(0)
+    config = tiny_config("san", "features", vocab_size=len(color_processor_16.tokenizer))
+    model = vqa_class("san")(config).eval()
+    model.save_pretrained(folder)
+    color_processor_16.save_pretrained(folder)
+    return folder, model, color_processor_16
+
+
+def test_region_feature_models_take_arrays_files_and_dicts(features_checkpoint, tmp_path):
+    folder, model, processor = features_checkpoint
+    vqa = pipeline("visual-question-answering", model=str(folder))
+    features = np.random.default_rng(0).normal(size=(5, 6)).astype(np.float32)
+    padded = np.concatenate([features, np.zeros((3, 6), np.float32)])
+    question = "is it red?"
+    inputs = processor(text=question)
+    with torch.no_grad():
+        logits = model(**inputs, image_features=torch.from_numpy(features)[None]).logits[0].double()
+    expected = [(model.config.id2label[int(i)], logits.softmax(-1)[i].item()) for i in logits.softmax(-1).argsort(descending=True)[:2]]
+
+    np.save(tmp_path / "regions.npy", features)
+    np.savez(tmp_path / "regions.npz", x=features.T, num_bbox=5)  # the OpenVQA layout: (D, N)
+    for image in (
+        features,
+        torch.from_numpy(features),
+        str(tmp_path / "regions.npy"),
+        str(tmp_path / "regions.npz"),
+        {"image_features": padded, "image_attention_mask": np.array([1] * 5 + [0] * 3)},
+    ):
+        _check(vqa(image=image, question=question, top_k=2), expected)
+    # The same through the {"image", "question"} form of the inputs.
+    _check(vqa({"image": features, "question": question}, top_k=2), expected)
+
+
+def test_region_feature_models_refuse_pictures_and_bad_features(features_checkpoint):
+    folder, _, _ = features_checkpoint
+    vqa = pipeline("visual-question-answering", model=str(folder))
+    with pytest.raises(ValueError, match="region features.*no region detector"):
+        vqa(image=color_image("red", 16), question="is it red?")
+    with pytest.raises(ValueError, match="not pictures"):
+        vqa(image="photo.jpg", question="is it red?")
+    with pytest.raises(ValueError, match=r"image_features must have shape \(batch, regions, 6\)"):
+        vqa(image=np.zeros((4, 5), np.float32), question="is it red?")
+    with pytest.raises(ValueError, match="2 dimensions"):
+        vqa(image=np.zeros((6,), np.float32), question="is it red?")
+    with pytest.raises(ValueError, match="unknown key 'boxes'"):
+        vqa(image={"image_features": np.zeros((4, 6), np.float32), "boxes": np.zeros((4, 4))}, question="is it red?")
+    with pytest.raises(ValueError, match="NaN"):
+        vqa(image=np.full((4, 6), np.nan, np.float32), question="is it red?")

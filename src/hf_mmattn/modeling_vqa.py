@@ -84,6 +84,7 @@ def check_vqa_inputs(
     image_features: torch.Tensor | None,
     image_attention_mask: torch.Tensor | None,
     image_index: torch.Tensor | None,
+    image_boxes: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Rejects malformed inputs with an error that names the problem; returns the attention mask
     (all ones when the caller gave none)."""
@@ -116,6 +117,14 @@ def check_vqa_inputs(
                 raise ValueError(f"image_attention_mask must have shape {tuple(image_features.shape[:2])}; got {tuple(image_attention_mask.shape)}")
             if (image_attention_mask.sum(dim=1) == 0).any():
                 raise ValueError("an image has no regions (its image_attention_mask row is all zero)")
+        if image_boxes is not None:
+            if image_boxes.shape != (*image_features.shape[:2], 4):
+                raise ValueError(
+                    f"image_boxes must have shape {(*image_features.shape[:2], 4)}: one (x1, y1, x2, y2) box per region, "
+                    f"normalised to [0, 1]; got {tuple(image_boxes.shape)}"
+                )
+            if not image_boxes.is_floating_point() or not torch.isfinite(image_boxes).all():
+                raise ValueError("image_boxes must be finite floating point coordinates")
     else:
         if pixel_values is None:
             raise ValueError("this model reads pixel_values (batch, 3, height, width); image_features were given" if image_features is not None else "pixel_values is required")
@@ -271,9 +280,13 @@ class MMAttnForVisualQuestionAnswering(MMAttnVQAPreTrainedModel):
         labels: torch.Tensor | None = None,
         output_attentions: bool | None = None,
         return_dict: bool | None = None,
+        image_boxes: torch.FloatTensor | None = None,
         **kwargs,
     ) -> VQAOutput | tuple:
         r"""
+        image_boxes (`torch.FloatTensor` of shape `(batch, regions, 4)`, *optional*):
+            The region boxes of `image_features` as (x1, y1, x2, y2) normalised to [0, 1], for models
+            that read them (BAN's counting module, MCAN's box features); the others ignore them.
         image_index (`torch.LongTensor` of shape `(batch,)`, *optional*):
             For each question, the row of `pixel_values` / `image_features` holding its image, so
             several questions share one encoded image. Without it, question i reads image i.
@@ -291,6 +304,7 @@ class MMAttnForVisualQuestionAnswering(MMAttnVQAPreTrainedModel):
             image_index=image_index,
             output_attentions=output_attentions,
             return_dict=True,
+            **({"image_boxes": image_boxes} if image_boxes is not None else {}),
         )
         logits = self.classifier(outputs.pooled_output)
         loss = vqa_loss(logits, labels) if labels is not None else None

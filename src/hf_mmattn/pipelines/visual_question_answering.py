@@ -14,12 +14,20 @@ dicts or a list of them work too. With ``return_attention=True`` each result is 
 "image_grid_size": (h, w) | None}`` for ``hf_mmattn.visualization``; models that also attend over
 the question (HieCoAtt, DAN) add ``"question_attentions"``: one map per step over the question's
 tokens (``processor.tokenizer`` gives the words).
+
+Models that read precomputed region features (``config.image_encoder == "features"``, as BAN and
+MCAN converted from their released checkpoints) take, in place of a picture, the features of
+one image: an ``(N, D)`` array or tensor, a ``.npy`` / ``.npz`` file (see
+``hf_mmattn.data.vqa_v2``), or a dict ``{"image_features": (N, D), "image_boxes": (N, 4)
+(x1, y1, x2, y2 in [0, 1], optional), "image_attention_mask": (N,) (optional)}``. No region
+detector is bundled, so such a model refuses a picture with an error that says so.
 """
 
 from __future__ import annotations
 
 import logging
 
+import numpy as np
 import torch
 from transformers import Pipeline
 from transformers.image_utils import load_image as load_image_from_url
@@ -27,6 +35,50 @@ from transformers.image_utils import load_image as load_image_from_url
 from ..processing.images import load_image
 
 logger = logging.getLogger(__name__)
+
+
+def _is_question_input(value) -> bool:
+    return isinstance(value, dict) and "image" in value
+
+
+def _read_region_features(image, feature_size: int) -> dict[str, torch.Tensor]:
+    """The inputs of a region-feature model for one image: ``image_features`` (1, N, D), and
+    ``image_attention_mask`` / ``image_boxes`` when known."""
+    from ..data.vqa_v2 import load_image_features
+
+    if isinstance(image, (str, bytes)) or hasattr(image, "__fspath__"):
+        path = str(image)
+        if not path.endswith((".npy", ".npz")):
+            raise ValueError(
+                f"this model reads precomputed region features of {feature_size} dimensions (bottom-up attention "
+                f"Faster R-CNN features), not pictures: no region detector is bundled. Pass an (N, {feature_size}) "
+                f"array, a .npy/.npz file of one, or a dict with 'image_features'; got {path!r}"
+            )
+        features, mask = load_image_features(path)
+        image = {"image_features": features, "image_attention_mask": mask}
+    elif isinstance(image, (np.ndarray, torch.Tensor)):
+        image = {"image_features": image}
+    elif not isinstance(image, dict) or "image_features" not in image:
+        raise ValueError(
+            f"this model reads precomputed region features (N, {feature_size}) (bottom-up attention), not pictures: "
+            f"no region detector is bundled. Pass an array, a .npy/.npz path or a dict with 'image_features'; "
+            f"got {type(image).__name__}"
+        )
+    inputs = {}
+    for key, value in image.items():
+        if key not in ("image_features", "image_boxes", "image_attention_mask"):
+            raise ValueError(f"unknown key {key!r} in the region features dict; expected image_features, image_boxes, image_attention_mask")
+        tensor = torch.as_tensor(np.asarray(value) if not isinstance(value, torch.Tensor) else value)
+        expected_dims = 1 if key == "image_attention_mask" else 2
+        if tensor.dim() != expected_dims:
+            raise ValueError(f"{key} of one image must have {expected_dims} dimensions; got shape {tuple(tensor.shape)}")
+        inputs[key] = tensor.unsqueeze(0)
+    inputs["image_features"] = inputs["image_features"].float()
+    if "image_boxes" in inputs:
+        inputs["image_boxes"] = inputs["image_boxes"].float()
+    if "image_attention_mask" in inputs:
+        inputs["image_attention_mask"] = inputs["image_attention_mask"].long()
+    return inputs
 
 
 def _read_image(image, timeout=None):
@@ -55,7 +107,7 @@ class VisualQuestionAnsweringPipeline(Pipeline):
         return preprocess_params, forward_params, postprocess_params
 
     def __call__(self, image=None, question: str | list[str] | None = None, **kwargs):
-        if isinstance(image, dict) or (isinstance(image, list) and image and all(isinstance(i, dict) for i in image)):
+        if _is_question_input(image) or (isinstance(image, list) and image and all(_is_question_input(i) for i in image)):
             inputs = image
         elif image is None or question is None:
             raise ValueError("the pipeline needs an image and a question, e.g. vqa(image='cat.png', question='what is this?')")
@@ -73,8 +125,12 @@ class VisualQuestionAnsweringPipeline(Pipeline):
         if not isinstance(inputs, dict) or "image" not in inputs or "question" not in inputs:
             raise ValueError("each input must be a dict with an 'image' and a 'question'")
         question = inputs["question"]
-        model_inputs = self.processor(images=_read_image(inputs["image"], timeout), text=question, return_tensors="pt")
-        model_inputs = model_inputs.to(self.dtype)  # pixel values in the model's dtype (bf16 / fp16 loads)
+        if self.model.config.image_encoder == "features":
+            model_inputs = self.processor(text=question, return_tensors="pt")
+            model_inputs.update(_read_region_features(inputs["image"], self.model.config.image_feature_size))
+        else:
+            model_inputs = self.processor(images=_read_image(inputs["image"], timeout), text=question, return_tensors="pt")
+        model_inputs = model_inputs.to(self.dtype)  # image inputs in the model's dtype (bf16 / fp16 loads)
         unknown = self.processor.unknown_words(question)
         if unknown:
             logger.warning("words the model never saw in training, read as [UNK]: %s", ", ".join(unknown))
