@@ -21,6 +21,7 @@ from hf_mmattn.data import (
     load_image_features,
     load_vqa_v2,
     normalize_answer,
+    official_evaluation_answers,
     soft_target_tensor,
     vqa_soft_score,
 )
@@ -54,6 +55,21 @@ ANNOTATIONS = VQA_V2 / "v2_mscoco_val2014_annotations.json"
         ("a.b", "ab"),                 # any other period goes
         ("3:00", "3:00"),              # colons are not punctuation either
         ("(left)", "left"),
+        ("yes.", "yes"),
+        ("Three", "3"),
+        ("a dog", "dog"),
+        ("the the", ""),
+        ("isnt", "isn't"),
+        ("Im", "im"),                  # the official map's capitalised keys never fire after lower()
+        ("somebody'd", "somebodyd"),   # an entry of the official map, kept as it is
+        ("whats up", "what's up"),
+        ("1,000 dollars", "1000 dollars"),
+        ("t-shirt, red", "t shirt red"),  # mark by mark: "," touches a space (removed), "-" does not
+        ("e.g. 5", "eg 5"),
+        ("3. 5", "3 5"),
+        ("one two", "1 2"),
+        ("$5", "$5"),                  # "$" is not in the official punctuation list
+        ("\u0661,\u0662", "\u0661 \u0662"),  # vqaEval.py is Python 2 code: its \d is ASCII only
     ],
 )
 def test_normalize_answer_matches_official_evaluation(raw, expected):
@@ -63,6 +79,21 @@ def test_normalize_answer_matches_official_evaluation(raw, expected):
 def test_normalize_answer_removes_at_most_32_periods_like_the_official_code():
     # vqaEval.py passes re.UNICODE (32) where Pattern.sub takes `count`.
     assert normalize_answer("." * 40 + "x") == "." * 8 + "x"
+
+
+@pytest.mark.parametrize(
+    ("prediction", "answers", "expected"),
+    [
+        # Disagreeing answers: both sides get the full normalisation.
+        ("Two", ["2", "two", "3"], ("2", ["2", "2", "3"])),
+        # Unanimous answers (after stripping): nothing but the stripping, as vqaEval.py since 2021.
+        ("Two", ["2"] * 10, ("Two", ["2"] * 10)),
+        (" yes\n", ["yes ", "yes"], ("yes", ["yes", "yes"])),
+        ("the dog.", ["dog", "Dog"], ("dog", ["dog", "dog"])),
+    ],
+)
+def test_official_evaluation_answers(prediction, answers, expected):
+    assert official_evaluation_answers(prediction, answers) == expected
 
 
 def test_normalize_answer_rejects_non_strings():
@@ -233,7 +264,7 @@ def test_vqa_v2_missing_image_names_the_file(tmp_path):
 def test_vqa_v2_missing_features_name_the_file(tmp_path):
     shutil.copytree(VQA_V2 / "features", tmp_path / "features")
     (tmp_path / "features" / "139.npy").unlink()
-    with pytest.raises(FileNotFoundError, match=r"139\.npy.*<image_id>\.npy"):
+    with pytest.raises(FileNotFoundError, match=r"for image 139 looked for 139\.npz, .*139\.npy in"):
         load_vqa_v2(QUESTIONS, features_dir=tmp_path / "features")
     with pytest.raises(FileNotFoundError, match="directory not found"):
         load_vqa_v2(QUESTIONS, features_dir=tmp_path / "nowhere")

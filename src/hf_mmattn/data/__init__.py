@@ -1,26 +1,42 @@
 """Datasets for the models of hf-mmattn: easy-VQA (shipped by the `easy-vqa` package), the
-official VQA v2 files, and the VQA answer handling (official normalisation, soft targets,
-answer vocabularies)."""
+official VQA v2 files with their bottom-up region features (.npy, .npz or TSV), and the VQA
+answer handling (official normalisation, soft targets, answer vocabularies)."""
 
 from .answers import (
     answers_to_soft_targets,
     build_answer_vocabulary,
     normalize_answer,
+    official_evaluation_answers,
     soft_target_tensor,
     vqa_soft_score,
 )
 from .easy_vqa import EASY_VQA_ANSWERS, easy_vqa_answers, load_easy_vqa
+from .region_features import (
+    RegionFeatures,
+    convert_feature_tsv_to_npz,
+    index_feature_tsv,
+    load_region_features,
+    pad_region_features,
+    read_feature_tsv_row,
+)
 from .vqa_v2 import load_image_features, load_vqa_v2
 
 __all__ = [
     "EASY_VQA_ANSWERS",
+    "RegionFeatures",
     "answers_to_soft_targets",
     "build_answer_vocabulary",
+    "convert_feature_tsv_to_npz",
     "easy_vqa_answers",
+    "index_feature_tsv",
     "load_easy_vqa",
     "load_image_features",
+    "load_region_features",
     "load_vqa_v2",
     "normalize_answer",
+    "official_evaluation_answers",
+    "pad_region_features",
+    "read_feature_tsv_row",
     "soft_target_tensor",
     "vqa_soft_score",
 ]

@@ -28,14 +28,16 @@ import torch
 _PUNCTUATION = (";", "/", "[", "]", '"', "{", "}", "(", ")", "=", "+", "\\", "_", "-",
                 ">", "<", "@", "`", ",", "?", "!")
 
-# The official ``commaStrip``: a comma between two digits.
-_COMMA_BETWEEN_DIGITS = re.compile(r"(\d)(,)(\d)")
+# The official ``commaStrip``: a comma between two digits. The official vqaEval.py is Python 2
+# code whose patterns are compiled without re.UNICODE, so its ``\d`` is an ASCII digit only
+# (Python 3's ``\d`` would also match "٣"): hence re.ASCII here and below.
+_COMMA_BETWEEN_DIGITS = re.compile(r"(\d)(,)(\d)", re.ASCII)
 
 # The official ``periodStrip`` is r"(?!<=\d)(\.)(?!\d)": its first group was meant as a
 # look-behind but is a look-ahead that can never fail in front of a ".", so the pattern
 # removes every period that is not followed by a digit ("3.5" keeps its period, "dog." and
 # "a.b" lose theirs).
-_PERIOD = re.compile(r"\.(?!\d)")
+_PERIOD = re.compile(r"\.(?!\d)", re.ASCII)
 # The official code passes ``re.UNICODE`` (== 32) in the position of ``count`` of
 # ``Pattern.sub``, so at most 32 periods are removed from one answer.
 _PERIOD_MAX_REMOVALS = int(re.UNICODE)
@@ -126,6 +128,26 @@ def normalize_answer(answer: str) -> str:
         raise TypeError(f"normalize_answer expects a str, got {type(answer).__name__}: {answer!r}")
     text = answer.replace("\n", " ").replace("\t", " ").strip()
     return _process_digit_article(_process_punctuation(text))
+
+
+def official_evaluation_answers(prediction: str, answers: list[str]) -> tuple[str, list[str]]:
+    """The prediction and human answers of one question exactly as the official ``vqaEval.py``
+    (master since March 2021, commit a013f00 "Fixed processing answers bug") compares them.
+
+    Newlines and tabs become spaces and the ends are stripped, always; the full normalisation
+    (:func:`normalize_answer`) is applied to the answers and the prediction only when the
+    stripped human answers are not all identical. So for a unanimous question the official
+    evaluation matches the raw prediction: ``"Two"`` scores 0 against ten ``"2"``, which
+    :func:`normalize_answer` on both sides would score 1. (Before 2021 the answers were given
+    ``processPunctuation`` alone and the prediction always the full normalisation.)
+    """
+    def strip(text: str) -> str:
+        return text.replace("\n", " ").replace("\t", " ").strip()
+
+    prediction, answers = strip(prediction), [strip(answer) for answer in answers]
+    if len(set(answers)) > 1:
+        return normalize_answer(prediction), [normalize_answer(answer) for answer in answers]
+    return prediction, answers
 
 
 _SOFT_SCORES = (0.0, 0.3, 0.6, 0.9)

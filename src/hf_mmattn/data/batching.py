@@ -16,6 +16,7 @@ from datasets import Dataset, Image
 from torch.utils.data import Sampler
 
 from .answers import soft_target_tensor
+from .region_features import load_region_features, pad_region_features
 
 
 class EncodedQuestions:
@@ -47,44 +48,60 @@ class ImageStore:
 
     With ``cache=True`` every image is processed once into a float tensor; otherwise images are
     decoded and processed per batch (for datasets such as COCO that do not fit in memory).
-    Datasets with an ``image_features_path`` column give precomputed features instead.
+
+    Datasets with an ``image_features_path`` column (and ``image_features_offset`` for a
+    bottom-up-attention TSV, see :func:`~hf_mmattn.data.vqa_v2.load_vqa_v2`) give precomputed
+    region features instead: ``image_features`` ``(B, R, D)``, ``image_attention_mask`` ``(B, R)``
+    and, when the files have boxes, ``image_boxes`` ``(B, R, 4)`` normalised to ``[0, 1]``
+    (:func:`~hf_mmattn.data.region_features.pad_region_features`). ``R`` is the largest region
+    count of each batch (as ban-vqa trims its batches), or ``max_regions`` for every batch (as
+    OpenVQA pads to 100), images with more regions being cut to their first ``max_regions``.
     """
 
-    def __init__(self, dataset: Dataset, image_processor=None, cache: bool = True):
+    def __init__(self, dataset: Dataset, image_processor=None, cache: bool = True, max_regions: int | None = None):
         _, first_rows, self.question_rows = np.unique(np.asarray(dataset["image_id"]), return_index=True, return_inverse=True)
         self.uses_features = "image_features_path" in dataset.column_names
         self.image_processor = image_processor
+        self.max_regions = max_regions
         firsts = dataset.select(first_rows.tolist())
         if self.uses_features:
-            self.sources = list(firsts["image_features_path"])
+            offsets = (
+                list(firsts["image_features_offset"]) if "image_features_offset" in firsts.column_names
+                else [None] * len(firsts)
+            )
+            self.sources = list(zip(firsts["image_features_path"], offsets, firsts["image_id"]))
         else:
             self.sources = list(firsts.cast_column("image", Image(decode=False))["image"])
         self.cached = self._process(list(range(len(self.sources)))) if cache else None
+        if self.cached is not None and self.uses_features:
+            # Rows up to each image's last region, to trim a cached batch to its own largest count.
+            mask = self.cached["image_attention_mask"]
+            positions = torch.arange(1, mask.shape[1] + 1)
+            self._cached_lengths = (mask.bool() * positions).amax(dim=1)
 
     def __len__(self) -> int:
         return len(self.sources)
 
     def _process(self, rows: list[int]) -> dict[str, torch.Tensor]:
         if self.uses_features:
-            from .vqa_v2 import load_image_features
-
-            loaded = [load_image_features(self.sources[row]) for row in rows]
-            num_regions = max(features.shape[0] for features, _ in loaded)
-            features = torch.zeros(len(rows), num_regions, loaded[0][0].shape[1])
-            mask = torch.zeros(len(rows), num_regions, dtype=torch.long)
-            for i, (array, array_mask) in enumerate(loaded):
-                features[i, : len(array)] = torch.as_tensor(array, dtype=torch.float32)
-                mask[i, : len(array)] = torch.as_tensor(array_mask, dtype=torch.long)
-            return {"image_features": features, "image_attention_mask": mask}
+            regions = []
+            for row in rows:
+                path, offset, image_id = self.sources[row]
+                regions.append(load_region_features(path, offset=offset, image_id=image_id if offset is not None else None))
+            return pad_region_features(regions, self.max_regions)
         decoder = Image()
         images = [decoder.decode_example(self.sources[row]) for row in rows]
         return {"pixel_values": self.image_processor(images, return_tensors="pt")["pixel_values"]}
 
     def batch(self, rows: list[int]) -> dict[str, torch.Tensor]:
-        if self.cached is not None:
-            index = torch.as_tensor(rows, dtype=torch.long)
-            return {key: value[index] for key, value in self.cached.items()}
-        return self._process(rows)
+        if self.cached is None:
+            return self._process(rows)
+        index = torch.as_tensor(rows, dtype=torch.long)
+        batch = {key: value[index] for key, value in self.cached.items()}
+        if self.uses_features and self.max_regions is None:
+            num_regions = max(int(self._cached_lengths[index].max()), 1)
+            batch = {key: value[:, :num_regions] for key, value in batch.items()}
+        return batch
 
 
 class GroupByImageBatchSampler(Sampler[list[int]]):

@@ -23,6 +23,7 @@ import numpy as np
 from datasets import Dataset, Features, Image, List, Value
 
 from .answers import normalize_answer
+from .region_features import index_feature_tsv, load_region_features
 
 # The test-dev questions are about images of COCO test2015, which keep that name.
 _IMAGE_SUBTYPES = {"test-dev2015": "test2015"}
@@ -76,12 +77,70 @@ def _check_files_exist(directory, filenames: dict[int, str], scheme: str) -> Non
         )
 
 
+# Names under which per-image feature files are looked for, in this order of preference (an
+# .npz can carry boxes): ban-vqa / this package's own dumps, and OpenVQA / mcan-vqa's
+# ``COCO_train2014_000000000009.jpg.npz``.
+_FEATURE_NAME_SCHEMES = (
+    "{image_id}.npz",
+    "COCO_{subtype}_{image_id:012d}.jpg.npz",
+    "COCO_{subtype}_{image_id:012d}.npz",
+    "{image_id}.npy",
+)
+
+
+def _find_feature_files(features_dir, image_ids: list[int], image_subtype: str | None) -> dict[int, str]:
+    """``{image_id: path}`` of every image's features under ``features_dir`` or, as OpenVQA lays
+    them out, ``features_dir/<subtype>`` (e.g. ``feats/val2014``); one ``os.listdir`` per folder."""
+    if not os.path.isdir(features_dir):
+        raise FileNotFoundError(f"features directory not found: {features_dir}")
+    folders = [features_dir]
+    if image_subtype is not None and os.path.isdir(os.path.join(features_dir, image_subtype)):
+        folders.append(os.path.join(features_dir, image_subtype))
+    schemes = [s for s in _FEATURE_NAME_SCHEMES if "{subtype}" not in s or image_subtype is not None]
+    listings = [(folder, set(os.listdir(folder))) for folder in folders]
+    found, missing = {}, []
+    for image_id in image_ids:
+        names = [scheme.format(image_id=image_id, subtype=image_subtype) for scheme in schemes]
+        path = next((os.path.join(folder, name) for name in names for folder, present in listings if name in present), None)
+        if path is None:
+            missing.append(image_id)
+        else:
+            found[image_id] = path
+    if missing:
+        example = missing[0]
+        looked_for = ", ".join(scheme.format(image_id=example, subtype=image_subtype) for scheme in schemes)
+        raise FileNotFoundError(
+            f"the region features of {len(missing)} of {len(image_ids)} images are missing (image ids "
+            f"{missing[:5]}): for image {example} looked for {looked_for} in {' and '.join(folders)}"
+            + ("" if image_subtype else " (the questions file has no 'data_subtype', so COCO_<subtype>_... names were not tried)")
+        )
+    return found
+
+
+def _find_tsv_rows(features_tsv, image_ids: list[int]) -> dict[int, tuple[str, int]]:
+    """``{image_id: (tsv path, byte offset)}`` over one or several TSV files (releases split in parts)."""
+    paths = [features_tsv] if isinstance(features_tsv, (str, os.PathLike)) else list(features_tsv)
+    rows: dict[int, tuple[str, int]] = {}
+    for path in paths:
+        path = os.path.abspath(path)
+        for image_id, offset in index_feature_tsv(path).items():
+            rows.setdefault(image_id, (path, offset))
+    missing = [image_id for image_id in image_ids if image_id not in rows]
+    if missing:
+        raise FileNotFoundError(
+            f"{len(missing)} of {len(image_ids)} images are not in the feature TSV file(s) "
+            f"{[os.fspath(p) for p in paths]} (holding {len(rows)} images): image ids {missing[:5]}"
+        )
+    return rows
+
+
 def load_vqa_v2(
     questions_file: str | os.PathLike,
     annotations_file: str | os.PathLike | None = None,
     images_dir: str | os.PathLike | None = None,
     features_dir: str | os.PathLike | None = None,
     answers_normalized: bool = True,
+    features_tsv: str | os.PathLike | list[str | os.PathLike] | None = None,
 ) -> Dataset:
     """Load one split of VQA v2 from the official JSON files as a ``datasets.Dataset``.
 
@@ -93,12 +152,18 @@ def load_vqa_v2(
     - ``image`` when ``images_dir`` is given: an ``Image()`` feature referring to
       ``images_dir/COCO_<data_subtype>_<image_id:012d>.jpg`` (test-dev images are looked up
       as ``COCO_test2015_...``, the split they belong to);
-    - ``image_features_path`` when ``features_dir`` is given: the path of
-      ``features_dir/<image_id>.npy``, an ``(N, D)`` array read by :func:`load_image_features`.
+    - ``image_features_path`` when ``features_dir`` is given: the path of the image's region
+      features, found in ``features_dir`` or ``features_dir/<data_subtype>`` under the first of
+      the names ``<image_id>.npz``, ``COCO_<subtype>_<image_id:012d>.jpg.npz`` (OpenVQA,
+      mcan-vqa), ``COCO_<subtype>_<image_id:012d>.npz`` and ``<image_id>.npy`` that exists;
+    - ``image_features_path`` and ``image_features_offset`` when ``features_tsv`` (one
+      bottom-up-attention TSV or a list of its parts) is given instead: the TSV holding the image
+      and the byte offset of its line (the TSV is indexed once, nothing is decoded).
 
-    Both may be given; the paths are absolute. Every image's file must exist (one
-    ``os.listdir`` per folder checks them all); a missing one raises ``FileNotFoundError``
-    naming it. With ``answers_normalized`` the answers and the multiple-choice answer go
+    :func:`~hf_mmattn.data.region_features.load_region_features` reads either
+    (``ImageStore`` does). Images and features may both be given; the paths are absolute. Every
+    image's file must exist (one ``os.listdir`` per folder checks them all); a missing one
+    raises ``FileNotFoundError`` naming what was looked for. With ``answers_normalized`` the answers and the multiple-choice answer go
     through :func:`~hf_mmattn.data.answers.normalize_answer`, the official evaluation's
     normalisation. A questions and an annotations file of different splits raise
     ``ValueError``.
@@ -141,12 +206,20 @@ def load_vqa_v2(
         columns["image"] = [os.path.join(images_dir, names[i]) for i in columns["image_id"]]
         features["image"] = Image()
 
+    if features_dir is not None and features_tsv is not None:
+        raise ValueError("pass features_dir (one file per image) or features_tsv, not both")
     if features_dir is not None:
-        features_dir = os.path.abspath(features_dir)
-        names = {i: f"{i}.npy" for i in image_ids}
-        _check_files_exist(features_dir, names, "<image_id>.npy")
-        columns["image_features_path"] = [os.path.join(features_dir, names[i]) for i in columns["image_id"]]
+        data_subtype = questions_json.get("data_subtype")
+        image_subtype = _IMAGE_SUBTYPES.get(data_subtype, data_subtype)
+        paths = _find_feature_files(os.path.abspath(features_dir), image_ids, image_subtype)
+        columns["image_features_path"] = [paths[i] for i in columns["image_id"]]
         features["image_features_path"] = Value("string")
+    if features_tsv is not None:
+        rows = _find_tsv_rows(features_tsv, image_ids)
+        columns["image_features_path"] = [rows[i][0] for i in columns["image_id"]]
+        columns["image_features_offset"] = [rows[i][1] for i in columns["image_id"]]
+        features["image_features_path"] = Value("string")
+        features["image_features_offset"] = Value("int64")
 
     return Dataset.from_dict(columns, features=features)
 
@@ -154,31 +227,13 @@ def load_vqa_v2(
 def load_image_features(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
     """Region features of one image and their mask: ``(features (N, D) float32, mask (N,) int64)``.
 
-    Reads a ``.npy`` file holding the ``(N, D)`` array, or an ``.npz`` file as the bottom-up
-    attention extractors write them, with the array under ``"x"`` or ``"features"``. When the
-    ``.npz`` also holds ``"num_bbox"`` (the MCAN/OpenVQA format), an array stored as
-    ``(D, N)`` is transposed and rows past ``num_bbox`` (zero padding) get mask 0; otherwise
-    every row is a region and the mask is all ones.
+    The features and mask of
+    :func:`~hf_mmattn.data.region_features.load_region_features` (which also gives the boxes),
+    from a ``.npy`` or ``.npz`` file: an ``.npz`` holds the array under ``"x"`` or ``"features"``;
+    with ``"bbox"`` or ``"num_bbox"`` (the MCAN/OpenVQA format) an array stored as ``(D, N)`` is
+    transposed and rows past ``num_bbox`` (zero padding) get mask 0.
     """
-    path = os.fspath(path)
-    if path.endswith(".npy"):
-        features, num_regions = np.load(path), None
-    elif path.endswith(".npz"):
-        with np.load(path) as archive:
-            key = next((k for k in ("x", "features") if k in archive), None)
-            if key is None:
-                raise ValueError(
-                    f"{path} holds {sorted(archive.files)}; expected the features under 'x' or 'features'"
-                )
-            features = archive[key]
-            num_regions = int(archive["num_bbox"]) if "num_bbox" in archive else None
-    else:
-        raise ValueError(f"image features must be a .npy or .npz file, got {path}")
-    if features.ndim != 2:
-        raise ValueError(f"{path}: expected an (N, D) array of region features, got shape {features.shape}")
-    if num_regions is not None and features.shape[0] != num_regions and features.shape[1] == num_regions:
-        features = features.T
-    mask = np.ones(features.shape[0], dtype=np.int64)
-    if num_regions is not None:
-        mask[num_regions:] = 0
-    return np.ascontiguousarray(features, dtype=np.float32), mask
+    if os.fspath(path).endswith((".npy", ".npz")):
+        regions = load_region_features(path)
+        return regions.features, regions.mask
+    raise ValueError(f"image features must be a .npy or .npz file, got {path}")
