@@ -101,7 +101,11 @@ def parse_args(argv=None):
     parser.add_argument("--train_questions"); parser.add_argument("--train_annotations")
     parser.add_argument("--eval_questions"); parser.add_argument("--eval_annotations")
     parser.add_argument("--images_dir"); parser.add_argument("--eval_images_dir")
-    parser.add_argument("--features_dir"); parser.add_argument("--eval_features_dir")
+    parser.add_argument("--features_dir", help="per-image region features: <image_id>.npy/.npz or COCO_<subtype>_<id>.jpg.npz (OpenVQA)")
+    parser.add_argument("--eval_features_dir")
+    parser.add_argument("--features_tsv", nargs="+", default=None, help="bottom-up-attention TSV file(s) of region features, instead of --features_dir")
+    parser.add_argument("--eval_features_tsv", nargs="+", default=None, help="default: --features_tsv")
+    parser.add_argument("--max_regions", type=int, default=None, help="pad every batch to this many regions (OpenVQA: 100), cutting images with more; default: the batch's largest count")
     parser.add_argument("--min_answer_count", type=int, default=9, help="VQA v2: keep answers seen at least this often (3,129 answers at 9)")
     parser.add_argument("--max_train_samples", type=int, default=None)
     parser.add_argument("--max_eval_samples", type=int, default=None)
@@ -134,10 +138,12 @@ def parse_args(argv=None):
         parser.error("--dataset vqa_v2 needs --train_questions/--train_annotations and --eval_questions/--eval_annotations")
     if args.push_to_hub and not args.hub_model_id:
         parser.error("--push_to_hub needs --hub_model_id")
+    if (args.features_dir and args.features_tsv) or (args.eval_features_dir and args.eval_features_tsv):
+        parser.error("give region features as --features_dir (files per image) or --features_tsv, not both")
     if args.checkpointing_steps not in (None, "epoch") and not args.checkpointing_steps.isdigit():
         parser.error("--checkpointing_steps must be an integer or 'epoch'")
     if args.image_encoder is None:
-        args.image_encoder = "scratch_cnn" if args.dataset == "easy_vqa" else "features" if args.features_dir else "backbone"
+        args.image_encoder = "scratch_cnn" if args.dataset == "easy_vqa" else "features" if (args.features_dir or args.features_tsv) else "backbone"
     return args
 
 
@@ -147,10 +153,17 @@ def load_splits(args):
         train, evaluation = splits["train"], splits["test"]
         answers = easy_vqa_answers()
     else:
-        train = load_vqa_v2(args.train_questions, args.train_annotations, images_dir=args.images_dir, features_dir=args.features_dir)
+        train = load_vqa_v2(
+            args.train_questions, args.train_annotations, images_dir=args.images_dir, features_dir=args.features_dir,
+            features_tsv=args.features_tsv,
+        )
+        # The evaluation split takes its own features, else the training ones (e.g. one trainval TSV).
+        eval_features_dir, eval_features_tsv = args.eval_features_dir, args.eval_features_tsv
+        if eval_features_dir is None and eval_features_tsv is None:
+            eval_features_dir, eval_features_tsv = args.features_dir, args.features_tsv
         evaluation = load_vqa_v2(
-            args.eval_questions, args.eval_annotations,
-            images_dir=args.eval_images_dir or args.images_dir, features_dir=args.eval_features_dir or args.features_dir,
+            args.eval_questions, args.eval_annotations, images_dir=args.eval_images_dir or args.images_dir,
+            features_dir=eval_features_dir, features_tsv=eval_features_tsv,
         )
         # The standard vocabulary (3,129 answers at min_count 9) counts each question's
         # multiple_choice_answer, not its 10 human answers.
@@ -302,8 +315,8 @@ def main(argv=None):
     label2id = model.config.label2id
 
     cache_images = not args.no_cache_images
-    train_images = ImageStore(train, processor.image_processor, cache=cache_images)
-    eval_images = ImageStore(evaluation, processor.image_processor, cache=cache_images)
+    train_images = ImageStore(train, processor.image_processor, cache=cache_images, max_regions=args.max_regions)
+    eval_images = ImageStore(evaluation, processor.image_processor, cache=cache_images, max_regions=args.max_regions)
     train_questions = EncodedQuestions(train, processor.tokenizer, label2id, train_images.question_rows)
     eval_questions = EncodedQuestions(evaluation, processor.tokenizer, label2id, eval_images.question_rows)
     model.config.problem_type = "single_label_classification" if train_questions.single_answer else "multi_label_classification"

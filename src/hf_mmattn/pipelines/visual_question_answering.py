@@ -44,7 +44,7 @@ def _is_question_input(value) -> bool:
 def _read_region_features(image, feature_size: int) -> dict[str, torch.Tensor]:
     """The inputs of a region-feature model for one image: ``image_features`` (1, N, D), and
     ``image_attention_mask`` / ``image_boxes`` when known."""
-    from ..data.vqa_v2 import load_image_features
+    from ..data.region_features import load_region_features
 
     if isinstance(image, (str, bytes)) or hasattr(image, "__fspath__"):
         path = str(image)
@@ -54,8 +54,10 @@ def _read_region_features(image, feature_size: int) -> dict[str, torch.Tensor]:
                 f"Faster R-CNN features), not pictures: no region detector is bundled. Pass an (N, {feature_size}) "
                 f"array, a .npy/.npz file of one, or a dict with 'image_features'; got {path!r}"
             )
-        features, mask = load_image_features(path)
-        image = {"image_features": features, "image_attention_mask": mask}
+        regions = load_region_features(path)
+        image = {"image_features": regions.features, "image_attention_mask": regions.mask}
+        if regions.boxes is not None:
+            image["image_boxes"] = regions.boxes
     elif isinstance(image, (np.ndarray, torch.Tensor)):
         image = {"image_features": image}
     elif not isinstance(image, dict) or "image_features" not in image:
