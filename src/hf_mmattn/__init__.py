@@ -5,6 +5,7 @@ restores the ``visual-question-answering`` pipeline.
 """
 
 from . import registration  # noqa: F401  (registers models, processors and pipelines)
+from .models.ban import BAN_PRESETS, BanConfig, BanForVisualQuestionAnswering, BanModel
 from .models.dan import DanConfig, DanForVisualQuestionAnswering, DanModel
 from .models.hiecoatt import HieCoAttConfig, HieCoAttForVisualQuestionAnswering, HieCoAttModel
 from .models.lstm_q_norm_i import LstmQNormIConfig, LstmQNormIForVisualQuestionAnswering, LstmQNormIModel
@@ -18,6 +19,10 @@ from .processing import VQAImageProcessor, VQAProcessor, build_question_tokenize
 __version__ = "0.1.0"
 
 __all__ = [
+    "BAN_PRESETS",
+    "BanConfig",
+    "BanForVisualQuestionAnswering",
+    "BanModel",
     "DanConfig",
     "DanForVisualQuestionAnswering",
     "DanModel",

@@ -19,6 +19,7 @@ from transformers import (
     AutoProcessor,
 )
 
+from .models.ban import BanConfig, BanForVisualQuestionAnswering, BanModel
 from .models.dan import DanConfig, DanForVisualQuestionAnswering, DanModel
 from .models.hiecoatt import HieCoAttConfig, HieCoAttForVisualQuestionAnswering, HieCoAttModel
 from .models.lstm_q_norm_i import LstmQNormIConfig, LstmQNormIForVisualQuestionAnswering, LstmQNormIModel
@@ -37,6 +38,7 @@ VQA_MODELS = (
     (MlbConfig, MlbModel, MlbForVisualQuestionAnswering),
     (MutanConfig, MutanModel, MutanForVisualQuestionAnswering),
     (DanConfig, DanModel, DanForVisualQuestionAnswering),
+    (BanConfig, BanModel, BanForVisualQuestionAnswering),
 )
 
 RESTORED_PIPELINES = {
