@@ -9,6 +9,7 @@ from .models.ban import BAN_PRESETS, BanConfig, BanForVisualQuestionAnswering, B
 from .models.dan import DanConfig, DanForVisualQuestionAnswering, DanModel
 from .models.hiecoatt import HieCoAttConfig, HieCoAttForVisualQuestionAnswering, HieCoAttModel
 from .models.lstm_q_norm_i import LstmQNormIConfig, LstmQNormIForVisualQuestionAnswering, LstmQNormIModel
+from .models.mcan import MCAN_PRESETS, McanConfig, McanForVisualQuestionAnswering, McanModel
 from .models.mcb import McbConfig, McbForVisualQuestionAnswering, McbModel
 from .models.mlb import MlbConfig, MlbForVisualQuestionAnswering, MlbModel
 from .models.mutan import MutanConfig, MutanForVisualQuestionAnswering, MutanModel
@@ -35,6 +36,10 @@ __all__ = [
     "McbConfig",
     "McbForVisualQuestionAnswering",
     "McbModel",
+    "MCAN_PRESETS",
+    "McanConfig",
+    "McanForVisualQuestionAnswering",
+    "McanModel",
     "MlbConfig",
     "MlbForVisualQuestionAnswering",
     "MlbModel",

@@ -23,6 +23,7 @@ from .models.ban import BanConfig, BanForVisualQuestionAnswering, BanModel
 from .models.dan import DanConfig, DanForVisualQuestionAnswering, DanModel
 from .models.hiecoatt import HieCoAttConfig, HieCoAttForVisualQuestionAnswering, HieCoAttModel
 from .models.lstm_q_norm_i import LstmQNormIConfig, LstmQNormIForVisualQuestionAnswering, LstmQNormIModel
+from .models.mcan import McanConfig, McanForVisualQuestionAnswering, McanModel
 from .models.mcb import McbConfig, McbForVisualQuestionAnswering, McbModel
 from .models.mlb import MlbConfig, MlbForVisualQuestionAnswering, MlbModel
 from .models.mutan import MutanConfig, MutanForVisualQuestionAnswering, MutanModel
@@ -38,6 +39,7 @@ VQA_MODELS = (
     (MlbConfig, MlbModel, MlbForVisualQuestionAnswering),
     (MutanConfig, MutanModel, MutanForVisualQuestionAnswering),
     (DanConfig, DanModel, DanForVisualQuestionAnswering),
+    (McanConfig, McanModel, McanForVisualQuestionAnswering),
     (BanConfig, BanModel, BanForVisualQuestionAnswering),
 )
 
