@@ -36,6 +36,8 @@ RECIPES = {
     "mlb": ("mlb", []),
     "mutan": ("mutan", []),
     "dan": ("dan", []),
+    "ban": ("ban", []),
+    "mcan": ("mcan", ["--learning_rate", "3e-4", "--lr_scheduler_type", "constant_with_warmup", "--num_warmup_steps", "1000"]),
 }
 
 
