@@ -319,3 +319,51 @@ def test_pretrained_backbone_weights_are_loaded_and_stay_frozen(run_vqa, tmp_pat
     expected = pretrained.state_dict()
     for name, tensor in expected.items():
         assert torch.equal(trained[f"model.image_encoder.backbone.{name}"], tensor), name
+
+
+@pytest.mark.parametrize(
+    "model_type, overrides",
+    [
+        ("ban", "word_embedding_size=8,word_embedding_type=single,hidden_size=8,num_glimpses=2,answer_hidden_size=8"),
+        ("mcan", "word_embedding_size=8,hidden_size=8,intermediate_size=16,num_attention_heads=2,num_layers=1,"
+                 "attflat_hidden_size=8,fused_size=16,use_box_features=true,box_feature_size=4"),
+    ],
+)
+def test_region_features_with_boxes_train_ban_and_mcan(run_vqa, tmp_path, model_type, overrides):
+    """OpenVQA-style .npz features with pixel boxes: the boxes reach the model normalised (BAN's
+    counting module and MCAN's box features need them), and the saved folder answers through the
+    pipeline from a .npz file."""
+    features_dir = tmp_path / "features"
+    features_dir.mkdir()
+    rng = np.random.default_rng(0)
+    for path in sorted((VQA_V2 / "features").glob("*.npy")):
+        regions = np.load(path)
+        corners = rng.uniform(0, 300, size=(len(regions), 2))
+        boxes = np.concatenate([corners, corners + rng.uniform(10, 300, size=(len(regions), 2))], axis=1)
+        np.savez(features_dir / f"{path.stem}.npz", x=regions.T, bbox=boxes, num_bbox=len(regions), image_w=640, image_h=480)
+
+    output_dir = tmp_path / model_type
+    results = run_vqa.main(
+        ["--model_type", model_type, "--dataset", "vqa_v2", "--output_dir", str(output_dir), *VQA_V2_FILES,
+         "--features_dir", str(features_dir), "--max_regions", "12", "--config_overrides", overrides]
+    )
+    assert 0.0 <= results["vqa_accuracy"] <= 100.0
+    model = AutoModelForVisualQuestionAnswering.from_pretrained(output_dir).eval()
+    assert model.config.image_encoder == "features"
+
+    # Boxes change the answer scores, so the model reads them; the pipeline passes the file's boxes.
+    vqa = pipeline("visual-question-answering", model=str(output_dir))
+    npz = sorted(features_dir.glob("*.npz"))[0]
+    with np.load(npz) as archive:
+        regions, boxes = archive["x"].T, archive["bbox"] / np.array([640, 480, 640, 480])
+    question = "what is in the picture?"
+    processor = VQAProcessor.from_pretrained(output_dir)
+    inputs = processor(text=question)
+    with torch.no_grad():
+        logits = model(**inputs, image_features=torch.tensor(regions)[None].float(), image_boxes=torch.tensor(boxes)[None].float()).logits[0]
+        # Other boxes (counting looks at overlaps, which scaling every box would keep).
+        moved = model(**inputs, image_features=torch.tensor(regions)[None].float(), image_boxes=torch.tensor(boxes[::-1].copy())[None].float()).logits[0]
+    assert not torch.allclose(logits, moved)
+    answer = vqa(image=str(npz), question=question, top_k=1)[0]
+    assert answer["answer"] == model.config.id2label[int(logits.argmax())]
+    assert answer["score"] == pytest.approx(logits.sigmoid().max().item(), rel=1e-5)
