@@ -156,7 +156,9 @@ def main(argv: list[str] | None = None) -> Path:
         raise SystemExit(0 if argv and argv[0] in ("-h", "--help") else 2)
     model_name = argv[0]
     module = importlib.import_module(CONVERTERS[model_name])
-    parser = argparse.ArgumentParser(prog=f"python -m hf_mmattn.convert {model_name}", description=module.__doc__)
+    parser = argparse.ArgumentParser(
+        prog=f"python -m hf_mmattn.convert {model_name}", description=module.__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     module.add_arguments(parser)
     if not any("--output_dir" in action.option_strings for action in parser._actions):
         parser.add_argument("--output_dir", required=True, help="folder to write (from_pretrained / pipeline load it)")

@@ -133,7 +133,9 @@ def check_vqa_inputs(
         images = pixel_values
     if not images.is_floating_point():
         raise ValueError(f"{'image_features' if config.image_encoder == 'features' else 'pixel_values'} must be a floating point tensor; got {images.dtype}")
-    if not torch.isfinite(images).all():
+    # One reduction instead of a boolean copy of the inputs; only a non-finite sum (a NaN or an
+    # infinity, or finite values overflowing) pays for the element-wise check.
+    if not torch.isfinite(images.sum()) and not torch.isfinite(images).all():
         raise ValueError("image inputs contain NaN or infinite values")
 
     if image_index is None:
