@@ -62,7 +62,10 @@ def test_mcb_normalisation_is_signed_sqrt_then_l2():
 
 
 def test_mcb_broadcasts_one_question_over_the_regions():
-    mcb = CompactBilinearPooling(4, 6, 32, seed=1)
+    # Compared before the signed square root, whose infinite slope at 0 turns the FFT's float32
+    # rounding (which differs with the batch layout and the CPU's vector unit) into errors of 1e-5
+    # near zero; the normalisation has its own test above.
+    mcb = CompactBilinearPooling(4, 6, 32, seed=1, normalize=False)
     question, regions = torch.randn(2, 4, generator=_generator(6)), torch.randn(2, 5, 6, generator=_generator(7))
     tiled = mcb(question.unsqueeze(1), regions)
     assert tiled.shape == (2, 5, 32)
