@@ -6,6 +6,7 @@ DESIGN.md ("Contracts") once so that every model enforces it the same way.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 from dataclasses import dataclass
@@ -269,7 +270,11 @@ class MMAttnVQAPreTrainedModel(PreTrainedModel):
 class MMAttnForVisualQuestionAnswering(MMAttnVQAPreTrainedModel):
     """The answer head every VQA model shares: the base model's ``pooled_output`` → classifier
     over ``config.id2label``, with the loss of :func:`vqa_loss`. Subclasses set ``self.model``
-    (their base model) and ``self.classifier`` in ``__init__``."""
+    (their base model) and ``self.classifier`` in ``__init__``; a model whose base output has more
+    fields to pass on (e.g. per-layer attention maps) sets ``output_class`` to a subclass of
+    [`VQAOutput`] declaring them."""
+
+    output_class = VQAOutput
 
     def forward(
         self,
@@ -310,12 +315,6 @@ class MMAttnForVisualQuestionAnswering(MMAttnVQAPreTrainedModel):
         )
         logits = self.classifier(outputs.pooled_output)
         loss = vqa_loss(logits, labels) if labels is not None else None
-        output = VQAOutput(
-            loss=loss,
-            logits=logits,
-            pooled_output=outputs.pooled_output,
-            attentions=outputs.attentions,
-            image_grid_size=outputs.image_grid_size,
-            question_attentions=outputs.question_attentions,
-        )
+        passed_on = {field.name for field in dataclasses.fields(self.output_class)} - {"loss", "logits"}
+        output = self.output_class(loss=loss, logits=logits, **{k: v for k, v in outputs.items() if k in passed_on})
         return output if return_dict else output.to_tuple()

@@ -41,7 +41,6 @@ from ...modeling_vqa import (
     VQAModelOutput,
     VQAOutput,
     check_vqa_inputs,
-    vqa_loss,
 )
 from .configuration_mcan import McanConfig
 
@@ -273,62 +272,16 @@ class McanAnswerHead(nn.Module):
 class McanForVisualQuestionAnswering(MMAttnForVisualQuestionAnswering, McanPreTrainedModel):
     """MCAN with its answer head: logits ``W_z LayerNorm(ỹ + x̃)``. mcan-vqa applies a sigmoid
     inside its model (BCELoss); here the logits come out and soft-score labels train them with
-    sigmoid BCE (``vqa_loss``), the same function."""
+    sigmoid BCE (``vqa_loss``), the same function. With eager attention the per-layer maps of
+    [`McanModelOutput`] come out too ([`McanVQAOutput`])."""
+
+    output_class = McanVQAOutput
 
     def __init__(self, config: McanConfig):
         super().__init__(config)
         self.model = McanModel(config)
         self.classifier = McanAnswerHead(config)
         self.post_init()
-
-    def forward(
-        self,
-        input_ids: torch.LongTensor | None = None,
-        attention_mask: torch.LongTensor | None = None,
-        pixel_values: torch.FloatTensor | None = None,
-        image_features: torch.FloatTensor | None = None,
-        image_attention_mask: torch.LongTensor | None = None,
-        image_index: torch.LongTensor | None = None,
-        labels: torch.Tensor | None = None,
-        output_attentions: bool | None = None,
-        return_dict: bool | None = None,
-        image_boxes: torch.FloatTensor | None = None,
-        **kwargs,
-    ) -> McanVQAOutput | tuple:
-        r"""
-        image_index (`torch.LongTensor` of shape `(batch,)`, *optional*):
-            For each question, the row of `pixel_values` / `image_features` holding its image.
-        image_boxes (`torch.FloatTensor` of shape `(images, regions, 4)`, *optional*):
-            Region boxes (x1, y1, x2, y2) in [0, 1], read when `config.use_box_features`.
-        labels (`torch.Tensor`, *optional*):
-            Answer indices `(batch,)` (softmax cross-entropy) or soft VQA scores
-            `(batch, num_labels)` (sigmoid binary cross-entropy, as MCAN trains).
-        """
-        return_dict = return_dict if return_dict is not None else self.config.return_dict
-        outputs = self.model(
-            input_ids=input_ids,
-            attention_mask=attention_mask,
-            pixel_values=pixel_values,
-            image_features=image_features,
-            image_attention_mask=image_attention_mask,
-            image_index=image_index,
-            image_boxes=image_boxes,
-            output_attentions=output_attentions,
-            return_dict=True,
-        )
-        logits = self.classifier(outputs.pooled_output)
-        output = McanVQAOutput(
-            loss=vqa_loss(logits, labels) if labels is not None else None,
-            logits=logits,
-            pooled_output=outputs.pooled_output,
-            attentions=outputs.attentions,
-            image_grid_size=outputs.image_grid_size,
-            question_attentions=outputs.question_attentions,
-            question_self_attentions=outputs.question_self_attentions,
-            image_self_attentions=outputs.image_self_attentions,
-            image_guided_attentions=outputs.image_guided_attentions,
-        )
-        return output if return_dict else output.to_tuple()
 
 
 __all__ = [
