@@ -228,16 +228,20 @@ class MultiHeadAttention(nn.Module):
         key_mask: torch.Tensor | None = None,
         guide: torch.Tensor | None = None,
         packing: SequencePacking | None = None,
+        guide_packing: SequencePacking | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Attends from ``x`` (batch, queries, hidden) over ``x`` itself, or over ``guide``
         (batch, keys, hidden) when the layer is guided; ``key_mask`` (batch, keys) marks the real
         keys. With ``packing``, ``x`` holds only the real rows (total, hidden) (see
         [`SequencePacking`]; ``key_mask`` of self-attention is then ``packing.mask``) and so does
-        the output. Returns the output and the weights (eager; over packed positions) or None."""
+        the output; with ``guide_packing`` the guide holds only its real rows (``key_mask`` is then
+        ``guide_packing.mask``). Returns the output and the weights (eager; over packed positions)
+        or None."""
         if self.guided:
             queries = self.query(x)
             (query,) = self._heads(packing.pad(queries) if packing is not None else queries, 1)
-            key, value = self._heads(self.key_value(guide), 2)
+            keys_values = self.key_value(guide)
+            key, value = self._heads(guide_packing.pad(keys_values) if guide_packing is not None else keys_values, 2)
         else:
             projected = self.query_key_value(x)
             query, key, value = self._heads(packing.pad(projected) if packing is not None else projected, 3)
@@ -287,9 +291,12 @@ class SelfAttentionLayer(nn.Module):
         self.feed_forward_dropout = nn.Dropout(config.dropout)
         self.feed_forward_norm = make_layer_norm(config.hidden_size, config.layer_norm_form, config.layer_norm_eps)
 
-    def forward(self, x: torch.Tensor, mask: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """Returns the new X and the self-attention weights (eager attention) or None."""
-        attended, weights = self.attention(x, mask)
+    def forward(
+        self, x: torch.Tensor, mask: torch.Tensor | None, packing: SequencePacking | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Returns the new X and the self-attention weights (eager attention) or None. With
+        ``packing``, X holds the real rows only (total, hidden) and ``mask`` is ``packing.mask``."""
+        attended, weights = self.attention(x, mask, packing=packing)
         x = self.attention_norm(x + self.attention_dropout(attended))
         x = self.feed_forward_norm(x + self.feed_forward_dropout(self.feed_forward(x)))
         return x, weights
@@ -323,13 +330,15 @@ class GuidedAttentionLayer(nn.Module):
         x_mask: torch.Tensor | None,
         guide_mask: torch.Tensor | None,
         packing: SequencePacking | None = None,
+        guide_packing: SequencePacking | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
         """Returns the new X, its self-attention weights and its guided-attention weights
         (queries X, keys Y) with eager attention, or Nones. With ``packing``, X holds the real
-        rows only (total, hidden) and ``x_mask`` is ``packing.mask``."""
+        rows only (total, hidden) and ``x_mask`` is ``packing.mask``; with ``guide_packing``, Y holds
+        its real rows only and ``guide_mask`` is ``guide_packing.mask``."""
         attended, self_weights = self.self_attention(x, x_mask, packing=packing)
         x = self.self_attention_norm(x + self.self_attention_dropout(attended))
-        attended, guided_weights = self.guided_attention(x, guide_mask, guide=guide, packing=packing)
+        attended, guided_weights = self.guided_attention(x, guide_mask, guide=guide, packing=packing, guide_packing=guide_packing)
         x = self.guided_attention_norm(x + self.guided_attention_dropout(attended))
         x = self.feed_forward_norm(x + self.feed_forward_dropout(self.feed_forward(x)))
         return x, self_weights, guided_weights

@@ -56,8 +56,8 @@ class McanModelOutput(VQAModelOutput):
         ``(batch, words)``.
     image_embeds: the projected regions X before the first layer, ``(batch, regions, d)``.
     question_hidden_states / image_hidden_states: Y and X after the last layer,
-        ``(batch, words, d)`` and ``(batch, regions, d)``. Padded regions are computed by no
-        layer (see ``SequencePacking``): their rows are zero.
+        ``(batch, words, d)`` and ``(batch, regions, d)``. Padded words and regions are computed
+        by no layer (see ``SequencePacking``): their rows are zero.
     question_self_attentions / image_self_attentions / image_guided_attentions: with
         ``output_attentions=True`` and eager attention, one tensor per layer:
         ``(batch, heads, words, words)``, ``(batch, heads, regions, regions)`` and
@@ -199,6 +199,10 @@ class McanModel(McanPreTrainedModel):
 
         question_mask = attention_mask.bool()
         question = self.question_encoder(input_ids)
+        # Padded words, like padded regions, are computed by no layer after the LSTM.
+        words = None if bool(question_mask.all()) else SequencePacking(question_mask)
+        if words is not None:
+            question, question_mask = words.pack(question), words.mask
         regions, region_mask, packing, grid_size = self._regions(
             pixel_values, image_features, image_attention_mask, image_index, image_boxes
         )
@@ -207,21 +211,27 @@ class McanModel(McanPreTrainedModel):
         question_self, image_self, image_guided = [], [], []
         if self.config.layout == "encoder_decoder":
             for layer in self.question_layers:
-                question, weights = layer(question, question_mask)
+                question, weights = layer(question, question_mask, words)
                 question_self.append(weights)
             for layer in self.image_layers:
-                regions, self_weights, guided_weights = layer(regions, question, region_mask, question_mask, packing)
+                regions, self_weights, guided_weights = layer(regions, question, region_mask, question_mask, packing, words)
                 image_self.append(self_weights)
                 image_guided.append(guided_weights)
         else:
             for question_layer, image_layer in zip(self.question_layers, self.image_layers):
-                question, weights = question_layer(question, question_mask)
-                regions, self_weights, guided_weights = image_layer(regions, question, region_mask, question_mask, packing)
+                question, weights = question_layer(question, question_mask, words)
+                regions, self_weights, guided_weights = image_layer(regions, question, region_mask, question_mask, packing, words)
                 question_self.append(weights)
                 image_self.append(self_weights)
                 image_guided.append(guided_weights)
 
-        question_vector, question_weights = self.question_reduction(question, question_mask)
+        question_vector, question_weights = self.question_reduction(question, question_mask, words)
+        if words is not None:  # back to the words as given, zero at the padding
+            question = words.unpack(question)
+            question_weights = words.to_positions(question_weights, dim=2)
+            if layer_maps:
+                question_self = [words.to_positions(words.to_positions(w, dim=2), dim=3) for w in question_self]
+                image_guided = [words.to_positions(w, dim=3) for w in image_guided]
         image_vector, image_weights = self.image_reduction(regions, region_mask, packing)
         if packing is not None:  # back to the regions as given, zero at the padding
             regions, projected_regions = packing.unpack(regions), packing.unpack(projected_regions)
