@@ -1,6 +1,7 @@
 """Datasets for the models of hf-mmattn: easy-VQA (shipped by the `easy-vqa` package), the
-official VQA v2 files with their bottom-up region features (.npy, .npz or TSV), and the VQA
-answer handling (official normalisation, soft targets, answer vocabularies)."""
+official VQA v2 files with their bottom-up region features (.npy, .npz or TSV), the VQA
+answer handling (official normalisation, soft targets, answer vocabularies), the generated
+shapes-captions dataset and the COCO / Flickr caption loaders (Karpathy's splits)."""
 
 from .answers import (
     answers_to_soft_targets,
@@ -10,6 +11,7 @@ from .answers import (
     soft_target_tensor,
     vqa_soft_score,
 )
+from .captions import load_coco_karpathy, load_flickr
 from .easy_vqa import EASY_VQA_ANSWERS, easy_vqa_answers, load_easy_vqa
 from .region_features import (
     RegionFeatures,
@@ -19,6 +21,7 @@ from .region_features import (
     pad_region_features,
     read_feature_tsv_row,
 )
+from .shapes_captions import generate_shapes_captions
 from .vqa_v2 import load_image_features, load_vqa_v2
 
 __all__ = [
@@ -28,8 +31,11 @@ __all__ = [
     "build_answer_vocabulary",
     "convert_feature_tsv_to_npz",
     "easy_vqa_answers",
+    "generate_shapes_captions",
     "index_feature_tsv",
+    "load_coco_karpathy",
     "load_easy_vqa",
+    "load_flickr",
     "load_image_features",
     "load_region_features",
     "load_vqa_v2",
