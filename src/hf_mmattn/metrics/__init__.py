@@ -37,6 +37,22 @@ def _question_accuracy(prediction: str, answers: list[str]) -> float:
     return sum(min(1.0, (total - left_out) / 3) for left_out in matches) / len(matches)
 
 
+def _check_texts(predictions, references, *, text: str, unit: str, metric: str) -> None:
+    """Rejects what is not one ``text`` string per ``unit`` (question, image) with a non-empty list
+    of reference strings, naming the problem."""
+    if isinstance(predictions, str) or isinstance(references, str):
+        raise ValueError(f"predictions must be a list of {text}s and references a list of lists of {text}s")
+    if len(predictions) != len(references):
+        raise ValueError(f"got {len(predictions)} predictions but {len(references)} references; expected one per {unit}")
+    if not predictions:
+        raise ValueError(f"no predictions: {metric} needs at least one {unit}")
+    for index, (prediction, texts) in enumerate(zip(predictions, references)):
+        if not isinstance(prediction, str):
+            raise ValueError(f"prediction {index} is {type(prediction).__name__} {prediction!r}; expected the {text} as a str")
+        if isinstance(texts, str) or len(texts) == 0 or not all(isinstance(t, str) for t in texts):
+            raise ValueError(f"references[{index}] is {texts!r}; expected a non-empty list of str {text}s")
+
+
 def compute_vqa_accuracy(
     predictions: Sequence[str],
     references: Sequence[Sequence[str]],
@@ -57,27 +73,14 @@ def compute_vqa_accuracy(
     ``"per_answer_type": {type: mean accuracy x 100}``. Values are not rounded (the official
     evaluation rounds to 2 decimals).
     """
-    if isinstance(predictions, str) or isinstance(references, str):
-        raise ValueError("predictions must be a list of answers and references a list of lists of answers")
-    if len(predictions) != len(references):
-        raise ValueError(
-            f"got {len(predictions)} predictions but {len(references)} references; expected one per question"
-        )
+    _check_texts(predictions, references, text="answer", unit="question", metric="VQA accuracy")
     if answer_types is not None and len(answer_types) != len(predictions):
         raise ValueError(
             f"got {len(answer_types)} answer_types for {len(predictions)} questions; expected one per question"
         )
-    if not predictions:
-        raise ValueError("no predictions: VQA accuracy needs at least one question")
 
     scores = []
-    for index, (prediction, answers) in enumerate(zip(predictions, references)):
-        if not isinstance(prediction, str):
-            raise ValueError(
-                f"prediction {index} is {type(prediction).__name__} {prediction!r}; expected the answer as a str"
-            )
-        if isinstance(answers, str) or len(answers) == 0 or not all(isinstance(a, str) for a in answers):
-            raise ValueError(f"references[{index}] is {answers!r}; expected a non-empty list of str answers")
+    for prediction, answers in zip(predictions, references):
         scores.append(_question_accuracy(normalize_answer(prediction), [normalize_answer(a) for a in answers]))
 
     result = {"vqa_accuracy": 100.0 * sum(scores) / len(scores), "num_questions": len(scores)}
@@ -224,21 +227,7 @@ def compute_caption_metrics(predictions: Sequence[str], references: Sequence[Seq
     ``"num_images"``, ``"tokenizer"`` ("ptb" or "python"), ``"tokenizer_fallback_reason"`` and
     ``"meteor_skipped_reason"`` (``None`` when not applicable).
     """
-    if isinstance(predictions, str) or isinstance(references, str):
-        raise ValueError("predictions must be a list of captions and references a list of lists of captions")
-    if len(predictions) != len(references):
-        raise ValueError(
-            f"got {len(predictions)} predictions but {len(references)} references; expected one per image"
-        )
-    if not predictions:
-        raise ValueError("no predictions: caption metrics need at least one image")
-    for index, (prediction, captions) in enumerate(zip(predictions, references)):
-        if not isinstance(prediction, str):
-            raise ValueError(
-                f"prediction {index} is {type(prediction).__name__} {prediction!r}; expected the caption as a str"
-            )
-        if isinstance(captions, str) or len(captions) == 0 or not all(isinstance(c, str) for c in captions):
-            raise ValueError(f"references[{index}] is {captions!r}; expected a non-empty list of str captions")
+    _check_texts(predictions, references, text="caption", unit="image", metric="caption metrics")
     try:
         from pycocoevalcap.bleu.bleu import Bleu
         from pycocoevalcap.cider.cider import Cider
