@@ -10,6 +10,7 @@ from tokenizers import Regex, normalizers
 
 from hf_mmattn.convert import (
     build_word_tokenizer,
+    checkpoint_state_dict,
     load_converted_state_dict,
     load_original_checkpoint,
     main,
@@ -48,6 +49,19 @@ def test_strict_state_dict_loading_names_every_problem():
     with pytest.raises(ValueError, match=r"0.weight: checkpoint \(2, 2\) vs model \(3, 2\)"):
         load_converted_state_dict(model, {**good, "0.weight": torch.zeros(2, 2)})
     assert strip_prefix({"module.a": 1, "b": 2}) == {"a": 1, "b": 2}
+
+
+def test_checkpoint_state_dict_unwraps_the_released_layouts_and_bare_state_dicts():
+    weight = torch.ones(2)
+    mcan = {"state_dict": {"module.proj.weight": weight}, "optimizer": {}, "lr_base": 1e-4, "epoch": 13}
+    ban = {"epoch": 12, "model_state": {"module.classifier.weight": weight}, "optimizer_state": {}}
+    assert checkpoint_state_dict(mcan, "state_dict", "an MCAN checkpoint") == {"proj.weight": weight}
+    assert checkpoint_state_dict(ban, "model_state", "a ban-vqa checkpoint") == {"classifier.weight": weight}
+    assert checkpoint_state_dict({"proj.weight": weight}, "state_dict", "an MCAN checkpoint") == {"proj.weight": weight}
+    with pytest.raises(ValueError, match="expected a ban-vqa checkpoint or a bare state dict of tensors"):
+        checkpoint_state_dict(mcan, "model_state", "a ban-vqa checkpoint")  # the other code's wrapper
+    with pytest.raises(ValueError, match="bare state dict of tensors"):
+        checkpoint_state_dict([weight], "state_dict", "an MCAN checkpoint")
 
 
 class _Evil:

@@ -4,7 +4,8 @@
     python -m hf_mmattn.convert ban --checkpoint model_epoch12.pth --dictionary dictionary.pkl ... --output_dir out/ban-8
 
 Each model's converter lives beside it (``hf_mmattn.models.<model>.convert_<model>``) and defines
-``add_arguments(parser)`` and ``convert(args) -> Path``. This module holds what they share: safe
+``add_arguments(parser)`` (its own flags; ``--output_dir`` is added here) and
+``convert(args) -> Path``. This module holds what they share: safe
 loading of the original files, a strict state-dict check, a word tokenizer that reproduces the
 original token ids, and writing the Hub-ready folder.
 """
@@ -58,6 +59,16 @@ def load_original_checkpoint(path: str | Path):
 def strip_prefix(state_dict: dict, prefix: str = "module.") -> dict:
     """Drop ``prefix`` (DataParallel's ``module.``) from every key that starts with it."""
     return {key.removeprefix(prefix): value for key, value in state_dict.items()}
+
+
+def checkpoint_state_dict(checkpoint, key: str, layout: str) -> dict[str, torch.Tensor]:
+    """The model tensors of a released checkpoint: ``checkpoint[key]`` when the file wraps them
+    (``layout`` describes that wrapper for the error), else the file as a bare state dict; keys
+    without DataParallel's ``module.`` prefix."""
+    state_dict = checkpoint[key] if isinstance(checkpoint, dict) and key in checkpoint else checkpoint
+    if not isinstance(state_dict, dict) or not all(isinstance(value, torch.Tensor) for value in state_dict.values()):
+        raise ValueError(f"expected {layout} or a bare state dict of tensors")
+    return strip_prefix(dict(state_dict))
 
 
 def load_converted_state_dict(model: torch.nn.Module, state_dict: dict[str, torch.Tensor]) -> None:
@@ -160,8 +171,7 @@ def main(argv: list[str] | None = None) -> Path:
         prog=f"python -m hf_mmattn.convert {model_name}", description=module.__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     module.add_arguments(parser)
-    if not any("--output_dir" in action.option_strings for action in parser._actions):
-        parser.add_argument("--output_dir", required=True, help="folder to write (from_pretrained / pipeline load it)")
+    parser.add_argument("--output_dir", required=True, help="folder to write (from_pretrained / pipeline load it)")
     args = parser.parse_args(argv[1:])
     args.model = model_name
     output_dir = module.convert(args)

@@ -21,11 +21,11 @@ from tokenizers import normalizers
 
 from ...convert import (
     build_word_tokenizer,
+    checkpoint_state_dict,
     load_converted_state_dict,
     load_original_checkpoint,
     read_pickle_data,
     save_converted_folder,
-    strip_prefix,
 )
 from ...processing.vqa import VQAImageProcessor, VQAProcessor
 from .configuration_ban import BAN_PRESETS, BanConfig
@@ -62,16 +62,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dictionary", required=True, help="ban-vqa data/dictionary.pkl ([word2idx, idx2word])")
     parser.add_argument("--label2ans", required=True, help="ban-vqa data/cache/trainval_label2ans.pkl (list of answers)")
     parser.add_argument("--preset", default="ban-vqa", choices=sorted(BAN_PRESETS), help="what the shapes cannot tell (dropouts)")
-    parser.add_argument("--output_dir", required=True, help="folder to write (from_pretrained / pipeline load it)")
-
-
-def original_state_dict(checkpoint) -> dict[str, torch.Tensor]:
-    """The model's tensors from a ban-vqa checkpoint (``model_state``) or a bare state dict."""
-    if isinstance(checkpoint, dict) and "model_state" in checkpoint:
-        checkpoint = checkpoint["model_state"]
-    if not isinstance(checkpoint, dict) or not all(isinstance(v, torch.Tensor) for v in checkpoint.values()):
-        raise ValueError("expected a ban-vqa checkpoint {'epoch', 'model_state', 'optimizer_state'} or a state dict of tensors")
-    return strip_prefix(dict(checkpoint), "module.")
 
 
 def infer_config(state: dict[str, torch.Tensor], preset: str, id2label: dict[int, str]) -> BanConfig:
@@ -164,7 +154,9 @@ def build_processor(dictionary, max_length: int) -> VQAProcessor:
 
 
 def convert(args: argparse.Namespace) -> Path:
-    state = original_state_dict(load_original_checkpoint(args.checkpoint))
+    state = checkpoint_state_dict(
+        load_original_checkpoint(args.checkpoint), "model_state", "a ban-vqa checkpoint {'epoch', 'model_state', 'optimizer_state'}"
+    )
     dictionary = read_pickle_data(args.dictionary)
     answers = read_pickle_data(args.label2ans)
     if not isinstance(answers, (list, tuple)) or not all(isinstance(a, str) for a in answers):

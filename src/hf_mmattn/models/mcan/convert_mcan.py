@@ -30,10 +30,10 @@ from tokenizers import Regex, normalizers
 
 from ...convert import (
     build_word_tokenizer,
+    checkpoint_state_dict,
     load_converted_state_dict,
     load_original_checkpoint,
     save_converted_folder,
-    strip_prefix,
 )
 from ...processing.vqa import VQAImageProcessor, VQAProcessor
 from .configuration_mcan import LAYOUTS, McanConfig
@@ -60,7 +60,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--num_attention_heads", type=int, default=8, help="heads of every attention layer (8 in the released configs)")
     parser.add_argument("--layout", choices=LAYOUTS, default="encoder_decoder", help="the released models are encoder-decoder")
-    parser.add_argument("--output_dir", required=True, help="folder to write (from_pretrained / pipeline load it)")
 
 
 # --- vocabulary --------------------------------------------------------------------------------
@@ -250,10 +249,7 @@ def convert_state_dict(original: dict[str, torch.Tensor], format: str, num_layer
 
 def convert(args) -> Path:
     checkpoint = load_original_checkpoint(args.checkpoint)
-    state_dict = checkpoint.get("state_dict", checkpoint) if isinstance(checkpoint, dict) else None
-    if not isinstance(state_dict, dict) or not all(isinstance(value, torch.Tensor) for value in state_dict.values()):
-        raise ValueError(f"{args.checkpoint} holds neither {{'state_dict': ...}} nor a state dict of tensors")
-    state_dict = strip_prefix(state_dict, "module.")
+    state_dict = checkpoint_state_dict(checkpoint, "state_dict", "an MCAN checkpoint {'state_dict', 'optimizer', 'lr_base', 'epoch'}")
     format = args.format or detect_format(state_dict)
 
     id2label = read_answer_dict(args.answer_dict)
