@@ -143,6 +143,11 @@ class SequencePacking:
         positions = torch.full((self.batch, self.longest), self.length, dtype=torch.long, device=mask.device)
         self.positions = positions.masked_scatter(self.mask, mask.nonzero()[:, 1])
 
+    @classmethod
+    def if_padded(cls, mask: torch.Tensor | None) -> SequencePacking | None:
+        """The packing of ``mask``, or ``None`` when it has no padding (nothing to skip)."""
+        return None if mask is None or bool(mask.all()) else cls(mask)
+
     def pack(self, x: torch.Tensor) -> torch.Tensor:
         """(batch, length, ...) -> (total, ...): the real rows."""
         return x.flatten(0, 1).index_select(0, self.source_index)

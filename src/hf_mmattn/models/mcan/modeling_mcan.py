@@ -151,17 +151,15 @@ class McanModel(McanPreTrainedModel):
             area = (image_boxes[..., 2] - image_boxes[..., 0]) * (image_boxes[..., 3] - image_boxes[..., 1])
             boxes = self.box_projection(torch.cat([image_boxes, area.unsqueeze(-1)], dim=-1).to(regions.dtype))
             regions = torch.cat([regions, boxes], dim=-1)
-        if image_index is not None:
+        if image_index is not None:  # each image projected once, then shared by its questions
             regions = self.image_projection(regions)[image_index]
             region_mask = region_mask[image_index] if region_mask is not None else None
-        if region_mask is None or bool(region_mask.all()):
-            regions = regions if image_index is not None else self.image_projection(regions)
-            return regions, region_mask, None, grid_size
-        # Padded regions: every position-wise layer runs on the real ones only (SequencePacking).
-        packing = SequencePacking(region_mask)
-        regions = packing.pack(regions)
-        regions = regions if image_index is not None else self.image_projection(regions)
-        return regions, packing.mask, packing, grid_size
+        packing = SequencePacking.if_padded(region_mask)
+        if packing is not None:  # every position-wise layer runs on the real regions only
+            regions, region_mask = packing.pack(regions), packing.mask
+        if image_index is None:  # projected after packing: the real rows only
+            regions = self.image_projection(regions)
+        return regions, region_mask, packing, grid_size
 
     def forward(
         self,
@@ -200,7 +198,7 @@ class McanModel(McanPreTrainedModel):
         question_mask = attention_mask.bool()
         question = self.question_encoder(input_ids)
         # Padded words, like padded regions, are computed by no layer after the LSTM.
-        words = None if bool(question_mask.all()) else SequencePacking(question_mask)
+        words = SequencePacking.if_padded(question_mask)
         if words is not None:
             question, question_mask = words.pack(question), words.mask
         regions, region_mask, packing, grid_size = self._regions(
