@@ -18,7 +18,7 @@ tokens (``processor.tokenizer`` gives the words).
 Models that read precomputed region features (``config.image_encoder == "features"``, as BAN and
 MCAN converted from their released checkpoints) take, in place of a picture, the features of
 one image: an ``(N, D)`` array or tensor, a ``.npy`` / ``.npz`` file (see
-``hf_mmattn.data.vqa_v2``), or a dict ``{"image_features": (N, D), "image_boxes": (N, 4)
+``hf_mmattn.data.region_features``), or a dict ``{"image_features": (N, D), "image_boxes": (N, 4)
 (x1, y1, x2, y2 in [0, 1], optional), "image_attention_mask": (N,) (optional)}``. No region
 detector is bundled, so such a model refuses a picture with an error that says so.
 """
@@ -26,6 +26,7 @@ detector is bundled, so such a model refuses a picture with an error that says s
 from __future__ import annotations
 
 import logging
+import os
 
 import numpy as np
 import torch
@@ -47,7 +48,7 @@ def _read_region_features(image, feature_size: int) -> dict[str, torch.Tensor]:
     from ..data.region_features import load_region_features
 
     if isinstance(image, (str, bytes)) or hasattr(image, "__fspath__"):
-        path = str(image)
+        path = os.fsdecode(image)
         if not path.endswith((".npy", ".npz")):
             raise ValueError(
                 f"this model reads precomputed region features of {feature_size} dimensions (bottom-up attention "
