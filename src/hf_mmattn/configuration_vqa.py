@@ -1,5 +1,6 @@
-"""Configuration fields every VQA model of the package shares: the word vocabulary, the image
-input (layers/encoders.py) and the answer head (layers/fusion.py)."""
+"""Configuration fields the models of the package share: the image input (layers/encoders.py),
+read by every VQA and captioning model, and for VQA the word vocabulary and the answer head
+(layers/fusion.py)."""
 
 from __future__ import annotations
 
@@ -7,13 +8,11 @@ from transformers import AutoConfig, PreTrainedConfig
 from transformers.configuration_utils import SubConfigSpec
 
 
-class MMAttnVQAConfig(PreTrainedConfig):
+class MMAttnImageInputConfig(PreTrainedConfig):
     r"""
+    The image input of [`~hf_mmattn.layers.encoders.ImageEncoder`].
+
     Args:
-        vocab_size / pad_token_id: the word vocabulary of the processor's tokenizer.
-        answer_head: ``"linear"`` (a single softmax layer, as the papers) or ``"mlp"`` (one ReLU
-            hidden layer of ``answer_hidden_size``).
-        dropout: dropout probability of the model (where each paper puts it).
         image_encoder: ``"scratch_cnn"``, ``"backbone"`` or ``"features"`` (see layers/encoders.py).
         num_channels: image channels for pixel inputs.
         scratch_cnn_channels: channels of the scratch CNN blocks (each halves the resolution).
@@ -25,17 +24,29 @@ class MMAttnVQAConfig(PreTrainedConfig):
 
     sub_configs_defaults = {"backbone_config": SubConfigSpec(AutoConfig, model_type="resnet", optional=True)}
 
-    vocab_size: int = 10000
-    pad_token_id: int | None = 0
-    answer_head: str = "linear"
-    answer_hidden_size: int = 1024
-    dropout: float = 0.5
     image_encoder: str = "backbone"
     num_channels: int = 3
     scratch_cnn_channels: list[int] | tuple[int, ...] = (32, 64, 128)
     backbone_config: dict | PreTrainedConfig | None = None
     freeze_backbone: bool = True
     image_feature_size: int = 2048
+
+
+class MMAttnVQAConfig(MMAttnImageInputConfig):
+    r"""
+    Args:
+        vocab_size / pad_token_id: the word vocabulary of the processor's tokenizer.
+        answer_head: ``"linear"`` (a single softmax layer, as the papers) or ``"mlp"`` (one ReLU
+            hidden layer of ``answer_hidden_size``).
+        dropout: dropout probability of the model (where each paper puts it).
+        image input fields: see [`MMAttnImageInputConfig`].
+    """
+
+    vocab_size: int = 10000
+    pad_token_id: int | None = 0
+    answer_head: str = "linear"
+    answer_hidden_size: int = 1024
+    dropout: float = 0.5
 
     # What one map of ``outputs.attentions`` is (figure titles): "hop", "glimpse", "step", ...
     attention_step_name = "hop"
