@@ -1,7 +1,8 @@
 """hf-mmattn: the classic attention models of multimodal learning as transformers models.
 
-``import hf_mmattn`` registers every architecture with the transformers Auto classes and
-restores the ``visual-question-answering`` pipeline.
+``import hf_mmattn`` registers every architecture with the transformers Auto classes,
+restores the ``visual-question-answering`` pipeline and serves the captioners through
+``image-text-to-text`` (and ``image-to-text``).
 """
 
 from . import registration  # noqa: F401  (registers models, processors and pipelines)
@@ -14,8 +15,20 @@ from .models.mcb import McbConfig, McbForVisualQuestionAnswering, McbModel
 from .models.mlb import MlbConfig, MlbForVisualQuestionAnswering, MlbModel
 from .models.mutan import MutanConfig, MutanForVisualQuestionAnswering, MutanModel
 from .models.san import SanConfig, SanForVisualQuestionAnswering, SanModel
-from .pipelines import VisualQuestionAnsweringPipeline
-from .processing import VQAImageProcessor, VQAProcessor, build_question_tokenizer
+from .models.show_attend_tell import (
+    SHOW_ATTEND_TELL_PRESETS,
+    ShowAttendTellConfig,
+    ShowAttendTellForConditionalGeneration,
+)
+from .models.show_tell import ShowTellConfig, ShowTellForConditionalGeneration
+from .pipelines import ImageCaptioningPipeline, VisualQuestionAnsweringPipeline
+from .processing import (
+    CaptioningProcessor,
+    VQAImageProcessor,
+    VQAProcessor,
+    build_caption_tokenizer,
+    build_question_tokenizer,
+)
 
 __version__ = "0.1.0"
 
@@ -24,10 +37,12 @@ __all__ = [
     "BanConfig",
     "BanForVisualQuestionAnswering",
     "BanModel",
+    "CaptioningProcessor",
     "DanConfig",
     "DanForVisualQuestionAnswering",
     "DanModel",
     "HieCoAttConfig",
+    "ImageCaptioningPipeline",
     "HieCoAttForVisualQuestionAnswering",
     "HieCoAttModel",
     "LstmQNormIConfig",
@@ -49,8 +64,14 @@ __all__ = [
     "SanConfig",
     "SanForVisualQuestionAnswering",
     "SanModel",
+    "SHOW_ATTEND_TELL_PRESETS",
+    "ShowAttendTellConfig",
+    "ShowAttendTellForConditionalGeneration",
+    "ShowTellConfig",
+    "ShowTellForConditionalGeneration",
     "VQAImageProcessor",
     "VQAProcessor",
     "VisualQuestionAnsweringPipeline",
+    "build_caption_tokenizer",
     "build_question_tokenizer",
 ]

@@ -5,7 +5,11 @@
   ``AutoImageProcessor`` (a processor cannot be loaded unless its image processor is registered);
 * the ``visual-question-answering`` pipeline (and its ``vqa`` alias), which transformers 5
   removed: the removed-task check runs before the registry is consulted, so the package takes
-  its own task names out of ``transformers.pipelines.REMOVED_TASKS`` and registers its pipeline.
+  its own task names out of ``transformers.pipelines.REMOVED_TASKS`` and registers its pipeline;
+* the captioners with ``AutoModelForImageTextToText`` (and ``AutoModel``), and the
+  ``image-text-to-text`` task (``image-to-text`` is transformers' redirect to it) served by
+  [`ImageCaptioningPipeline`], a subclass of transformers' pipeline that behaves the same for
+  every other model and adds attention maps and optional text for the package's captioners.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from transformers import (
     AutoConfig,
     AutoImageProcessor,
     AutoModel,
+    AutoModelForImageTextToText,
     AutoModelForVisualQuestionAnswering,
     AutoProcessor,
 )
@@ -28,7 +33,11 @@ from .models.mcb import McbConfig, McbForVisualQuestionAnswering, McbModel
 from .models.mlb import MlbConfig, MlbForVisualQuestionAnswering, MlbModel
 from .models.mutan import MutanConfig, MutanForVisualQuestionAnswering, MutanModel
 from .models.san import SanConfig, SanForVisualQuestionAnswering, SanModel
+from .models.show_attend_tell import ShowAttendTellConfig, ShowAttendTellForConditionalGeneration
+from .models.show_tell import ShowTellConfig, ShowTellForConditionalGeneration
+from .pipelines.image_captioning import ImageCaptioningPipeline
 from .pipelines.visual_question_answering import VisualQuestionAnsweringPipeline
+from .processing.captioning import CaptioningProcessor
 from .processing.vqa import VQAImageProcessor, VQAProcessor
 
 VQA_MODELS = (
@@ -41,6 +50,11 @@ VQA_MODELS = (
     (DanConfig, DanModel, DanForVisualQuestionAnswering),
     (McanConfig, McanModel, McanForVisualQuestionAnswering),
     (BanConfig, BanModel, BanForVisualQuestionAnswering),
+)
+
+CAPTIONING_MODELS = (
+    (ShowTellConfig, ShowTellForConditionalGeneration),
+    (ShowAttendTellConfig, ShowAttendTellForConditionalGeneration),
 )
 
 RESTORED_PIPELINES = {
@@ -56,6 +70,12 @@ def register_models() -> None:
         AutoModelForVisualQuestionAnswering.register(config_class, vqa_class, exist_ok=True)
         AutoImageProcessor.register(config_class, image_processor_classes={"pil": VQAImageProcessor}, exist_ok=True)
         AutoProcessor.register(config_class, VQAProcessor, exist_ok=True)
+    for config_class, model_class in CAPTIONING_MODELS:
+        AutoConfig.register(config_class.model_type, config_class, exist_ok=True)
+        AutoModel.register(config_class, model_class, exist_ok=True)
+        AutoModelForImageTextToText.register(config_class, model_class, exist_ok=True)
+        AutoImageProcessor.register(config_class, image_processor_classes={"pil": VQAImageProcessor}, exist_ok=True)
+        AutoProcessor.register(config_class, CaptioningProcessor, exist_ok=True)
 
 
 def restore_pipelines() -> None:
@@ -67,6 +87,10 @@ def restore_pipelines() -> None:
     for alias, task in PIPELINE_ALIASES.items():
         transformers_pipelines.REMOVED_TASKS.pop(alias, None)
         registry.task_aliases[alias] = task
+    # A subclass of transformers' own image-text-to-text pipeline, identical for other models.
+    captioning_task = registry.supported_tasks["image-text-to-text"]
+    if captioning_task.get("impl") is not ImageCaptioningPipeline:
+        captioning_task["impl"] = ImageCaptioningPipeline
 
 
 register_models()

@@ -120,13 +120,14 @@ class QuestionEncoding(NamedTuple):
     state: tuple[torch.Tensor, torch.Tensor] | torch.Tensor | None = None
 
 
-def run_packed_rnn(rnn: nn.LSTM | nn.GRU, inputs: torch.Tensor, attention_mask: torch.Tensor):
+def run_packed_rnn(rnn: nn.LSTM | nn.GRU, inputs: torch.Tensor, attention_mask: torch.Tensor, initial_state=None):
     """Runs ``rnn`` (batch_first) over right-padded sequences as packed sequences, so padding
-    never enters the recurrence. Returns the outputs ``(batch, words, dirs * hidden)``, zero at
-    padding, and the final state taken at each sequence's own last word."""
+    never enters the recurrence, from ``initial_state`` (zeros when ``None``). Returns the outputs
+    ``(batch, words, dirs * hidden)``, zero at padding, and the final state taken at each
+    sequence's own last word."""
     lengths = attention_mask.sum(dim=1).cpu()
     packed = pack_padded_sequence(inputs, lengths, batch_first=True, enforce_sorted=False)
-    outputs, state = rnn(packed)
+    outputs, state = rnn(packed, initial_state)
     outputs, _ = pad_packed_sequence(outputs, batch_first=True, total_length=inputs.shape[1])
     return outputs, state
 

@@ -1,3 +1,4 @@
+from .image_captioning import ImageCaptioningPipeline
 from .visual_question_answering import VisualQuestionAnsweringPipeline
 
-__all__ = ["VisualQuestionAnsweringPipeline"]
+__all__ = ["ImageCaptioningPipeline", "VisualQuestionAnsweringPipeline"]

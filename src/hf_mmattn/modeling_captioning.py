@@ -1,0 +1,294 @@
+"""What the captioning models of the package share (Show and Tell, Show, Attend and Tell).
+
+A captioner reads an image and a caption prefix ``input_ids`` that starts with the start token
+(``config.bos_token_id``) and returns next-word ``logits`` at every position, like a causal
+language model: training passes the whole caption with ``labels`` (the same ids, padding set to
+-100, shifted inside), ``generate()`` passes the start token and continues it one word at a time
+with the LSTM state and the encoded image carried in a
+[`~hf_mmattn.layers.recurrent_generation.RecurrentStateCache`].
+
+Each model implements three steps, in its own file, with its paper's equations:
+
+* ``start(regions, region_mask)``: the decoder's initial state from the encoded image (a cache);
+* ``decode(input_ids, attention_mask, cache, sample_attention)``: one LSTM step per word,
+  returning the logits and, for attention models, one attention map per word;
+* ``compute_loss(...)``: the caption log-likelihood plus the model's own terms.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import NamedTuple
+
+import torch
+import torch.nn.functional as F
+from transformers.utils import ModelOutput
+
+from .configuration_vqa import MMAttnImageInputConfig
+from .layers.encoders import ImageEncoder
+from .layers.recurrent_generation import RecurrentStateCache
+from .modeling_base import MMAttnPreTrainedModel, check_image_inputs
+
+CAPTION_LOSS_REDUCTIONS = ("sentence", "token")
+
+
+class MMAttnCaptioningConfig(MMAttnImageInputConfig):
+    r"""
+    Fields every captioner shares.
+
+    Args:
+        vocab_size / pad_token_id / bos_token_id / eos_token_id: the processor's word vocabulary
+            and its padding, start and end tokens.
+        embedding_size: word embedding size m.
+        hidden_size: LSTM size n.
+        dropout: dropout probability (on the LSTM output before the word classifier).
+        image_grid_pool_size: ``[height, width]`` to which the CNN feature map is average-pooled
+            (adaptively) before it becomes the grid of annotations, e.g. ``[14, 14]`` as the
+            PyTorch tutorial port does with ResNet-101; ``None`` keeps the backbone's own grid.
+        caption_loss_reduction: ``"sentence"``: the negative log-likelihood of each caption summed
+            over its words and averaged over captions (the papers' objective, and arctic-captions');
+            ``"token"``: averaged over all words of the batch (the PyTorch tutorial's
+            ``CrossEntropyLoss``).
+        image input fields: see [`~hf_mmattn.configuration_vqa.MMAttnImageInputConfig`].
+    """
+
+    vocab_size: int = 10000
+    pad_token_id: int | None = 0
+    bos_token_id: int | None = 2
+    eos_token_id: int | None = 3
+    embedding_size: int = 512
+    hidden_size: int = 512
+    dropout: float = 0.5
+    image_grid_pool_size: list[int] | tuple[int, int] | None = None
+    caption_loss_reduction: str = "sentence"
+    use_cache: bool = True
+
+    def validate_captioning(self) -> None:
+        if self.caption_loss_reduction not in CAPTION_LOSS_REDUCTIONS:
+            raise ValueError(f"caption_loss_reduction must be one of {CAPTION_LOSS_REDUCTIONS}, got {self.caption_loss_reduction!r}")
+        if self.bos_token_id is None or self.eos_token_id is None:
+            raise ValueError("a captioner needs bos_token_id (start of caption) and eos_token_id (end of caption)")
+        for name in ("pad_token_id", "bos_token_id", "eos_token_id"):
+            value = getattr(self, name)
+            if value is not None and not 0 <= value < self.vocab_size:
+                raise ValueError(f"{name}={value} is outside the vocabulary [0, {self.vocab_size})")
+
+
+@dataclass
+class CaptioningOutput(ModelOutput):
+    """Output of the captioners.
+
+    loss: with ``labels``, the training objective (caption negative log-likelihood plus the
+        model's regularisers, see the model's ``compute_loss``).
+    logits: next-word scores ``(batch, words, vocab_size)``; position t predicts word t + 1.
+    past_key_values: the decoder state after the last word and the encoded image
+        ([`RecurrentStateCache`]); pass it back with the next word to continue.
+    attentions: with ``output_attentions=True``, for attention models, one map per word,
+        each ``(batch, num_regions)`` summing to 1: the α_t used to predict word t + 1.
+    gates: with ``output_attentions=True``, Show, Attend and Tell's gate β_t per word,
+        ``(batch, words)`` (scalar gate) or ``(batch, words, dim)`` (vector gate); else ``None``.
+    image_grid_size: ``(height, width)`` of the annotation grid for pixel inputs, so
+        ``attentions[t][b].reshape(image_grid_size)`` lays over the image.
+    caption_loss: with ``labels``, the caption negative log-likelihood alone.
+    """
+
+    loss: torch.FloatTensor | None = None
+    logits: torch.FloatTensor | None = None
+    past_key_values: RecurrentStateCache | None = None
+    attentions: tuple[torch.FloatTensor, ...] | None = None
+    gates: torch.FloatTensor | None = None
+    image_grid_size: tuple[int, int] | None = None
+    caption_loss: torch.FloatTensor | None = None
+
+
+class DecodedWords(NamedTuple):
+    """What a model's ``decode`` returns for ``T`` input words.
+
+    logits: ``(batch, T, vocab_size)``.
+    attentions: ``(batch, T, num_regions)``, the attention α_t of each step, or ``None``.
+    used_attentions: the weights the context was actually built with: α_t (soft attention, and hard
+        attention's expected-value images), one-hot samples s_t (hard attention); or ``None``.
+    gates: β_t ``(batch, T)`` or ``(batch, T, dim)``, or ``None``.
+    """
+
+    logits: torch.Tensor
+    attentions: torch.Tensor | None = None
+    used_attentions: torch.Tensor | None = None
+    gates: torch.Tensor | None = None
+
+
+def caption_negative_log_likelihood(logits: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-word negative log-likelihood of the caption: position t of ``logits`` predicts
+    ``labels[:, t + 1]``; -100 labels are ignored. Returns ``(nll, predicted)``, both
+    ``(batch, words - 1)``: the loss of each predicted word (0 where ignored) and the mask of the
+    positions that predict a word."""
+    targets = labels[:, 1:]
+    predicted = targets != -100
+    nll = F.cross_entropy(logits[:, :-1].transpose(1, 2).float(), targets.masked_fill(~predicted, 0), reduction="none")
+    return nll * predicted, predicted
+
+
+def reduce_caption_loss(nll: torch.Tensor, predicted: torch.Tensor, reduction: str) -> torch.Tensor:
+    """``"sentence"``: sum over each caption's words, mean over captions; ``"token"``: mean over
+    every predicted word of the batch."""
+    if reduction == "sentence":
+        return nll.sum(dim=1).mean()
+    return nll.sum() / predicted.sum().clamp(min=1)
+
+
+def keep_state_at_padding(step_mask: torch.Tensor, new: torch.Tensor, old: torch.Tensor) -> torch.Tensor:
+    """The decoder state after a step: ``new`` where the word is real, ``old`` where it is padding,
+    so a left-padded prompt starts from the image's own initial state."""
+    return torch.where(step_mask.bool().unsqueeze(-1), new, old)
+
+
+def check_caption_inputs(config, input_ids, attention_mask, past_key_values) -> torch.Tensor:
+    """Checks the word inputs; returns the attention mask (all ones when none was given)."""
+    if input_ids is None:
+        raise ValueError(
+            "input_ids is required: the caption so far, starting with the start token "
+            f"(id {config.bos_token_id}); generate() and the processor add it"
+        )
+    if input_ids.dim() != 2 or input_ids.dtype not in (torch.int64, torch.int32):
+        raise ValueError(f"input_ids must be a 2-D integer tensor (batch, words); got shape {tuple(input_ids.shape)} of dtype {input_ids.dtype}")
+    if input_ids.shape[1] == 0:
+        raise ValueError("input_ids has no words: start the caption with the start token")
+    if input_ids.min() < 0 or input_ids.max() >= config.vocab_size:
+        raise ValueError(f"input_ids contain ids outside the vocabulary [0, {config.vocab_size})")
+    if attention_mask is None:
+        return torch.ones_like(input_ids)
+    if attention_mask.shape[0] != input_ids.shape[0] or attention_mask.shape[1] < input_ids.shape[1]:
+        raise ValueError(f"attention_mask has shape {tuple(attention_mask.shape)} but input_ids has {tuple(input_ids.shape)}")
+    # generate() passes the mask of the whole sequence and, with a cache, only the new words.
+    return attention_mask[:, -input_ids.shape[1]:]
+
+
+class MMAttnCaptioningPreTrainedModel(MMAttnPreTrainedModel):
+    """Base class of the captioners: image encoding, the forward pass around the model's
+    ``start`` / ``decode`` / ``compute_loss``, what ``generate()`` needs of a recurrent decoder and
+    the remote-code entry points of an image-text-to-text checkpoint. The models list
+    ``GenerationMixin`` among their own bases: transformers only grants ``generate()`` to a
+    class that inherits it directly."""
+
+    main_input_name = "input_ids"
+    pipeline_tag = "image-text-to-text"
+    _is_stateful = True
+
+    @classmethod
+    def _supports_default_dynamic_cache(cls) -> bool:
+        # The decoder carries its own RecurrentStateCache (created by the first forward pass).
+        return False
+
+    def __init__(self, config):
+        config.validate_captioning()
+        super().__init__(config)
+        self.image_encoder = ImageEncoder(config)
+
+    def get_input_embeddings(self):
+        return self.embedding
+
+    def set_input_embeddings(self, value):
+        self.embedding = value
+
+    def encode_image(self, pixel_values, image_features, image_attention_mask):
+        """Annotations ``(batch, regions, dim)``, their mask (or ``None``) and the grid size."""
+        regions, region_mask, grid_size = self.image_encoder(pixel_values, image_features, image_attention_mask)
+        pool_size = self.config.image_grid_pool_size
+        if pool_size is not None and grid_size is not None and tuple(pool_size) != tuple(grid_size):
+            feature_map = regions.transpose(1, 2).unflatten(2, grid_size)
+            regions = F.adaptive_avg_pool2d(feature_map, tuple(pool_size)).flatten(2).transpose(1, 2)
+            grid_size = tuple(pool_size)
+        return regions, region_mask, grid_size
+
+    def start(self, regions: torch.Tensor, region_mask: torch.Tensor | None) -> RecurrentStateCache:
+        raise NotImplementedError
+
+    def decode(self, input_ids, attention_mask, cache: RecurrentStateCache) -> DecodedWords:
+        raise NotImplementedError
+
+    def compute_loss(self, decoded: DecodedWords, labels: torch.Tensor, cache: RecurrentStateCache):
+        """Returns ``(loss, caption_loss)``; attention models add their regularisers."""
+        nll, predicted = caption_negative_log_likelihood(decoded.logits, labels)
+        caption_loss = reduce_caption_loss(nll, predicted, self.config.caption_loss_reduction)
+        return caption_loss, caption_loss
+
+    def forward(
+        self,
+        input_ids: torch.LongTensor | None = None,
+        attention_mask: torch.LongTensor | None = None,
+        pixel_values: torch.FloatTensor | None = None,
+        image_features: torch.FloatTensor | None = None,
+        image_attention_mask: torch.LongTensor | None = None,
+        past_key_values: RecurrentStateCache | None = None,
+        labels: torch.LongTensor | None = None,
+        use_cache: bool | None = None,
+        output_attentions: bool | None = None,
+        return_dict: bool | None = None,
+        **kwargs,
+    ) -> CaptioningOutput | tuple:
+        r"""
+        input_ids (`torch.LongTensor` of shape `(batch, words)`):
+            The caption so far, starting with the start token; with `past_key_values`, only the
+            words the cache has not seen.
+        past_key_values ([`RecurrentStateCache`], *optional*):
+            The state returned by the previous call; the image is then not needed again.
+        labels (`torch.LongTensor` of shape `(batch, words)`, *optional*):
+            The caption ids (usually `input_ids` with padding set to -100); position t of the
+            logits is trained to predict `labels[:, t + 1]`.
+        """
+        return_dict = return_dict if return_dict is not None else self.config.return_dict
+        use_cache = use_cache if use_cache is not None else self.config.use_cache
+        output_attentions = output_attentions if output_attentions is not None else self.config.output_attentions
+        attention_mask = check_caption_inputs(self.config, input_ids, attention_mask, past_key_values)
+        if past_key_values is None or past_key_values.get_seq_length() == 0:
+            check_image_inputs(self.config, pixel_values, image_features, image_attention_mask)
+            regions, region_mask, grid_size = self.encode_image(pixel_values, image_features, image_attention_mask)
+            if regions.shape[0] != input_ids.shape[0]:
+                raise ValueError(f"batch mismatch: {input_ids.shape[0]} captions but {regions.shape[0]} images")
+            cache = self.start(regions, region_mask)
+            cache.grid_size = grid_size
+        else:
+            cache = past_key_values
+            batch = next(iter(cache.tensors.values())).shape[0]
+            if input_ids.shape[0] != batch:
+                raise ValueError(f"batch mismatch: {input_ids.shape[0]} captions but the cache holds {batch}")
+        if labels is not None and labels.shape != input_ids.shape:
+            raise ValueError(f"labels must have the shape of input_ids {tuple(input_ids.shape)}; got {tuple(labels.shape)}")
+
+        decoded = self.decode(input_ids, attention_mask, cache)
+        cache.seen_tokens += input_ids.shape[1]
+        loss = caption_loss = None
+        if labels is not None:
+            loss, caption_loss = self.compute_loss(decoded, labels, cache)
+
+        attentions = gates = None
+        if output_attentions and decoded.attentions is not None:
+            attentions, gates = tuple(decoded.attentions.unbind(dim=1)), decoded.gates
+        output = CaptioningOutput(
+            loss=loss,
+            logits=decoded.logits,
+            past_key_values=cache if use_cache else None,
+            attentions=attentions,
+            gates=gates,
+            image_grid_size=getattr(cache, "grid_size", None),
+            caption_loss=caption_loss,
+        )
+        return output if return_dict else output.to_tuple()
+
+    def _remote_code_entry_points(self) -> dict[str, str]:
+        from .registration import CAPTIONING_MODELS
+
+        config_class, model_class = next(classes for classes in CAPTIONING_MODELS if classes[0] is type(self.config))
+        return {
+            "AutoConfig": config_class.__name__,
+            "AutoModel": model_class.__name__,
+            "AutoModelForImageTextToText": model_class.__name__,
+            "AutoProcessor": "CaptioningProcessor",
+        }
+
+    def _remote_code_pipeline(self) -> tuple[str, dict]:
+        return "mmattn-image-captioning", {
+            "impl": "ImageCaptioningPipeline",
+            "pt": ["AutoModelForImageTextToText"],
+            "type": "multimodal",
+        }

@@ -1,0 +1,124 @@
+"""Configuration of Show, Attend and Tell (Xu, Ba, Kiros, Cho, Courville, Salakhutdinov, Zemel,
+Bengio, ICML 2015), with switches for the released Theano code (kelvinxu/arctic-captions) and
+the common PyTorch port (sgrvinod/a-PyTorch-Tutorial-to-Image-Captioning)."""
+
+from __future__ import annotations
+
+from ...modeling_captioning import MMAttnCaptioningConfig
+
+ATTENTION_TYPES = ("soft", "hard")
+ATTENTION_ACTIVATIONS = ("tanh", "relu")
+GATES = ("scalar", "vector", "none")
+DEEP_OUTPUT_ACTIVATIONS = ("none", "tanh")
+INIT_STATE_ACTIVATIONS = ("tanh", "none")
+PENALTY_REDUCTIONS = ("sum", "mean")
+HARD_ATTENTION_INFERENCE = ("expected", "argmax")
+EXPECTED_ATTENTION_SCOPES = ("image", "batch")
+
+# Every switch at the paper's value, then the differences of each public implementation.
+SHOW_ATTEND_TELL_PRESETS = {
+    "xu2015-soft": {},
+    "xu2015-hard": {"attention_type": "hard"},
+    # The PyTorch tutorial (ResNet-101 14x14x2048 annotations): ReLU in the attention MLP, a
+    # vector gate sigmoid(f_beta(h)) of the annotation size, linear f_init, no deep output
+    # (fc(dropout(h))), CrossEntropyLoss over words and the penalty averaged over locations.
+    "sgrvinod": {
+        "embedding_size": 512,
+        "hidden_size": 512,
+        "attention_size": 512,
+        "image_feature_size": 2048,
+        "image_grid_pool_size": [14, 14],
+        "attention_activation": "relu",
+        "gate": "vector",
+        "init_state_activation": "none",
+        "deep_output": False,
+        "caption_loss_reduction": "token",
+        "attention_penalty_reduction": "mean",
+        "attention_penalty_weight": 1.0,
+    },
+}
+
+
+class ShowAttendTellConfig(MMAttnCaptioningConfig):
+    r"""
+    Args:
+        attention_type: ``"soft"`` (deterministic: ẑ_t = Σ_i α_ti a_i, section 4.2) or ``"hard"``
+            (stochastic: ẑ_t = a_{s_t} with s_t ~ Multinoulli(α_t), trained with REINFORCE,
+            section 4.1).
+        attention_size: size of the attention MLP's hidden layer (f_att, eq. 4).
+        attention_activation: non-linearity of f_att, e_ti = w·act(W_a a_i + W_h h_{t-1}):
+            ``"tanh"`` (paper, arctic-captions) or ``"relu"`` (PyTorch tutorial).
+        gate: β_t = σ(f_β(h_{t-1})) scaling the context (section 4.2.1): ``"scalar"`` (paper),
+            ``"vector"`` (one gate per annotation channel, PyTorch tutorial) or ``"none"``.
+        init_state_activation: f_init of h_0, c_0 from the mean annotation: ``"tanh"`` (paper's
+            MLPs, arctic's ``ff_state``/``ff_memory``) or ``"none"`` (PyTorch tutorial's Linear).
+        deep_output: the deep output layer p(y_t) ∝ exp(L_o(E y_{t-1} + L_h h_t + L_z ẑ_t)) (eq. 7);
+            ``False`` predicts from h_t alone (PyTorch tutorial's ``fc``).
+        deep_output_activation: ``"none"`` (eq. 7 as printed) or ``"tanh"`` (arctic-captions
+            applies tanh to the sum before L_o).
+        attention_penalty_weight: λ of the doubly stochastic penalty λ Σ_i (1 - Σ_t α_ti)² (eq. 14);
+            0 turns it off.
+        attention_penalty_reduction: ``"sum"`` over locations (eq. 14, arctic) or ``"mean"`` over
+            them (PyTorch tutorial); averaged over captions either way.
+        reinforce_weight: λ_r of the REINFORCE term of hard attention (eq. 12); arctic-captions
+            scales it by 1/10.
+        entropy_weight: λ_e of the entropy bonus of hard attention (eq. 12); arctic uses 0.002.
+        baseline_decay: the moving-average baseline b_k = decay b_{k-1} + (1 - decay) log p(y|s̃, a).
+        expected_attention_probability: probability of using α_t instead of a sample for hard
+            attention during training (section 4.1: 0.5).
+        expected_attention_scope: that choice is drawn per ``"image"`` (paper's wording) or once per
+            ``"batch"`` (arctic-captions' ``h_sampling_mask``).
+        hard_attention_inference: hard attention at inference: the ``"expected"`` context
+            Σ_i α_ti a_i (arctic's default when not sampling) or the ``"argmax"`` location.
+        shared captioning fields: see [`~hf_mmattn.modeling_captioning.MMAttnCaptioningConfig`].
+    """
+
+    model_type = "mmattn_show_attend_tell"
+
+    embedding_size: int = 512
+    hidden_size: int = 1800
+    attention_size: int = 512
+    image_feature_size: int = 512
+    attention_type: str = "soft"
+    attention_activation: str = "tanh"
+    gate: str = "scalar"
+    init_state_activation: str = "tanh"
+    deep_output: bool = True
+    deep_output_activation: str = "none"
+    attention_penalty_weight: float = 1.0
+    attention_penalty_reduction: str = "sum"
+    reinforce_weight: float = 0.1
+    entropy_weight: float = 0.002
+    baseline_decay: float = 0.9
+    expected_attention_probability: float = 0.5
+    expected_attention_scope: str = "image"
+    hard_attention_inference: str = "expected"
+
+    attention_step_name = "word"
+
+    def validate_captioning(self) -> None:
+        super().validate_captioning()
+        for name, allowed in (
+            ("attention_type", ATTENTION_TYPES),
+            ("attention_activation", ATTENTION_ACTIVATIONS),
+            ("gate", GATES),
+            ("init_state_activation", INIT_STATE_ACTIVATIONS),
+            ("deep_output_activation", DEEP_OUTPUT_ACTIVATIONS),
+            ("attention_penalty_reduction", PENALTY_REDUCTIONS),
+            ("expected_attention_scope", EXPECTED_ATTENTION_SCOPES),
+            ("hard_attention_inference", HARD_ATTENTION_INFERENCE),
+        ):
+            if getattr(self, name) not in allowed:
+                raise ValueError(f"{name} must be one of {allowed}, got {getattr(self, name)!r}")
+        if not 0.0 <= self.expected_attention_probability <= 1.0:
+            raise ValueError(f"expected_attention_probability must be in [0, 1], got {self.expected_attention_probability}")
+        if not 0.0 <= self.baseline_decay < 1.0:
+            raise ValueError(f"baseline_decay must be in [0, 1), got {self.baseline_decay}")
+
+    @classmethod
+    def from_preset(cls, name: str, **overrides) -> ShowAttendTellConfig:
+        """A config from :data:`SHOW_ATTEND_TELL_PRESETS` (``"xu2015-soft"``, ``"xu2015-hard"``,
+        ``"sgrvinod"``), with ``overrides`` applied on top."""
+        if name not in SHOW_ATTEND_TELL_PRESETS:
+            raise ValueError(f"unknown preset {name!r}; choose from {sorted(SHOW_ATTEND_TELL_PRESETS)}")
+        return cls(**{**SHOW_ATTEND_TELL_PRESETS[name], **overrides})

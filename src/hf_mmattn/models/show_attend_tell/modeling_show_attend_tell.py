@@ -1,0 +1,217 @@
+"""Show, Attend and Tell: Neural Image Caption Generation with Visual Attention (Xu, Ba, Kiros,
+Cho, Courville, Salakhutdinov, Zemel, Bengio, ICML 2015).
+
+The encoder's last feature map is a grid of L annotation vectors a_i ∈ R^D (section 3.1.1). At
+each word t the LSTM decoder (section 3.1.2) computes::
+
+    e_ti = w · tanh(W_a a_i + W_h h_{t-1})            f_att, eq. 4 (arctic-captions' form)
+    α_t  = softmax(e_t)                               eq. 5
+    ẑ_t  = β_t φ(a, α_t),  β_t = σ(f_β(h_{t-1}))      eq. 6 and the gate of section 4.2.1
+    h_t, c_t = LSTM([E y_{t-1}; ẑ_t], h_{t-1}, c_{t-1})
+    p(y_t) ∝ exp(L_o(E y_{t-1} + L_h h_t + L_z ẑ_t))   deep output, eq. 7
+    h_0 = f_init,h(mean_i a_i),  c_0 = f_init,c(mean_i a_i)   (MLPs with tanh)
+
+φ is either the soft attention Σ_i α_ti a_i (section 4.2, trained end to end with the doubly
+stochastic penalty λ Σ_i (1 − Σ_t α_ti)², eq. 14) or the hard attention a_{s_t} with
+s_t ~ Multinoulli(α_t) (section 4.1), trained with the gradient of eq. 12::
+
+    ∂L/∂W ≈ Σ [ ∂log p(y|s̃,a)/∂W + λ_r (log p(y|s̃,a) − b) ∂log p(s̃|a)/∂W + λ_e ∂H[s̃]/∂W ]
+
+with the moving-average baseline b_k = 0.9 b_{k−1} + 0.1 log p(y|s̃_k, a) and, with probability
+0.5 for a given image, s̃ set to its expected value α. Written here as a loss to minimise:
+−log p(y|s̃,a) − λ_r (log p(y|s̃,a) − b)·log p(s̃|a) − λ_e H, the advantage held constant.
+
+Config switches reproduce the released Theano code and the PyTorch tutorial port (see
+configuration_show_attend_tell.py and the model card).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from transformers import GenerationMixin
+
+from ...layers.attention import masked_mean, masked_softmax
+from ...layers.recurrent_generation import RecurrentStateCache
+from ...modeling_captioning import (
+    DecodedWords,
+    MMAttnCaptioningPreTrainedModel,
+    caption_negative_log_likelihood,
+    keep_state_at_padding,
+    reduce_caption_loss,
+)
+from .configuration_show_attend_tell import ShowAttendTellConfig
+
+
+class MovingAverageBaseline(nn.Module):
+    """The REINFORCE baseline of hard attention (section 4.1): b ← decay·b + (1 − decay)·mean
+    log p(y|s̃, a), kept as a buffer so that it is saved and resumed with the weights."""
+
+    def __init__(self, decay: float):
+        super().__init__()
+        self.decay = decay
+        self.register_buffer("value", torch.zeros(()))
+
+    @torch.no_grad()
+    def update(self, log_likelihood: torch.Tensor) -> None:
+        self.value.mul_(self.decay).add_((1.0 - self.decay) * log_likelihood.mean().to(self.value.dtype))
+
+
+class ShowAttendTellForConditionalGeneration(MMAttnCaptioningPreTrainedModel, GenerationMixin):
+    config_class = ShowAttendTellConfig
+
+    def __init__(self, config: ShowAttendTellConfig):
+        super().__init__(config)
+        annotation_size = self.image_encoder.output_size
+        embedding_size, hidden_size = config.embedding_size, config.hidden_size
+        self.embedding = nn.Embedding(config.vocab_size, embedding_size, padding_idx=config.pad_token_id)
+        # f_init: h_0 and c_0 from the mean annotation.
+        self.init_hidden = nn.Linear(annotation_size, hidden_size)
+        self.init_cell = nn.Linear(annotation_size, hidden_size)
+        # f_att (eq. 4): W_a a_i (+ bias) is computed once per image; W_h h_{t-1} at every word.
+        self.attention_annotations = nn.Linear(annotation_size, config.attention_size)
+        self.attention_state = nn.Linear(hidden_size, config.attention_size, bias=False)
+        self.attention_score = nn.Linear(config.attention_size, 1)
+        self.attention_activation = nn.Tanh() if config.attention_activation == "tanh" else nn.ReLU()
+        gate_size = {"scalar": 1, "vector": annotation_size, "none": 0}[config.gate]
+        self.gate = nn.Linear(hidden_size, gate_size) if gate_size else None
+        self.lstm = nn.LSTMCell(embedding_size + annotation_size, hidden_size)
+        self.dropout = nn.Dropout(config.dropout)
+        if config.deep_output:
+            self.output_hidden = nn.Linear(hidden_size, embedding_size)  # L_h
+            self.output_context = nn.Linear(annotation_size, embedding_size)  # L_z
+            self.word_classifier = nn.Linear(embedding_size, config.vocab_size)  # L_o
+        else:
+            self.word_classifier = nn.Linear(hidden_size, config.vocab_size)
+        self.baseline = MovingAverageBaseline(config.baseline_decay) if config.attention_type == "hard" else None
+        self.post_init()
+
+    @torch.no_grad()
+    def _init_weights(self, module):
+        super()._init_weights(module)
+        if isinstance(module, MovingAverageBaseline):
+            module.value.zero_()
+
+    def start(self, regions: torch.Tensor, region_mask: torch.Tensor | None) -> RecurrentStateCache:
+        """Encodes the image for every later word: the annotations, their attention projection
+        W_a a_i, the initial state f_init(mean a), and for hard attention the per-image choice of
+        the expected attention."""
+        mean_annotation = masked_mean(regions, region_mask)
+        hidden, cell = self.init_hidden(mean_annotation), self.init_cell(mean_annotation)
+        if self.config.init_state_activation == "tanh":
+            hidden, cell = torch.tanh(hidden), torch.tanh(cell)
+        tensors = {
+            "hidden": hidden,
+            "cell": cell,
+            "annotations": regions,
+            "projected_annotations": self.attention_annotations(regions),
+        }
+        if region_mask is not None:
+            tensors["annotation_mask"] = region_mask
+        if self.config.attention_type == "hard":
+            tensors["use_expected"] = self._draw_expected_attention(regions.shape[0], regions.device)
+        return RecurrentStateCache(tensors)
+
+    def _draw_expected_attention(self, batch_size: int, device) -> torch.Tensor:
+        if not self.training:
+            return torch.full((batch_size,), self.config.hard_attention_inference == "expected", device=device)
+        draws = 1 if self.config.expected_attention_scope == "batch" else batch_size
+        use_expected = torch.rand(draws, device=device) < self.config.expected_attention_probability
+        return use_expected.expand(batch_size)
+
+    def attend(self, hidden: torch.Tensor, cache: RecurrentStateCache) -> torch.Tensor:
+        """α_t = softmax_i(w · act(W_a a_i + W_h h_{t-1}) + b) over the real annotations (eq. 4-5)."""
+        scores = self.attention_score(
+            self.attention_activation(cache["projected_annotations"] + self.attention_state(hidden).unsqueeze(1))
+        ).squeeze(-1)
+        return masked_softmax(scores, cache.tensors.get("annotation_mask"))
+
+    def locations_to_read(self, alpha: torch.Tensor, use_expected: torch.Tensor | None) -> torch.Tensor:
+        """The weights φ reads the annotations with: α_t for soft attention; for hard attention a
+        one-hot sample s_t ~ Multinoulli(α_t) while training (α_t itself for the images drawn to
+        use the expectation), and α_t or its arg max at inference."""
+        if self.config.attention_type == "soft":
+            return alpha
+        if self.training:
+            location = torch.multinomial(alpha.detach().float(), 1).squeeze(1)
+        else:
+            location = alpha.argmax(dim=-1)
+        one_hot = F.one_hot(location, alpha.shape[-1]).to(alpha.dtype)
+        return torch.where(use_expected.unsqueeze(-1), alpha, one_hot)
+
+    def decode(self, input_ids, attention_mask, cache: RecurrentStateCache) -> DecodedWords:
+        words = self.embedding(input_ids)
+        hidden, cell = cache["hidden"], cache["cell"]
+        alphas, used, gates, contexts, hiddens = [], [], [], [], []
+        for t in range(input_ids.shape[1]):
+            alpha = self.attend(hidden, cache)
+            weights = self.locations_to_read(alpha, cache.tensors.get("use_expected"))
+            context = torch.bmm(weights.unsqueeze(1), cache["annotations"]).squeeze(1)
+            if self.gate is not None:
+                gate = torch.sigmoid(self.gate(hidden))
+                context = gate * context
+                gates.append(gate.squeeze(-1) if self.config.gate == "scalar" else gate)
+            new_hidden, new_cell = self.lstm(torch.cat([self.dropout(words[:, t]), context], dim=-1), (hidden, cell))
+            step_mask = attention_mask[:, t]
+            hidden = keep_state_at_padding(step_mask, new_hidden, hidden)
+            cell = keep_state_at_padding(step_mask, new_cell, cell)
+            alphas.append(alpha)
+            used.append(weights)
+            contexts.append(context)
+            hiddens.append(new_hidden)
+        cache["hidden"], cache["cell"] = hidden, cell
+        hiddens, contexts = torch.stack(hiddens, dim=1), torch.stack(contexts, dim=1)
+        if self.config.deep_output:
+            deep = words + self.output_hidden(self.dropout(hiddens)) + self.output_context(contexts)
+            if self.config.deep_output_activation == "tanh":
+                deep = torch.tanh(deep)
+            logits = self.word_classifier(self.dropout(deep))
+        else:
+            logits = self.word_classifier(self.dropout(hiddens))
+        return DecodedWords(
+            logits=logits,
+            attentions=torch.stack(alphas, dim=1),
+            used_attentions=torch.stack(used, dim=1),
+            gates=torch.stack(gates, dim=1) if gates else None,
+        )
+
+    def attention_penalty(self, alphas: torch.Tensor, predicted: torch.Tensor, region_mask: torch.Tensor | None) -> torch.Tensor:
+        """The doubly stochastic penalty Σ_i (1 − Σ_t α_ti)² (eq. 14) over the steps that predict a
+        word, summed (paper) or averaged (PyTorch tutorial) over the real locations, averaged over
+        captions; without the weight λ."""
+        coverage = (alphas * predicted.unsqueeze(-1)).sum(dim=1)
+        penalty = (1.0 - coverage) ** 2
+        if region_mask is not None:
+            penalty = penalty * region_mask
+            locations = region_mask.sum(dim=1)
+        else:
+            locations = torch.full_like(penalty[:, 0], penalty.shape[1])
+        per_caption = penalty.sum(dim=1)
+        if self.config.attention_penalty_reduction == "mean":
+            per_caption = per_caption / locations
+        return per_caption.mean()
+
+    def compute_loss(self, decoded: DecodedWords, labels: torch.Tensor, cache: RecurrentStateCache):
+        config = self.config
+        nll, predicted = caption_negative_log_likelihood(decoded.logits, labels)
+        caption_loss = reduce_caption_loss(nll, predicted, config.caption_loss_reduction)
+        loss = caption_loss
+        alphas = decoded.attentions[:, :-1].float()  # the steps that predict labels[:, 1:]
+        if config.attention_penalty_weight:
+            loss = loss + config.attention_penalty_weight * self.attention_penalty(alphas, predicted, cache.tensors.get("annotation_mask"))
+        if config.attention_type == "hard" and self.training:
+            log_likelihood = -nll.sum(dim=1)  # log p(y | s̃, a) of each caption
+            read = decoded.used_attentions[:, :-1].float()
+            # log p(s̃ | a) = Σ_t log α_t,s̃_t; zero for the images that used the expectation.
+            sampled = (~cache["use_expected"]).to(alphas.dtype)
+            location_log_prob = ((alphas * read).sum(-1).clamp_min(torch.finfo(alphas.dtype).tiny).log() * predicted).sum(dim=1)
+            advantage = (log_likelihood - self.baseline.value).detach()
+            entropy = (-torch.special.xlogy(alphas, alphas).sum(-1) * predicted).sum(dim=1)
+            loss = loss - config.reinforce_weight * (advantage * location_log_prob * sampled).mean()
+            loss = loss - config.entropy_weight * entropy.mean()
+            self.baseline.update(log_likelihood.detach())
+        return loss, caption_loss
+
+
+__all__ = ["ShowAttendTellForConditionalGeneration"]
