@@ -30,6 +30,7 @@ from .layers.recurrent_generation import RecurrentStateCache
 from .modeling_base import MMAttnPreTrainedModel, check_image_inputs
 
 CAPTION_LOSS_REDUCTIONS = ("sentence", "token")
+DEFAULT_MAX_NEW_TOKENS = 50
 
 
 class MMAttnCaptioningConfig(MMAttnImageInputConfig):
@@ -124,7 +125,9 @@ def caption_negative_log_likelihood(logits: torch.Tensor, labels: torch.Tensor) 
     positions that predict a word."""
     targets = labels[:, 1:]
     predicted = targets != -100
-    nll = F.cross_entropy(logits[:, :-1].transpose(1, 2).float(), targets.masked_fill(~predicted, 0), reduction="none")
+    # At least float32 (half-precision logits are upcast; float64 stays float64).
+    logits = logits.to(torch.promote_types(logits.dtype, torch.float32))
+    nll = F.cross_entropy(logits[:, :-1].transpose(1, 2), targets.masked_fill(~predicted, 0), reduction="none")
     return nll * predicted, predicted
 
 
@@ -182,6 +185,9 @@ class MMAttnCaptioningPreTrainedModel(MMAttnPreTrainedModel):
     def __init__(self, config):
         config.validate_captioning()
         super().__init__(config)
+        if self.generation_config is not None and self.generation_config.max_new_tokens is None:
+            # transformers' model-agnostic default (max_length 20, prompt included) cuts long captions.
+            self.generation_config.max_new_tokens = DEFAULT_MAX_NEW_TOKENS
         self.image_encoder = ImageEncoder(config)
 
     def get_input_embeddings(self):

@@ -197,12 +197,13 @@ class ShowAttendTellForConditionalGeneration(MMAttnCaptioningPreTrainedModel, Ge
         nll, predicted = caption_negative_log_likelihood(decoded.logits, labels)
         caption_loss = reduce_caption_loss(nll, predicted, config.caption_loss_reduction)
         loss = caption_loss
-        alphas = decoded.attentions[:, :-1].float()  # the steps that predict labels[:, 1:]
+        loss_dtype = torch.promote_types(decoded.attentions.dtype, torch.float32)
+        alphas = decoded.attentions[:, :-1].to(loss_dtype)  # the steps that predict labels[:, 1:]
         if config.attention_penalty_weight:
             loss = loss + config.attention_penalty_weight * self.attention_penalty(alphas, predicted, cache.tensors.get("annotation_mask"))
         if config.attention_type == "hard" and self.training:
             log_likelihood = -nll.sum(dim=1)  # log p(y | s̃, a) of each caption
-            read = decoded.used_attentions[:, :-1].float()
+            read = decoded.used_attentions[:, :-1].to(loss_dtype)
             # log p(s̃ | a) = Σ_t log α_t,s̃_t; zero for the images that used the expectation.
             sampled = (~cache["use_expected"]).to(alphas.dtype)
             location_log_prob = ((alphas * read).sum(-1).clamp_min(torch.finfo(alphas.dtype).tiny).log() * predicted).sum(dim=1)

@@ -1,0 +1,857 @@
+"""Tests of the captioners, Show and Tell (Vinyals et al., CVPR 2015) and Show, Attend and Tell
+(Xu et al., ICML 2015; soft and hard attention, and the "sgrvinod" PyTorch-tutorial preset), on
+tiny configs: round trips, ``generate()`` against hand-written decoding, the paper equations
+against the forward pass, the losses, REINFORCE for hard attention, and bad inputs."""
+
+from __future__ import annotations
+
+import struct
+import zlib
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from PIL import Image
+from transformers import AutoConfig, AutoModel, AutoModelForImageTextToText, AutoProcessor, PreTrainedTokenizerFast
+
+from hf_mmattn import (
+    CaptioningProcessor,
+    ShowAttendTellConfig,
+    ShowAttendTellForConditionalGeneration,
+    ShowTellConfig,
+    ShowTellForConditionalGeneration,
+    VQAImageProcessor,
+)
+from hf_mmattn.processing.captioning import wrap_caption_tokenizer
+
+WORDS = ("a", "red", "blue", "green", "circle", "square", "triangle", "above", "below", "left", "of", "the")
+VOCAB = {token: index for index, token in enumerate(("<pad>", "<unk>", "<start>", "<end>", *WORDS))}
+PAD, UNK, START, END = 0, 1, 2, 3
+FEATURE_SIZE = 6
+NUM_REGIONS = 5
+KINDS = ("show_tell", "soft", "hard", "sgrvinod")
+ATTENTION_KINDS = ("soft", "hard", "sgrvinod")
+
+
+# --- tiny models and inputs ---------------------------------------------------------------------
+
+def tiny_config(kind: str, image_encoder: str = "features", **overrides):
+    """A tiny config of ``kind``: "show_tell", "soft" / "hard" (the paper's switches) or
+    "sgrvinod" (the PyTorch tutorial's preset), reading 6-d region features or 16x16 pixels
+    through a [4, 8] scratch CNN (a 4x4 grid)."""
+    settings = dict(vocab_size=len(VOCAB), embedding_size=8, hidden_size=10, dropout=0.0, image_encoder=image_encoder)
+    if image_encoder == "features":
+        settings["image_feature_size"] = FEATURE_SIZE
+    else:
+        settings["scratch_cnn_channels"] = [4, 8]
+    if kind == "show_tell":
+        return ShowTellConfig(**{**settings, **overrides})
+    settings["attention_size"] = 7
+    if kind == "sgrvinod":
+        if image_encoder != "features":
+            settings["image_grid_pool_size"] = [2, 2]
+        return ShowAttendTellConfig.from_preset("sgrvinod", **{**settings, **overrides})
+    return ShowAttendTellConfig(**{**settings, "attention_type": kind, **overrides})
+
+
+def model_class(kind: str):
+    return ShowTellForConditionalGeneration if kind == "show_tell" else ShowAttendTellForConditionalGeneration
+
+
+def make_captioner(kind: str, seed: int = 1, image_encoder: str = "features", scale: float = 3.0, eos_bias: float = 0.0, **overrides):
+    """A tiny captioner in eval mode whose weights (all but the embeddings) are multiplied by
+    ``scale``: PyTorch's default initialisation on such small layers gives almost the same word
+    at every step whatever the image; scaled up, captions vary with the image and the step.
+    ``eos_bias`` is added to the end token's score. The default seed gives, for every kind,
+    different captions for different images, some ending before 8 words and some not."""
+    torch.manual_seed(seed)
+    model = model_class(kind)(tiny_config(kind, image_encoder, **overrides))
+    with torch.no_grad():
+        for name, parameter in model.named_parameters():
+            if "embedding" not in name and "image_encoder" not in name:
+                parameter.mul_(scale)
+        model.word_classifier.bias[END] += eos_bias
+    return model.eval()
+
+
+def random_images(config, batch: int = 3, seed: int = 0, dtype=torch.float32) -> dict:
+    generator = torch.Generator().manual_seed(seed)
+    if config.image_encoder == "features":
+        return {"image_features": (3 * torch.randn(batch, NUM_REGIONS, FEATURE_SIZE, generator=generator)).to(dtype)}
+    return {"pixel_values": torch.randn(batch, 3, 16, 16, generator=generator).to(dtype)}
+
+
+def random_captions(batch: int = 3, length: int = 6, seed: int = 0) -> dict:
+    """Right-padded training captions <start> words <end>, of lengths length, length - 1, ..."""
+    generator = torch.Generator().manual_seed(seed)
+    input_ids = torch.full((batch, length), PAD)
+    for row in range(batch):
+        size = max(length - row, 3)
+        input_ids[row, :size] = torch.randint(4, len(VOCAB), (size,), generator=generator)
+        input_ids[row, 0], input_ids[row, size - 1] = START, END
+    attention_mask = (input_ids != PAD).long()
+    return {"input_ids": input_ids, "attention_mask": attention_mask, "labels": input_ids.masked_fill(attention_mask == 0, -100)}
+
+
+def start_prompt(batch: int) -> torch.Tensor:
+    return torch.full((batch, 1), START)
+
+
+def caption_processor(image_size: int = 16) -> CaptioningProcessor:
+    image_processor = VQAImageProcessor(size={"height": image_size, "width": image_size}, image_mean=[0.5] * 3, image_std=[0.5] * 3)
+    return CaptioningProcessor(image_processor, wrap_caption_tokenizer(VOCAB, max_length=12))
+
+
+def linear(layer, x):
+    return x @ layer.weight.T + (layer.bias if layer.bias is not None else 0)
+
+
+def lstm_cell(x, hidden, cell, weight_ih, weight_hh, bias_ih, bias_hh):
+    """One LSTM step written out (PyTorch packs the gates i, f, g, o)."""
+    i, f, g, o = (x @ weight_ih.T + bias_ih + hidden @ weight_hh.T + bias_hh).chunk(4, dim=-1)
+    cell = torch.sigmoid(f) * cell + torch.sigmoid(i) * torch.tanh(g)
+    return torch.sigmoid(o) * torch.tanh(cell), cell
+
+
+def sequence_log_probability(model, images: dict, sequences: torch.Tensor, prompt_length: int = 1) -> torch.Tensor:
+    """log p(generated words | image, prompt) of each row by a teacher-forced forward pass: the
+    words after the prompt up to and including the first end token."""
+    with torch.no_grad():
+        logits = model(input_ids=sequences, **images, use_cache=False).logits
+    log_probs = logits[:, :-1].double().log_softmax(-1).gather(-1, sequences[:, 1:, None])[..., 0]
+    targets = sequences[:, 1:]
+    generated = torch.arange(targets.shape[1]) >= prompt_length - 1
+    ended_before = torch.cumsum((targets == END).long(), dim=1) - (targets == END).long() > 0
+    counted = generated & ~ended_before
+    return (log_probs * counted).sum(dim=1)
+
+
+def greedy_by_hand(model, images: dict, prompt: torch.Tensor, max_new_tokens: int, use_cache: bool = True, attention_mask=None):
+    """Greedy decoding written as a loop over forward passes: with the cache, each step feeds
+    only the new word; without it, each step re-reads the whole sequence and the image. Finished
+    captions are padded, as generate() does."""
+    sequences, finished = prompt, torch.zeros(prompt.shape[0], dtype=torch.bool)
+    mask = attention_mask if attention_mask is not None else torch.ones_like(prompt)
+    with torch.no_grad():
+        output = model(input_ids=prompt, attention_mask=mask, **images)
+        for _ in range(max_new_tokens):
+            next_word = output.logits[:, -1].argmax(-1).masked_fill(finished, PAD)
+            sequences = torch.cat([sequences, next_word[:, None]], dim=1)
+            mask = torch.cat([mask, torch.ones_like(next_word)[:, None]], dim=1)
+            finished |= next_word == END
+            if finished.all():
+                break
+            if use_cache:
+                output = model(input_ids=next_word[:, None], attention_mask=mask, past_key_values=output.past_key_values)
+            else:
+                output = model(input_ids=sequences, attention_mask=mask, **images, use_cache=False)
+    return sequences
+
+
+def capture_attention_scores(model) -> list[torch.Tensor]:
+    """The pre-softmax scores e_t of every step (the attention_score layer's outputs), kept with
+    their gradients."""
+    scores = []
+
+    def keep(module, inputs, output):
+        output.retain_grad()
+        scores.append(output)
+
+    model.attention_score.register_forward_hook(keep)
+    return scores
+
+
+def capture_read_weights(model) -> list[torch.Tensor]:
+    """The weights each step read the annotations with (α_t, or a one-hot sample for hard
+    attention), recorded from the model's own ``locations_to_read``."""
+    read = []
+    original = model.locations_to_read
+
+    def recording(alpha, use_expected):
+        weights = original(alpha, use_expected)
+        read.append(weights.detach())
+        return weights
+
+    model.locations_to_read = recording
+    return read
+
+
+# --- configs, models and processors round-trip ----------------------------------------------------
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_config_round_trips_through_auto_config(kind, tmp_path):
+    config = tiny_config(kind, "scratch_cnn", bos_token_id=START, eos_token_id=END)
+    config.save_pretrained(tmp_path)
+    loaded = AutoConfig.from_pretrained(tmp_path)
+    assert type(loaded) is type(config)
+    saved_fields = {key: value for key, value in config.to_dict().items() if key != "_name_or_path"}
+    assert {key: value for key, value in loaded.to_dict().items() if key != "_name_or_path"} == saved_fields
+    if kind == "sgrvinod":
+        switches = (loaded.attention_activation, loaded.gate, loaded.deep_output, loaded.caption_loss_reduction)
+        assert switches == ("relu", "vector", False, "token")
+        assert loaded.image_grid_pool_size == [2, 2]
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("image_encoder", ["features", "scratch_cnn"])
+def test_model_round_trips_through_every_auto_class(kind, image_encoder, tmp_path):
+    model = make_captioner(kind, image_encoder=image_encoder)
+    if kind == "hard":
+        model.baseline.value.fill_(-2.5)  # the REINFORCE baseline is saved with the weights
+    model.save_pretrained(tmp_path)
+    images = random_images(model.config, seed=1)
+    captions = random_captions()
+    with torch.no_grad():
+        expected = model(**images, input_ids=captions["input_ids"], attention_mask=captions["attention_mask"]).logits
+    for loader in (AutoModel, AutoModelForImageTextToText, model_class(kind)):
+        loaded = loader.from_pretrained(tmp_path).eval()
+        assert type(loaded) is model_class(kind)
+        with torch.no_grad():
+            actual = loaded(**images, input_ids=captions["input_ids"], attention_mask=captions["attention_mask"]).logits
+        torch.testing.assert_close(actual, expected, rtol=0, atol=0)
+        if kind == "hard":
+            assert loaded.baseline.value.item() == -2.5
+    generated = AutoModelForImageTextToText.from_pretrained(tmp_path).generate(input_ids=start_prompt(3), **images, max_new_tokens=5)
+    assert torch.equal(generated, model.generate(input_ids=start_prompt(3), **images, max_new_tokens=5))
+
+
+def test_processor_round_trips_through_auto_processor(tmp_path):
+    processor = caption_processor()
+    processor.save_pretrained(tmp_path)
+    loaded = AutoProcessor.from_pretrained(tmp_path)
+    assert type(loaded) is CaptioningProcessor and type(loaded.image_processor) is VQAImageProcessor
+    assert isinstance(loaded.tokenizer, PreTrainedTokenizerFast)
+    assert loaded.tokenizer.get_vocab() == VOCAB
+    tokenizer = loaded.tokenizer
+    assert [tokenizer.pad_token_id, tokenizer.unk_token_id, tokenizer.bos_token_id, tokenizer.eos_token_id] == [PAD, UNK, START, END]
+    images = [Image.new("RGB", (20, 12), (200, 10, 10)), Image.new("L", (9, 9), 77)]
+    captions = ["A red circle above the blue square.", "a purple thing"]
+    expected = processor(images=images, text=captions, add_end_token=True)
+    actual = loaded(images=images, text=captions, add_end_token=True)
+    for key in ("input_ids", "attention_mask", "labels", "pixel_values"):
+        assert torch.equal(actual[key], expected[key]), key
+    # The ids by hand: start, words (unknown "purple", "thing" and "." → <unk>), end, padding.
+    ids = [VOCAB[w] for w in "a red circle above the blue square".split()]
+    assert actual["input_ids"][0].tolist() == [START, *ids, UNK, END]
+    assert actual["input_ids"][1].tolist() == [START, VOCAB["a"], UNK, UNK, END] + [PAD] * 5
+    assert actual["labels"][1].tolist() == [START, VOCAB["a"], UNK, UNK, END] + [-100] * 5
+    # Decoding drops the special tokens, <unk> included.
+    assert loaded.post_process_image_text_to_text(actual["input_ids"][:1]) == ["a red circle above the blue square"]
+
+
+@pytest.mark.parametrize(
+    "kind, overrides, message",
+    [
+        ("soft", {"gate": "bogus"}, "gate must be one of"),
+        ("soft", {"attention_type": "medium"}, "attention_type must be one of"),
+        ("soft", {"attention_activation": "gelu"}, "attention_activation must be one of"),
+        ("soft", {"attention_penalty_reduction": "max"}, "attention_penalty_reduction must be one of"),
+        ("hard", {"expected_attention_probability": 1.5}, "expected_attention_probability must be in"),
+        ("hard", {"baseline_decay": 1.0}, "baseline_decay must be in"),
+        ("hard", {"hard_attention_inference": "sample"}, "hard_attention_inference must be one of"),
+        ("show_tell", {"caption_loss_reduction": "batch"}, "caption_loss_reduction must be one of"),
+        ("show_tell", {"eos_token_id": None}, "needs bos_token_id"),
+        ("show_tell", {"bos_token_id": len(VOCAB)}, "bos_token_id=16 is outside the vocabulary"),
+    ],
+)
+def test_invalid_config_values_raise(kind, overrides, message):
+    with pytest.raises(ValueError, match=message):
+        model_class(kind)(tiny_config(kind, **overrides))
+
+
+def test_unknown_preset_raises():
+    with pytest.raises(ValueError, match="unknown preset 'xu2016'"):
+        ShowAttendTellConfig.from_preset("xu2016")
+
+
+# --- generate() ------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_greedy_generate_equals_a_hand_written_loop_with_and_without_cache(kind):
+    model = make_captioner(kind, eos_bias=1.0)
+    images = random_images(model.config, batch=4, seed=2)
+    generated = model.generate(input_ids=start_prompt(4), **images, max_new_tokens=8)
+    by_hand = greedy_by_hand(model, images, start_prompt(4), 8, use_cache=True)
+    recomputed = greedy_by_hand(model, images, start_prompt(4), 8, use_cache=False)
+    assert torch.equal(generated, by_hand)
+    assert torch.equal(generated, recomputed)
+    assert torch.equal(generated, model.generate(input_ids=start_prompt(4), **images, max_new_tokens=8, use_cache=False))
+    # The captions are not all the same: the image matters.
+    assert len({tuple(row) for row in generated.tolist()}) > 1
+
+
+@pytest.mark.parametrize("kind", ["show_tell", "soft", "sgrvinod"])
+def test_greedy_generate_from_pixels_equals_the_hand_written_loop(kind):
+    model = make_captioner(kind, image_encoder="scratch_cnn", eos_bias=1.0)
+    images = random_images(model.config, batch=3, seed=3)
+    generated = model.generate(input_ids=start_prompt(3), **images, max_new_tokens=7)
+    assert torch.equal(generated, greedy_by_hand(model, images, start_prompt(3), 7))
+    assert torch.equal(generated, model.generate(input_ids=start_prompt(3), **images, max_new_tokens=7, use_cache=False))
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("num_beams", [3, 4])
+def test_beam_search_with_cache_equals_full_recompute(kind, num_beams):
+    """The cache's reorder_cache must follow the beams: with use_cache=False every step re-reads
+    the whole caption, so any reordering mistake shows as different sequences or scores."""
+    model = make_captioner(kind, eos_bias=1.0)
+    images = random_images(model.config, batch=3, seed=4)
+    settings = dict(input_ids=start_prompt(3), **images, max_new_tokens=7, num_beams=num_beams, num_return_sequences=2,
+                    return_dict_in_generate=True, output_scores=True)
+    cached = model.generate(**settings)
+    recomputed = model.generate(**settings, use_cache=False)
+    assert torch.equal(cached.sequences, recomputed.sequences)
+    torch.testing.assert_close(cached.sequences_scores, recomputed.sequences_scores)
+    # Beams really differ (the test would be weak if every beam were the same caption).
+    assert len({tuple(row) for row in cached.sequences.tolist()}) >= 4
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_beam_search_scores_are_the_caption_log_probabilities(kind):
+    """With length_penalty=0 a beam's score is the sum of its words' log-probabilities, which a
+    teacher-forced forward pass of the returned caption must give back."""
+    model = make_captioner(kind, eos_bias=1.0).double()
+    images = random_images(model.config, batch=3, seed=5, dtype=torch.float64)
+    output = model.generate(input_ids=start_prompt(3), **images, max_new_tokens=6, num_beams=3, length_penalty=0.0,
+                            return_dict_in_generate=True, output_scores=True)
+    expected = sequence_log_probability(model, images, output.sequences)
+    torch.testing.assert_close(output.sequences_scores.double(), expected, rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_beam_search_with_a_beam_per_word_is_exhaustive_over_two_words(kind):
+    """With as many beams as words and two new words, beam search keeps every one-word prefix,
+    so it must return the most likely caption of at most two words: checked against all 16 + 16²
+    captions scored by teacher forcing."""
+    model = make_captioner(kind, eos_bias=1.5).double()
+    vocab = len(VOCAB)
+    for seed in range(3):
+        images = random_images(model.config, batch=1, seed=10 + seed, dtype=torch.float64)
+        beam = model.generate(input_ids=start_prompt(1), **images, max_new_tokens=2, num_beams=vocab, length_penalty=0.0,
+                              return_dict_in_generate=True, output_scores=True)
+        first, second = torch.meshgrid(torch.arange(vocab), torch.arange(vocab), indexing="ij")
+        candidates = torch.stack([torch.full((vocab * vocab,), START), first.flatten(), second.flatten()], dim=1)
+        batch_images = {key: value.expand(len(candidates), -1, -1) for key, value in images.items()}
+        scores = sequence_log_probability(model, batch_images, candidates)
+        best = scores.argmax()
+        best_caption = candidates[best].tolist()
+        best_caption = best_caption[:2] if best_caption[1] == END else best_caption
+        assert beam.sequences[0].tolist()[: len(best_caption)] == best_caption
+        assert beam.sequences_scores[0].item() == pytest.approx(scores[best].item(), abs=1e-6)  # scores are float32
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_beam_search_finds_a_caption_at_least_as_likely_as_greedy(kind):
+    """Not a theorem of beam search (the greedy prefix can be pruned), but what it is for: on
+    several random models and images the beam caption is never less likely than the greedy one,
+    and more likely on some."""
+    better = 0
+    for seed in range(4):
+        model = make_captioner(kind, seed=seed, eos_bias=1.0).double()
+        images = random_images(model.config, batch=4, seed=seed, dtype=torch.float64)
+        greedy = model.generate(input_ids=start_prompt(4), **images, max_new_tokens=6)
+        beam = model.generate(input_ids=start_prompt(4), **images, max_new_tokens=6, num_beams=4, length_penalty=0.0)
+        greedy_score = sequence_log_probability(model, images, greedy)
+        beam_score = sequence_log_probability(model, images, beam)
+        assert (beam_score >= greedy_score - 1e-9).all(), (seed, greedy_score, beam_score)
+        better += int((beam_score > greedy_score + 1e-6).sum())
+    assert better > 0
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_sampling_reproduces_with_a_seed_and_top_k_1_is_greedy(kind):
+    model = make_captioner(kind, eos_bias=1.0)
+    images = random_images(model.config, batch=4, seed=6)
+    settings = dict(input_ids=start_prompt(4), **images, max_new_tokens=8, do_sample=True, top_k=0, temperature=2.0)
+    torch.manual_seed(123)
+    first = model.generate(**settings)
+    torch.manual_seed(123)
+    again = model.generate(**settings)
+    torch.manual_seed(124)
+    other = model.generate(**settings)
+    assert torch.equal(first, again)
+    assert not torch.equal(first, other)
+    greedy = model.generate(input_ids=start_prompt(4), **images, max_new_tokens=8)
+    assert torch.equal(model.generate(input_ids=start_prompt(4), **images, max_new_tokens=8, do_sample=True, top_k=1), greedy)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_max_new_tokens_is_respected_and_generation_stops_at_the_end_token(kind):
+    never_ends = make_captioner(kind, eos_bias=-1e4)
+    images = random_images(never_ends.config, batch=3, seed=7)
+    for max_new_tokens in (1, 5):
+        generated = never_ends.generate(input_ids=start_prompt(3), **images, max_new_tokens=max_new_tokens)
+        assert generated.shape == (3, 1 + max_new_tokens)
+        assert (generated[:, 1:] != END).all()
+    ends_at_once = make_captioner(kind, eos_bias=1e4)
+    assert ends_at_once.generate(input_ids=start_prompt(3), **images, max_new_tokens=5).tolist() == [[START, END]] * 3
+    # Rows that end early are padded after their end token while the others go on.
+    model = make_captioner(kind, eos_bias=1.0)
+    generated = model.generate(input_ids=start_prompt(4), **random_images(model.config, batch=4, seed=2), max_new_tokens=8)
+    ended = [row.index(END) if END in row else None for row in generated.tolist()]
+    assert any(position is not None and position < generated.shape[1] - 1 for position in ended), generated
+    for row, position in zip(generated.tolist(), ended):
+        if position is not None:
+            assert row[position + 1 :] == [PAD] * (len(row) - position - 1)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_generation_continues_a_caption_prefix(kind):
+    model = make_captioner(kind, eos_bias=1.0)
+    images = random_images(model.config, batch=2, seed=8)
+    prefix = torch.tensor([[START, VOCAB["a"], VOCAB["red"]]] * 2)
+    generated = model.generate(input_ids=prefix, **images, max_new_tokens=5)
+    assert torch.equal(generated[:, :3], prefix)
+    assert torch.equal(generated, greedy_by_hand(model, images, prefix, 5))
+    # The prefix changes the continuation (the LSTM read it).
+    from_start = model.generate(input_ids=start_prompt(2), **images, max_new_tokens=7)
+    assert not torch.equal(generated[:, 3:], from_start[:, 1:6])
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("num_beams", [1, 3])
+def test_left_padded_prompts_give_what_each_prompt_gives_alone(kind, num_beams):
+    """The processor pads prompts of different lengths on the left; the decoder state passes over
+    the padding unchanged, so each caption is what its prompt alone gives."""
+    model = make_captioner(kind, eos_bias=1.0)
+    processor = caption_processor()
+    prompts = ["", "a red", "the blue circle above"]
+    encoded = processor(text=prompts)
+    assert encoded["attention_mask"].tolist() == [[0, 0, 0, 0, 1], [0, 0, 1, 1, 1], [1, 1, 1, 1, 1]]
+    images = random_images(model.config, batch=3, seed=9)
+    batched = model.generate(**encoded, **images, max_new_tokens=5, num_beams=num_beams)
+    with torch.no_grad():
+        batched_logits = model(**encoded, **images).logits[:, -1]
+    for row, prompt in enumerate(prompts):
+        alone = processor(text=prompt)
+        image = {key: value[row : row + 1] for key, value in images.items()}
+        with torch.no_grad():
+            torch.testing.assert_close(batched_logits[row], model(**alone, **image).logits[0, -1])
+        expected = model.generate(**alone, **image, max_new_tokens=5, num_beams=num_beams)[0]
+        padding = 4 - len(prompt.split())
+        actual = batched[row, padding:]
+        assert actual[: len(expected)].tolist() == expected.tolist(), (row, batched, expected)
+        # Beam search fills after the end with pad_token_id, or with the end token when the pad id
+        # is 0 (transformers 5.23 writes `pad_token_id or eos_token_id`); decoding drops both.
+        assert set(actual[len(expected) :].tolist()) <= ({PAD} if num_beams == 1 else {PAD, END})
+
+
+def test_generate_rejects_max_new_tokens_of_zero_or_less():
+    model = make_captioner("soft")
+    images = random_images(model.config, batch=1)
+    for value in (0, -3):
+        with pytest.raises(ValueError, match="max_new_tokens. must be greater than 0"):
+            model.generate(input_ids=start_prompt(1), **images, max_new_tokens=value)
+
+
+# --- teacher forcing against the papers' equations ------------------------------------------------
+
+def show_attend_tell_by_hand(model, annotations, region_mask, input_ids):
+    """Section 3.1.2 of Xu et al. written out with the model's weights, one word at a time:
+    h_0, c_0 = f_init(mean a); e_ti = w·act(W_a a_i + W_h h_{t-1}) + b; α_t = softmax(e_t) over
+    the real regions; ẑ_t = β_t Σ_i α_ti a_i with β_t = σ(f_β(h_{t-1})); the LSTM on [E y_t; ẑ_t];
+    deep output L_o(E y_t + L_h h_t + L_z ẑ_t) (or L_o h_t without it). Returns (logits, alphas)."""
+    config = model.config
+    mask = region_mask.to(annotations.dtype)
+    mean_annotation = (annotations * mask[..., None]).sum(1) / mask.sum(1, keepdim=True)
+    hidden, cell = linear(model.init_hidden, mean_annotation), linear(model.init_cell, mean_annotation)
+    if config.init_state_activation == "tanh":
+        hidden, cell = torch.tanh(hidden), torch.tanh(cell)
+    activation = torch.tanh if config.attention_activation == "tanh" else torch.relu
+    all_logits, alphas = [], []
+    for t in range(input_ids.shape[1]):
+        word = model.embedding.weight[input_ids[:, t]]
+        hidden_projection = hidden @ model.attention_state.weight.T
+        hidden_layer = activation(linear(model.attention_annotations, annotations) + hidden_projection[:, None])
+        scores = linear(model.attention_score, hidden_layer)[..., 0]
+        alpha = torch.softmax(scores.masked_fill(region_mask == 0, -torch.inf), dim=-1)
+        context = (alpha[..., None] * annotations).sum(1)
+        if config.gate != "none":
+            context = torch.sigmoid(linear(model.gate, hidden)) * context  # (B, 1) or (B, D)
+        lstm = model.lstm
+        hidden, cell = lstm_cell(torch.cat([word, context], -1), hidden, cell, lstm.weight_ih, lstm.weight_hh, lstm.bias_ih, lstm.bias_hh)
+        if config.deep_output:
+            deep = word + linear(model.output_hidden, hidden) + linear(model.output_context, context)
+            if config.deep_output_activation == "tanh":
+                deep = torch.tanh(deep)
+            all_logits.append(linear(model.word_classifier, deep))
+        else:
+            all_logits.append(linear(model.word_classifier, hidden))
+        alphas.append(alpha)
+    return torch.stack(all_logits, 1), torch.stack(alphas, 1)
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {},  # the paper: tanh attention, scalar gate, tanh f_init, deep output
+        {"deep_output_activation": "tanh", "gate": "none"},  # arctic-captions' tanh before L_o
+        "sgrvinod",  # ReLU attention, vector gate, linear f_init, no deep output
+    ],
+)
+def test_soft_attention_logits_follow_the_paper_equations_in_float64(overrides):
+    kind = "sgrvinod" if overrides == "sgrvinod" else "soft"
+    model = make_captioner(kind, **({} if overrides == "sgrvinod" else overrides)).double()
+    images = random_images(model.config, batch=3, seed=11, dtype=torch.float64)
+    region_mask = torch.tensor([[1, 1, 1, 1, 1], [1, 1, 0, 0, 0], [0, 1, 1, 0, 1]])
+    captions = random_captions(batch=3, length=5)
+    with torch.no_grad():
+        output = model(**images, image_attention_mask=region_mask, input_ids=captions["input_ids"], output_attentions=True)
+        logits, alphas = show_attend_tell_by_hand(model, images["image_features"], region_mask, captions["input_ids"])
+    torch.testing.assert_close(output.logits, logits, rtol=1e-12, atol=1e-12)
+    assert len(output.attentions) == 5
+    torch.testing.assert_close(torch.stack(output.attentions, 1), alphas, rtol=1e-12, atol=1e-12)
+    attentions = torch.stack(output.attentions, 1)
+    torch.testing.assert_close(attentions.sum(-1), torch.ones(3, 5, dtype=torch.float64))
+    assert (attentions.masked_select(region_mask[:, None, :].expand_as(attentions) == 0) == 0).all()
+    gate_shape = {"scalar": (3, 5), "vector": (3, 5, FEATURE_SIZE)}.get(model.config.gate)
+    assert (output.gates is None) if gate_shape is None else (output.gates.shape == gate_shape)
+
+
+def test_attention_maps_lay_over_the_pixel_grid():
+    for kind, grid in (("soft", (4, 4)), ("sgrvinod", (2, 2))):  # sgrvinod pools the 4x4 grid to 2x2
+        model = make_captioner(kind, image_encoder="scratch_cnn")
+        captions = random_captions(batch=2, length=4)
+        with torch.no_grad():
+            output = model(**random_images(model.config, batch=2), input_ids=captions["input_ids"], output_attentions=True)
+        assert output.image_grid_size == grid
+        assert [tuple(a.shape) for a in output.attentions] == [(2, grid[0] * grid[1])] * 4
+        torch.testing.assert_close(torch.stack(output.attentions).sum(-1), torch.ones(4, 2))
+
+
+def test_show_and_tell_reads_the_image_embedding_as_its_first_lstm_input_in_float64():
+    """x_{-1} = W_I mean(a) from a zero state, then x_t = W_e S_t, p_{t+1} = softmax(W_o m_t)."""
+    model = make_captioner("show_tell").double()
+    images = random_images(model.config, batch=2, seed=12, dtype=torch.float64)
+    captions = random_captions(batch=2, length=4)
+    with torch.no_grad():
+        output = model(**images, input_ids=captions["input_ids"])
+        lstm = model.lstm
+        weights = (lstm.weight_ih_l0, lstm.weight_hh_l0, lstm.bias_ih_l0, lstm.bias_hh_l0)
+        image_input = linear(model.image_embedding, images["image_features"].mean(1))
+        zeros = torch.zeros(2, model.config.hidden_size, dtype=torch.float64)
+        hidden, cell = lstm_cell(image_input, zeros, zeros, *weights)
+        logits = []
+        for t in range(4):
+            hidden, cell = lstm_cell(model.embedding.weight[captions["input_ids"][:, t]], hidden, cell, *weights)
+            logits.append(linear(model.word_classifier, hidden))
+    torch.testing.assert_close(output.logits, torch.stack(logits, 1), rtol=1e-12, atol=1e-12)
+    assert output.attentions is None
+
+
+# --- losses --------------------------------------------------------------------------------------
+
+def caption_nll_by_hand(logits, labels):
+    """-log p of each word labels[:, t + 1] from position t's logits, 0 where the label is -100."""
+    log_probs = logits[:, :-1].log_softmax(-1)
+    targets = labels[:, 1:]
+    predicted = targets != -100
+    nll = -log_probs.gather(-1, targets.clamp(min=0)[..., None])[..., 0]
+    return nll * predicted, predicted
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("reduction", ["sentence", "token"])
+def test_caption_loss_is_the_negative_log_likelihood(kind, reduction):
+    model = make_captioner(kind, caption_loss_reduction=reduction, attention_penalty_weight=0.0).double()
+    captions = random_captions(batch=3, length=6)
+    with torch.no_grad():
+        output = model(**random_images(model.config, dtype=torch.float64), **captions)
+    nll, predicted = caption_nll_by_hand(output.logits, captions["labels"])
+    assert predicted.sum(1).tolist() == [5, 4, 3]
+    expected = nll.sum(1).mean() if reduction == "sentence" else nll.sum() / predicted.sum()
+    torch.testing.assert_close(output.caption_loss, expected, rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(output.loss, expected, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("reduction", ["sum", "mean"])
+@pytest.mark.parametrize("with_region_mask", [False, True])
+def test_doubly_stochastic_penalty_against_the_attention_maps(reduction, with_region_mask):
+    """loss = caption NLL + λ Σ_i (1 − Σ_t α_ti)² (eq. 14), the sum over t running over the steps
+    that predict a word, the sum over i over the real regions (divided by their number for
+    "mean"), averaged over captions."""
+    weight = 0.7
+    model = make_captioner("soft", attention_penalty_weight=weight, attention_penalty_reduction=reduction).double()
+    captions = random_captions(batch=3, length=6)
+    images = random_images(model.config, dtype=torch.float64)
+    region_mask = torch.ones(3, NUM_REGIONS, dtype=torch.long)
+    if with_region_mask:
+        region_mask = torch.tensor([[1, 1, 1, 1, 1], [1, 1, 0, 0, 0], [0, 1, 1, 0, 1]])
+    if with_region_mask:
+        images["image_attention_mask"] = region_mask
+    with torch.no_grad():
+        output = model(**images, **captions, output_attentions=True)
+    alphas = torch.stack(output.attentions, 1)  # (batch, words, regions)
+    predicts = captions["labels"][:, 1:] != -100  # step t predicts labels[:, t + 1]
+    coverage = (alphas[:, :-1] * predicts[..., None]).sum(1)
+    penalty = ((1 - coverage) ** 2 * region_mask).sum(1)
+    if reduction == "mean":
+        penalty = penalty / region_mask.sum(1)
+    torch.testing.assert_close(output.loss - output.caption_loss, weight * penalty.mean(), rtol=1e-12, atol=1e-12)
+    assert penalty.min() > 0  # the check above is not a comparison of zeros
+
+
+# --- hard attention -------------------------------------------------------------------------------
+
+def hard_model(**overrides):
+    """A hard-attention captioner in train mode (dropout 0), float64, with a non-zero baseline."""
+    model = make_captioner("hard", **overrides).double().train()
+    model.baseline.value.fill_(-3.0)
+    return model
+
+
+def test_reinforce_gradient_on_the_attention_scores():
+    """Every image samples its locations (expected_attention_probability=0). The attention scores
+    e_t then reach the loss only through log p(s̃|a) and the entropy, so
+    ∂loss/∂e_t = −(λ_r/B)(log p(y|s̃,a) − b)(onehot(s̃_t) − α_t) + (λ_e/B) α_t (log α_t + H_t)
+    at the steps that predict a word, and 0 at the others (the last word and the padding)."""
+    reinforce_weight, entropy_weight = 0.3, 0.05
+    model = hard_model(expected_attention_probability=0.0, attention_penalty_weight=0.0,
+                       reinforce_weight=reinforce_weight, entropy_weight=entropy_weight)
+    scores = capture_attention_scores(model)
+    read = capture_read_weights(model)
+    captions = random_captions(batch=3, length=6)
+    torch.manual_seed(0)
+    output = model(**random_images(model.config, dtype=torch.float64), **captions, output_attentions=True)
+    output.loss.backward()
+
+    alphas = torch.stack(output.attentions, 1).detach()
+    samples = torch.stack(read, 1)
+    assert ((samples == 0) | (samples == 1)).all() and (samples.sum(-1) == 1).all()
+    nll, predicted = caption_nll_by_hand(output.logits.detach(), captions["labels"])
+    log_likelihood = -nll.sum(1)
+    advantage = log_likelihood - (-3.0)
+    entropy = -(alphas * alphas.log()).sum(-1, keepdim=True)
+    batch = 3
+    expected = -(reinforce_weight / batch) * advantage[:, None, None] * (samples - alphas)
+    expected = expected + (entropy_weight / batch) * alphas * (alphas.log() + entropy)
+    steps = torch.cat([predicted, torch.zeros(batch, 1, dtype=torch.bool)], dim=1)  # the last word predicts nothing
+    expected = expected * steps[..., None]
+    actual = torch.stack([score.grad[..., 0] for score in scores], 1)
+    torch.testing.assert_close(actual, expected, rtol=1e-10, atol=1e-12)
+    # The baseline moved towards the batch's mean log-likelihood: b ← 0.9 b + 0.1 mean log p.
+    assert model.baseline.value.item() == pytest.approx(0.9 * -3.0 + 0.1 * log_likelihood.mean().item(), rel=1e-12)
+
+
+def test_hard_attention_with_the_expectation_everywhere_is_soft_attention_plus_entropy():
+    """expected_attention_probability=1: every image reads Σ_i α_ti a_i, so the logits, the
+    caption loss and the penalty are soft attention's; no REINFORCE term is left, only the entropy
+    bonus −λ_e mean Σ_t H(α_t)."""
+    hard = hard_model(expected_attention_probability=1.0, entropy_weight=0.05)
+    soft = make_captioner("soft").double().train()
+    soft.load_state_dict(hard.state_dict(), strict=False)
+    images, captions = random_images(hard.config, dtype=torch.float64), random_captions()
+    hard_output = hard(**images, **captions, output_attentions=True)
+    soft_output = soft(**images, **captions, output_attentions=True)
+    torch.testing.assert_close(hard_output.logits, soft_output.logits, rtol=0, atol=0)
+    torch.testing.assert_close(hard_output.caption_loss, soft_output.caption_loss, rtol=0, atol=0)
+    alphas = torch.stack(hard_output.attentions, 1)[:, :-1].detach()
+    predicts = captions["labels"][:, 1:] != -100
+    entropy = (-(alphas * alphas.log()).sum(-1) * predicts).sum(1).mean()
+    torch.testing.assert_close(hard_output.loss, soft_output.loss - 0.05 * entropy, rtol=1e-12, atol=1e-12)
+    assert (hard_output.past_key_values["use_expected"]).all()
+
+
+def test_hard_attention_samples_locations_from_alpha():
+    """With expected_attention_probability=0 every image reads one location per word, never a
+    masked one; over 4000 copies of one image the first word's locations follow α_1."""
+    model = hard_model(expected_attention_probability=0.0)
+    read = capture_read_weights(model)
+    images = random_images(model.config, batch=1, seed=13, dtype=torch.float64)
+    region_mask = torch.tensor([[1, 1, 0, 1, 1]])
+    copies = 4000
+    torch.manual_seed(1)
+    with torch.no_grad():
+        output = model(image_features=images["image_features"].expand(copies, -1, -1), image_attention_mask=region_mask.expand(copies, -1),
+                       input_ids=start_prompt(copies), output_attentions=True)
+    assert not output.past_key_values["use_expected"].any()
+    first = read[0]
+    assert ((first == 0) | (first == 1)).all() and (first.sum(-1) == 1).all()
+    assert (first[:, 2] == 0).all()
+    frequencies = first.mean(0)
+    alpha = output.attentions[0][0]
+    assert alpha.min() > 0.02 or alpha[2] == 0  # several locations are likely
+    np.testing.assert_allclose(frequencies.numpy(), alpha.numpy(), atol=0.03)
+
+
+def test_expected_attention_is_drawn_per_image_or_per_batch():
+    images = random_images(tiny_config("hard"), batch=64, dtype=torch.float64)
+    per_image = hard_model(expected_attention_probability=0.5)
+    torch.manual_seed(2)
+    flags = per_image(**images, input_ids=start_prompt(64)).past_key_values["use_expected"]
+    assert 16 < int(flags.sum()) < 48
+    per_batch = hard_model(expected_attention_probability=0.5, expected_attention_scope="batch")
+    draws = set()
+    for seed in range(8):
+        torch.manual_seed(seed)
+        flags = per_batch(**images, input_ids=start_prompt(64)).past_key_values["use_expected"]
+        assert flags.all() or not flags.any()
+        draws.add(bool(flags[0]))
+    assert draws == {True, False}
+
+
+@pytest.mark.parametrize("inference", ["expected", "argmax"])
+def test_hard_attention_is_deterministic_in_eval_mode(inference):
+    hard = make_captioner("hard", hard_attention_inference=inference).double()
+    read = capture_read_weights(hard)
+    images, captions = random_images(hard.config, dtype=torch.float64), random_captions()
+    with torch.no_grad():
+        first = hard(**images, **captions, output_attentions=True)
+        second = hard(**images, **captions)
+    torch.testing.assert_close(first.logits, second.logits, rtol=0, atol=0)
+    assert hard.baseline.value.item() == 0.0  # eval mode trains nothing
+    alphas = torch.stack(first.attentions, 1)
+    used = torch.stack(read[: captions["input_ids"].shape[1]], 1)
+    if inference == "expected":
+        soft = make_captioner("soft").double()
+        soft.load_state_dict(hard.state_dict(), strict=False)
+        with torch.no_grad():
+            torch.testing.assert_close(first.logits, soft(**images, **captions).logits, rtol=0, atol=0)
+        torch.testing.assert_close(used, alphas, rtol=0, atol=0)
+    else:
+        assert torch.equal(used, F.one_hot(alphas.argmax(-1), NUM_REGIONS).double())
+
+
+def marked_region_task(num_images: int = 32, seed: int = 0):
+    """Each "image" has 4 regions, each showing one of 4 colours (one-hot) with a marker channel
+    that is 1 on exactly one region; the caption "<start> colour <end>" names the marked region's
+    colour. The mean annotation does not say which region is marked: attention must find it."""
+    generator = torch.Generator().manual_seed(seed)
+    colours = torch.randint(0, 4, (num_images, 4), generator=generator)
+    marked = torch.randint(0, 4, (num_images,), generator=generator)
+    features = torch.zeros(num_images, 4, FEATURE_SIZE)
+    features[..., :4] = F.one_hot(colours, 4).float()
+    features[torch.arange(num_images), marked, 4] = 1.0
+    features[..., 5] = 0.1 * torch.randn(num_images, 4, generator=generator)
+    words = torch.tensor([VOCAB[w] for w in ("red", "blue", "green", "the")])[colours[torch.arange(num_images), marked]]
+    input_ids = torch.stack([torch.full((num_images,), START), words, torch.full((num_images,), END)], dim=1)
+    return {"image_features": features, "input_ids": input_ids, "labels": input_ids.clone()}, marked
+
+
+@pytest.mark.parametrize("expected_attention_probability", [0.5, 0.0])
+def test_hard_attention_learns_to_read_the_marked_region(expected_attention_probability):
+    """200 full-batch Adam steps (about a second): the caption loss falls over tenfold and, in
+    eval mode, the arg max of α_1 is the marked region of held-out images. With probability 0
+    the attention is trained by REINFORCE alone (no image reads α directly)."""
+    torch.manual_seed(0)
+    config = tiny_config("hard", hidden_size=16, attention_size=16, attention_penalty_weight=0.0, hard_attention_inference="argmax",
+                         expected_attention_probability=expected_attention_probability)
+    model = ShowAttendTellForConditionalGeneration(config).train()
+    train, _ = marked_region_task(seed=0)
+    held_out, marked = marked_region_task(seed=1)
+    optimizer = torch.optim.Adam(model.parameters(), lr=0.02)
+    first_loss = None
+    for _ in range(200):
+        output = model(**train)
+        first_loss = first_loss if first_loss is not None else output.caption_loss.item()
+        optimizer.zero_grad()
+        output.loss.backward()
+        optimizer.step()
+    assert first_loss > 4.0  # about 2 log 16 before training
+    model.eval()
+    with torch.no_grad():
+        train_loss = model(**train).caption_loss.item()
+        output = model(**held_out, output_attentions=True)
+    assert train_loss < 0.1 * first_loss, (first_loss, train_loss)
+    assert (output.attentions[0].argmax(-1) == marked).float().mean() > 0.8
+    assert (output.logits[:, 0].argmax(-1) == held_out["input_ids"][:, 1]).float().mean() > 0.75
+
+
+# --- bad inputs ----------------------------------------------------------------------------------
+
+def png_header(width: int, height: int) -> bytes:
+    """A PNG whose header claims ``width`` x ``height`` pixels: Pillow reads the size without
+    decoding anything, so a "huge image" costs no memory."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IEND", b"")
+
+
+def test_processor_turns_grayscale_rgba_and_16_bit_images_into_rgb():
+    processor = caption_processor()
+    images = [
+        Image.new("L", (10, 7), 255),  # white
+        Image.new("RGBA", (16, 16), (0, 0, 0, 0)),  # fully transparent: composited on white
+        Image.fromarray(np.full((8, 8), 65535, dtype=np.uint16)),  # 16-bit white ("I;16")
+        np.zeros((5, 5), dtype=np.uint16),  # 16-bit black array
+        Image.new("RGB", (16, 16), (255, 0, 0)),
+    ]
+    assert images[2].mode == "I;16"
+    pixels = processor(images=images, text="")["pixel_values"]
+    assert pixels.shape == (5, 3, 16, 16)
+    # (value / 255 - 0.5) / 0.5: white → 1, black → -1.
+    assert torch.allclose(pixels[:3], torch.ones(3, 3, 16, 16))
+    assert torch.allclose(pixels[3], -torch.ones(3, 16, 16))
+    assert torch.allclose(pixels[4, 0], torch.ones(16, 16)) and torch.allclose(pixels[4, 1:], -torch.ones(2, 16, 16))
+    model = make_captioner("soft", image_encoder="scratch_cnn")
+    encoded = processor(images=images, text="")
+    assert encoded["input_ids"].tolist() == [[START]] * 5  # one prompt for every image
+    assert model.generate(**encoded, max_new_tokens=3).shape[0] == 5
+
+
+def test_processor_refuses_a_huge_image_and_bad_text(tmp_path):
+    processor = caption_processor()
+    huge = tmp_path / "huge.png"
+    huge.write_bytes(png_header(40_000, 40_000))
+    with pytest.raises(ValueError, match="too large|over the limit"):
+        processor(images=str(huge), text="")
+    with pytest.raises(ValueError, match="give images, text"):
+        processor()
+    for text in (5, ["a red circle", 3], []):
+        with pytest.raises(TypeError, match="string"):
+            processor(images=Image.new("RGB", (4, 4)), text=text)
+    with pytest.raises(ValueError, match="got 2 images but 3 captions"):
+        processor(images=[Image.new("RGB", (4, 4))] * 2, text=["a", "b", "c"], add_end_token=True)
+    with pytest.raises(ValueError, match="no image given|empty list"):
+        processor(images=[], text="")
+
+
+def bad_forward_cases(model) -> list[tuple[str, dict, str]]:
+    """(name, forward inputs, the error expected) for a pixel-reading captioner."""
+    pixels = random_images(model.config, batch=2)["pixel_values"]
+    captions = random_captions(batch=2, length=4)
+    good = dict(pixel_values=pixels, input_ids=captions["input_ids"], attention_mask=captions["attention_mask"])
+    nan_pixels = pixels.clone()
+    nan_pixels[1, 0, 3, 3] = float("nan")
+    return [
+        ("no image", dict(good, pixel_values=None), "pixel_values is required"),
+        ("features to a pixel model", dict(good, pixel_values=None, image_features=torch.randn(2, 5, 8)), "reads pixel_values"),
+        ("one channel", dict(good, pixel_values=pixels[:, :1]), r"pixel_values must have shape \(batch, 3, height, width\)"),
+        ("3-D pixels", dict(good, pixel_values=pixels[0]), "pixel_values must have shape"),
+        ("integer pixels", dict(good, pixel_values=(pixels * 100).long()), "floating point"),
+        ("NaN pixels", dict(good, pixel_values=nan_pixels), "NaN or infinite"),
+        ("no input_ids", dict(good, input_ids=None, attention_mask=None), "input_ids is required"),
+        ("id out of vocab", dict(good, input_ids=captions["input_ids"].clone().fill_(len(VOCAB))), "outside the vocabulary"),
+        ("negative id", dict(good, input_ids=captions["input_ids"].clone().fill_(-1)), "outside the vocabulary"),
+        ("empty input_ids", dict(good, input_ids=torch.zeros(2, 0, dtype=torch.long), attention_mask=None), "has no words"),
+        ("float input_ids", dict(good, input_ids=captions["input_ids"].float()), "2-D integer tensor"),
+        ("mask shape", dict(good, attention_mask=captions["attention_mask"][:1]), "attention_mask has shape"),
+        ("batch mismatch", dict(good, pixel_values=pixels[:1]), "batch mismatch: 2 captions but 1 images"),
+        ("labels shape", dict(good, labels=captions["labels"][:, :3]), "labels must have the shape of input_ids"),
+    ]
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_forward_refuses_bad_inputs_with_a_clear_error(kind):
+    model = make_captioner(kind, image_encoder="scratch_cnn")
+    for name, inputs, message in bad_forward_cases(model):
+        with pytest.raises(ValueError, match=message):
+            model(**inputs)
+    # Generation needs an image too, and the cache refuses captions of another batch size.
+    with pytest.raises(ValueError, match="pixel_values is required"):
+        model.generate(input_ids=start_prompt(2), max_new_tokens=3)
+    cache = model(**random_images(model.config, batch=2), input_ids=start_prompt(2)).past_key_values
+    with pytest.raises(ValueError, match="batch mismatch: 3 captions but the cache holds 2"):
+        model(input_ids=start_prompt(3), past_key_values=cache)
+
+
+def test_region_features_without_any_real_region_are_refused():
+    model = make_captioner("soft")
+    images = random_images(model.config, batch=2)
+    with pytest.raises(ValueError, match="has no regions"):
+        model(**images, image_attention_mask=torch.tensor([[1, 1, 0, 0, 0], [0, 0, 0, 0, 0]]), input_ids=start_prompt(2))
+    with pytest.raises(ValueError, match=r"image_features must have shape \(batch, regions, 6\)"):
+        model(image_features=images["image_features"][..., :4], input_ids=start_prompt(2))
