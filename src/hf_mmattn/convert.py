@@ -28,6 +28,7 @@ from transformers import PreTrainedTokenizerFast
 CONVERTERS = {
     "ban": "hf_mmattn.models.ban.convert_ban",
     "mcan": "hf_mmattn.models.mcan.convert_mcan",
+    "show_attend_tell": "hf_mmattn.models.show_attend_tell.convert_show_attend_tell",
 }
 
 

@@ -152,7 +152,7 @@ class ShowAttendTellForConditionalGeneration(MMAttnCaptioningPreTrainedModel, Ge
                 gate = torch.sigmoid(self.gate(hidden))
                 context = gate * context
                 gates.append(gate.squeeze(-1) if self.config.gate == "scalar" else gate)
-            new_hidden, new_cell = self.lstm(torch.cat([self.dropout(words[:, t]), context], dim=-1), (hidden, cell))
+            new_hidden, new_cell = self.lstm(torch.cat([words[:, t], context], dim=-1), (hidden, cell))
             step_mask = attention_mask[:, t]
             hidden = keep_state_at_padding(step_mask, new_hidden, hidden)
             cell = keep_state_at_padding(step_mask, new_cell, cell)
