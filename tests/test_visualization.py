@@ -5,7 +5,13 @@ import pytest
 import torch
 from PIL import Image, ImageDraw
 
-from hf_mmattn.visualization import attention_to_grid, overlay_attention, plot_vqa_attention, plot_word_attention
+from hf_mmattn.visualization import (
+    attention_to_grid,
+    overlay_attention,
+    plot_caption_attention,
+    plot_vqa_attention,
+    plot_word_attention,
+)
 
 
 def peaked_attention(grid_size, row, col, sharpness=8.0):
@@ -148,3 +154,55 @@ def test_plot_word_attention_writes_a_png(tmp_path):
         assert png.format == "PNG"
     with pytest.raises(ValueError, match="one value per word"):
         plot_word_attention(words, torch.rand(4))
+
+
+def _panel_pixels(fig, png, ax):
+    """The pixels of the saved PNG inside the image drawn in ``ax`` (display coordinates have
+    their origin at the bottom left, PNG rows at the top)."""
+    box = ax.get_window_extent()
+    top, bottom = png.shape[0] - box.y1, png.shape[0] - box.y0
+    return png[int(round(top)) + 1 : int(round(bottom)) - 1, int(round(box.x0)) + 1 : int(round(box.x1)) - 1]
+
+
+def test_plot_caption_attention_draws_one_panel_per_word(tmp_path):
+    path = tmp_path / "caption.png"
+    words = "a red circle above a blue square".split()
+    attentions = [peaked_attention((8, 8), t % 8, 7 - t % 8) for t in range(len(words))]
+    fig = plot_caption_attention(shape_image(), words, attentions, path=path, columns=3)
+    assert [ax.get_title() for ax in fig.axes] == ["image", *words]  # no empty panels left in the grid
+    assert fig.get_suptitle() == "a red circle above a blue square"
+    rows = {round(ax.get_position().y0, 3) for ax in fig.axes}
+    columns = {round(ax.get_position().x0, 3) for ax in fig.axes}
+    assert len(rows) == 3 and len(columns) == 3  # 8 panels wrapped into rows of 3
+    with Image.open(path) as png:
+        assert png.format == "PNG" and png.height > png.width  # 3 rows of 3 panels, with titles
+
+
+def test_plot_caption_attention_brightens_the_attended_cell(tmp_path):
+    """In the saved PNG, each word's panel is bright where its map peaks and dark elsewhere."""
+    path = tmp_path / "caption.png"
+    image = Image.new("RGB", (64, 64), (200, 200, 200))
+    corners = {"top-left": (0, 0), "bottom-right": (7, 7)}
+    fig = plot_caption_attention(image, list(corners), [peaked_attention((8, 8), *cell) for cell in corners.values()],
+                                 grid_size=(8, 8), path=path)
+    png = np.asarray(Image.open(path).convert("RGB")).astype(int)
+    original = _panel_pixels(fig, png, fig.axes[0])
+    assert abs(original.mean() - 200) < 3  # the plain image keeps its grey
+    for ax, (row, col) in zip(fig.axes[1:], corners.values()):
+        panel = _panel_pixels(fig, png, ax)
+        height, width = panel.shape[:2]
+        cell = panel[row * height // 8 : (row + 1) * height // 8, col * width // 8 : (col + 1) * width // 8]
+        opposite = panel[(7 - row) * height // 8 : (8 - row) * height // 8, (7 - col) * width // 8 : (8 - col) * width // 8]
+        # The attended cell keeps most of the grey 200 (the bicubic upsampling spreads the peak
+        # over its neighbours); the far corner is darkened to 1 - alpha = 0.2 of it.
+        assert cell.max() > 190 and cell.mean() > 140, f"{ax.get_title()}: the attended cell is dark ({cell.mean():.0f})"
+        assert opposite.mean() < 50, f"{ax.get_title()}: the opposite corner is bright ({opposite.mean():.0f})"
+
+
+def test_plot_caption_attention_rejects_mismatched_inputs():
+    with pytest.raises(ValueError, match="2 words but 1 attention maps"):
+        plot_caption_attention(shape_image(), ["a", "circle"], [torch.rand(64)])
+    with pytest.raises(ValueError, match="words is empty"):
+        plot_caption_attention(shape_image(), [], [])
+    with pytest.raises(ValueError, match="columns"):
+        plot_caption_attention(shape_image(), ["a"], [torch.rand(64)], columns=0)

@@ -21,7 +21,27 @@ __all__ = ["build_model_card", "save_model_card", "push_folder_to_hub"]
 
 MODEL_TYPE_PREFIX = "mmattn_"
 DEFAULT_PIPELINE_TAG = "visual-question-answering"
+CAPTIONING_PIPELINE_TAG = "image-text-to-text"
 PLACEHOLDER_MODEL_ID = "path/to/checkpoint-or-hub-id"
+
+# The Hub metric ids a card's metadata lists, per pipeline tag.
+TASK_METRICS = {
+    DEFAULT_PIPELINE_TAG: ["accuracy"],
+    CAPTIONING_PIPELINE_TAG: ["bleu", "cider", "meteor", "rouge"],
+}
+# Caption metrics of ``eval_results`` (hf_mmattn.metrics.compute_caption_metrics' keys, on
+# pycocoevalcap's scales) -> (model-index metric type, name). The model-index and the cards give
+# them x100, the scale of the captioning papers' tables (BLEU-4 24.3, CIDEr 85.5).
+CAPTION_METRICS = {
+    "bleu_1": ("bleu", "BLEU-1"),
+    "bleu_2": ("bleu", "BLEU-2"),
+    "bleu_3": ("bleu", "BLEU-3"),
+    "bleu_4": ("bleu", "BLEU-4"),
+    "meteor": ("meteor", "METEOR"),
+    "rouge_l": ("rouge", "ROUGE-L"),
+    "cider_d": ("cider", "CIDEr-D"),
+    "cider": ("cider", "CIDEr"),
+}
 
 # Fields every transformers config carries, and the loading metadata save_pretrained adds:
 # not architecture hyperparameters.
@@ -41,11 +61,15 @@ def build_model_card(
 
     Args:
         model: a model of this package (``config.model_type`` starts with ``mmattn_``).
-        eval_results: measured accuracies in percent, e.g. ``{"vqa_accuracy": 99.3,
-            "per_answer_type": {"yes/no": 99.9, "shape": 98.7, "color": 99.0},
-            "num_questions": 9673, "split": "test"}`` (``per_answer_type``, ``num_questions``
-            and ``split`` are optional). They fill the card's results table and its
-            model-index metadata. Requires ``dataset_id``.
+        eval_results: measured results. VQA models: accuracies in percent, e.g.
+            ``{"vqa_accuracy": 99.3, "per_answer_type": {"yes/no": 99.9, "shape": 98.7,
+            "color": 99.0}, "num_questions": 9673, "split": "test"}`` (``per_answer_type``,
+            ``num_questions`` and ``split`` are optional). Captioners (pipeline tag
+            ``image-text-to-text``): what :func:`hf_mmattn.metrics.compute_caption_metrics`
+            returns, e.g. ``{"bleu_1": 0.71, ..., "bleu_4": 0.24, "meteor": 0.24, "rouge_l": 0.5,
+            "cider_d": 0.85, "num_images": 5000, "split": "test", "num_beams": 3}`` (fractions;
+            shown x100); a ``None`` metric (METEOR without Java) is left out. They fill the
+            card's results table and its model-index metadata. Requires ``dataset_id``.
         dataset_id: the dataset's Hub id or name (metadata ``datasets`` and model-index type).
         dataset_name: a readable dataset name; defaults to ``dataset_id``.
         training_summary: free-form facts about training shown in the card, e.g.
@@ -65,7 +89,7 @@ def build_model_card(
         )
     if eval_results and dataset_id is None:
         raise ValueError(
-            "eval_results need dataset_id: the model-index names the dataset the accuracy was measured on."
+            "eval_results need dataset_id: the model-index names the dataset the results were measured on."
         )
     dataset_name = dataset_name or dataset_id
     pipeline_tag = getattr(type(model), "pipeline_tag", None) or DEFAULT_PIPELINE_TAG
@@ -76,10 +100,10 @@ def build_model_card(
         tags=["hf-mmattn", name, pipeline_tag],
         pipeline_tag=pipeline_tag,
         datasets=[dataset_id] if dataset_id else None,
-        metrics=["accuracy"],
+        metrics=TASK_METRICS.get(pipeline_tag, ["accuracy"]),
         # model-index entries are named after the model; without results there is no model-index.
         model_name=(model_id or name) if eval_results else None,
-        eval_results=_model_index(eval_results, dataset_id, dataset_name) if eval_results else None,
+        eval_results=_model_index(eval_results, dataset_id, dataset_name, pipeline_tag) if eval_results else None,
     )
     config_dict = config.to_dict()
     return ModelCard.from_template(
@@ -145,25 +169,38 @@ def model_name(model_type: str) -> str:
     return model_type.removeprefix(MODEL_TYPE_PREFIX)
 
 
-def _model_index(eval_results: dict, dataset_id: str, dataset_name: str) -> list[EvalResult]:
-    """The overall accuracy and one accuracy per answer type, as model-index entries."""
+def _model_index(eval_results: dict, dataset_id: str, dataset_name: str, pipeline_tag: str = DEFAULT_PIPELINE_TAG) -> list[EvalResult]:
+    """VQA: the overall accuracy and one accuracy per answer type; captioners: each caption
+    metric present (x100). As model-index entries."""
 
-    def result(metric_name: str, value: float) -> EvalResult:
+    def result(metric_type: str, metric_name: str, value: float) -> EvalResult:
         return EvalResult(
-            task_type="visual-question-answering",
+            task_type=pipeline_tag,
             dataset_type=dataset_id,
             dataset_name=dataset_name,
             dataset_split=eval_results.get("split"),
-            metric_type="accuracy",
+            metric_type=metric_type,
             metric_name=metric_name,
             metric_value=value,
         )
 
+    if pipeline_tag == CAPTIONING_PIPELINE_TAG:
+        results = [
+            result(metric_type, metric_name, round(100 * eval_results[key], 2))
+            for key, (metric_type, metric_name) in CAPTION_METRICS.items()
+            if eval_results.get(key) is not None
+        ]
+        if not results:
+            raise ValueError(
+                f"eval_results of a captioner need caption metrics ({sorted(CAPTION_METRICS)}, as "
+                f"hf_mmattn.metrics.compute_caption_metrics returns them), got keys {sorted(eval_results)}."
+            )
+        return results
     if "vqa_accuracy" not in eval_results:
         raise ValueError(f"eval_results need a 'vqa_accuracy' entry (percent), got keys {sorted(eval_results)}.")
-    results = [result("VQA accuracy", eval_results["vqa_accuracy"])]
+    results = [result("accuracy", "VQA accuracy", eval_results["vqa_accuracy"])]
     for answer_type, value in eval_results.get("per_answer_type", {}).items():
-        results.append(result(f"VQA accuracy ({answer_type})", value))
+        results.append(result("accuracy", f"VQA accuracy ({answer_type})", value))
     return results
 
 
@@ -177,6 +214,17 @@ def _hyperparameters(config_dict: dict) -> dict:
 
 
 def _usage_snippet(pipeline_tag: str, model_id: str) -> str:
+    if pipeline_tag == CAPTIONING_PIPELINE_TAG:
+        return (
+            "import hf_mmattn  # registers the architectures and the pipeline with transformers\n"
+            "from transformers import pipeline\n"
+            "\n"
+            f'captioner = pipeline("{pipeline_tag}", model="{model_id}")\n'
+            'captioner("shapes.png")  # [{"generated_text": "a red circle above a blue square", ...}]\n'
+            "# attention models: also the generated words and the attention map behind each one\n"
+            'result = captioner("shapes.png", return_attention=True)[0]\n'
+            'result["words"], result["attentions"]'
+        )
     return (
         "import hf_mmattn  # registers the architectures and the pipeline with transformers\n"
         "from transformers import pipeline\n"

@@ -12,6 +12,8 @@ VGG pool5 grid at 448 pixels). This module turns such a map into a picture:
   (the usual heat-map rendering);
 * :func:`plot_vqa_attention` draws the image and one panel per hop, with the question and the
   answer as the title;
+* :func:`plot_caption_attention` draws the image and one panel per generated word with the
+  attention behind it (Figures 3-4 of Show, Attend and Tell);
 * :func:`plot_word_attention` draws a heat strip over the words of a question (for the
   question-side maps of co-attention models such as Lu et al., HieCoAtt, NeurIPS 2016).
 
@@ -33,7 +35,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-__all__ = ["attention_to_grid", "overlay_attention", "plot_vqa_attention", "plot_word_attention"]
+__all__ = ["attention_to_grid", "overlay_attention", "plot_caption_attention", "plot_vqa_attention", "plot_word_attention"]
 
 ImageLike = Image.Image | np.ndarray | str | os.PathLike
 
@@ -153,8 +155,6 @@ def plot_vqa_attention(
     Returns:
         The :class:`matplotlib.figure.Figure` (rendered with Agg, not registered with pyplot).
     """
-    from matplotlib.figure import Figure
-
     attentions = list(attentions)
     if not attentions:
         raise ValueError("attentions is empty: pass one map per hop.")
@@ -163,16 +163,69 @@ def plot_vqa_attention(
     elif len(titles) != len(attentions):
         raise ValueError(f"got {len(titles)} titles for {len(attentions)} attention maps.")
 
+    suptitle = f"Q: {question}" if answer is None else f"Q: {question}\nA: {answer}"
+    return _attention_panels(image, attentions, titles, grid_size, alpha, cmap, suptitle, columns=len(attentions) + 1, path=path)
+
+
+def plot_caption_attention(
+    image: ImageLike,
+    words: Sequence[str],
+    attentions: Sequence,
+    grid_size: tuple[int, int] | None = None,
+    path: str | os.PathLike | None = None,
+    columns: int = 5,
+    alpha: float = 0.8,
+    cmap: str | None = None,
+):
+    """Draw a generated caption word by word, as Figures 3 and 4 of Xu et al., "Show, Attend and
+    Tell" (ICML 2015): the image, then one panel per word, titled with the word, showing the
+    attention map the model looked at when it produced that word; panels wrap into rows of
+    ``columns``. The caption is the figure's title.
+
+    Args:
+        image: the input image (see :func:`overlay_attention`).
+        words: the ``T`` generated words (without the start and end tokens).
+        attentions: ``T`` maps, one per word: 1-D over the regions or already laid out as the
+            ``(h, w)`` grid, as ``pipeline("image-text-to-text")(image, return_attention=True)``
+            returns them in ``"attentions"``.
+        grid_size: ``(h, w)`` of the region grid (``outputs.image_grid_size``); omit for a square grid.
+        path: when given, the figure is also written there as a PNG.
+        columns: panels per row (the image counts as one).
+        alpha, cmap: passed to :func:`overlay_attention`; the default darkens the unattended
+            regions strongly, as the paper's figures do.
+
+    Returns:
+        The :class:`matplotlib.figure.Figure` (rendered with Agg, not registered with pyplot).
+    """
+    words, attentions = list(words), list(attentions)
+    if not words:
+        raise ValueError("words is empty: pass the generated words of the caption, one attention map each.")
+    if len(words) != len(attentions):
+        raise ValueError(f"got {len(words)} words but {len(attentions)} attention maps; expected one map per word.")
+    if not isinstance(columns, int) or columns < 1:
+        raise ValueError(f"columns must be a positive integer, got {columns!r}.")
+    return _attention_panels(image, attentions, words, grid_size, alpha, cmap, " ".join(words), columns=columns, path=path)
+
+
+def _attention_panels(image, attentions, titles, grid_size, alpha, cmap, suptitle, columns, path):
+    """The figure of the plotting functions: the image, then each map laid over it with its
+    title, in rows of ``columns`` panels; written to ``path`` when given."""
+    from matplotlib.figure import Figure
+
     original = Image.fromarray(_to_rgb_array(image))
     panels = [original] + [overlay_attention(original, a, grid_size, alpha=alpha, cmap=cmap) for a in attentions]
     names = ["image", *titles]
+    columns = min(columns, len(panels))
+    rows = math.ceil(len(panels) / columns)
 
-    fig = Figure(figsize=(2.6 * len(panels), 3.2), layout="constrained")
-    for ax, panel, name in zip(fig.subplots(1, len(panels), squeeze=False)[0], panels, names):
+    fig = Figure(figsize=(2.6 * columns, 2.7 * rows + 0.5), layout="constrained")
+    axes = fig.subplots(rows, columns, squeeze=False).ravel()
+    for ax, panel, name in zip(axes, panels, names):
         ax.imshow(panel, interpolation="lanczos")
         ax.set_title(name)
         ax.set_axis_off()
-    suptitle = f"Q: {question}" if answer is None else f"Q: {question}\nA: {answer}"
+    for ax in axes[len(panels):]:
+        fig.delaxes(ax)
     fig.suptitle(suptitle)
     if path is not None:
         fig.savefig(path, format="png", dpi=100)
