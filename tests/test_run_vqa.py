@@ -28,6 +28,7 @@ from hf_mmattn import VQAProcessor
 from hf_mmattn.data import EASY_VQA_ANSWERS, load_easy_vqa
 from hf_mmattn.data.batching import GroupByImageBatchSampler
 from hf_mmattn.metrics import compute_vqa_accuracy
+from hf_mmattn.training import checkpoint_folders
 
 SCRIPT = Path(__file__).resolve().parents[1] / "examples" / "vqa" / "run_vqa.py"
 NUM_TRAIN, NUM_EVAL, TRAIN_BATCH = 300, 100, 64
@@ -176,7 +177,7 @@ def test_partial_checkpoints_are_ignored(checkpointed_run, run_vqa, tmp_path):
     (partial / "done").unlink()
     unfinished = output_dir / "checkpoints" / "step_10"
     unfinished.mkdir()
-    assert [p.name for p in run_vqa.checkpoint_folders(str(output_dir))] == ["step_2", "step_4"]
+    assert [p.name for p in checkpoint_folders(str(output_dir))] == ["step_2", "step_4"]
 
 
 def test_resume_continues_without_losing_work(checkpointed_run, uninterrupted_6, run_vqa, easy_vqa, tmp_path):

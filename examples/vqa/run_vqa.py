@@ -16,29 +16,19 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
-import math
-import os
-import resource
-import shutil
-import sys
 import time
 from pathlib import Path
 
-import datasets
 import torch
-import transformers
-from accelerate import Accelerator
 from accelerate.logging import get_logger
-from accelerate.utils import set_seed
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
-from transformers import AutoModelForVisualQuestionAnswering, get_scheduler
+from transformers import AutoModelForVisualQuestionAnswering
 
 import hf_mmattn  # noqa: F401  (registers the architectures with the Auto classes)
+from hf_mmattn import training
 from hf_mmattn.data import build_answer_vocabulary, easy_vqa_answers, load_easy_vqa, load_vqa_v2
 from hf_mmattn.data.batching import EncodedQuestions, GroupByImageBatchSampler, ImageStore, VQACollator
-from hf_mmattn.hub import push_folder_to_hub
 from hf_mmattn.metrics import compute_vqa_accuracy
 from hf_mmattn.processing import VQAProcessor
 from hf_mmattn.registration import VQA_MODELS
@@ -104,7 +94,7 @@ def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model_type", choices=sorted(MODEL_TYPES), required=True)
     parser.add_argument("--model_name_or_path", help="start from a saved checkpoint instead of a fresh model")
-    parser.add_argument("--config_overrides", default=None, help="comma-separated key=value config overrides, e.g. num_hops=1,attention_form=code")
+    parser.add_argument("--config_overrides", default=None, help="comma-separated key=value config overrides (JSON values), e.g. num_hops=1,attention_form=code,scratch_cnn_channels=[32,64,128]")
     parser.add_argument("--image_encoder", choices=["scratch_cnn", "backbone", "features"], default=None, help="default: scratch_cnn for easy_vqa, backbone for images, features with --features_dir")
     parser.add_argument("--backbone_config", default=None, help="JSON file or inline JSON of a transformers backbone config (e.g. ResNet)")
     parser.add_argument("--backbone_checkpoint", default=None, help="folder or Hub id of pretrained backbone weights (AutoBackbone)")
@@ -123,37 +113,15 @@ def parse_args(argv=None):
     parser.add_argument("--max_eval_samples", type=int, default=None)
     parser.add_argument("--no_cache_images", action="store_true", help="decode images per batch instead of caching them as one tensor")
     parser.add_argument("--no_group_by_image", action="store_true", help="batch questions independently (the image encoder then runs once per question)")
-    parser.add_argument("--output_dir", required=True)
-    parser.add_argument("--num_train_epochs", type=int, default=10)
-    parser.add_argument("--max_train_steps", type=int, default=None)
-    parser.add_argument("--per_device_train_batch_size", type=int, default=32)
     parser.add_argument("--per_device_eval_batch_size", type=int, default=256)
-    parser.add_argument("--learning_rate", type=float, default=1e-3)
-    parser.add_argument("--weight_decay", type=float, default=0.0)
-    parser.add_argument("--lr_scheduler_type", default="linear")
-    parser.add_argument("--num_warmup_steps", type=int, default=0)
-    parser.add_argument("--max_grad_norm", type=float, default=5.0)
-    parser.add_argument("--gradient_accumulation_steps", type=int, default=1)
-    parser.add_argument("--seed", type=int, default=42)
-    parser.add_argument("--checkpointing_steps", default=None, help="save state every N steps, or 'epoch'")
-    parser.add_argument("--resume_from_checkpoint", default=None, help="a checkpoint folder, or 'latest' for the newest one in --output_dir")
-    parser.add_argument("--eval_every_epoch", action="store_true")
     parser.add_argument("--num_attention_figures", type=int, default=4)
-    parser.add_argument("--with_tracking", action="store_true")
-    parser.add_argument("--report_to", default="all")
-    parser.add_argument("--push_to_hub", action="store_true")
-    parser.add_argument("--hub_model_id", default=None)
-    parser.add_argument("--hub_token", default=None)
-    parser.add_argument("--hub_private", action="store_true")
+    training.add_training_arguments(parser)  # --output_dir, epochs/steps, optimizer, checkpoints, tracking, Hub
     args = parser.parse_args(argv)
+    training.check_training_arguments(parser, args)
     if args.dataset == "vqa_v2" and not (args.train_questions and args.eval_questions):
         parser.error("--dataset vqa_v2 needs --train_questions/--train_annotations and --eval_questions/--eval_annotations")
-    if args.push_to_hub and not args.hub_model_id:
-        parser.error("--push_to_hub needs --hub_model_id")
     if (args.features_dir and args.features_tsv) or (args.eval_features_dir and args.eval_features_tsv):
         parser.error("give region features as --features_dir (files per image) or --features_tsv, not both")
-    if args.checkpointing_steps not in (None, "epoch") and not args.checkpointing_steps.isdigit():
-        parser.error("--checkpointing_steps must be an integer or 'epoch'")
     if args.image_encoder is None:
         args.image_encoder = "scratch_cnn" if args.dataset == "easy_vqa" else "features" if (args.features_dir or args.features_tsv) else "backbone"
     return args
@@ -187,17 +155,6 @@ def load_splits(args):
     return train, evaluation, answers
 
 
-def parse_overrides(text: str | None) -> dict:
-    overrides = {}
-    for item in filter(None, (text or "").split(",")):
-        key, _, value = item.partition("=")
-        try:
-            overrides[key.strip()] = json.loads(value)
-        except json.JSONDecodeError:
-            overrides[key.strip()] = value.strip()
-    return overrides
-
-
 def build_model_and_processor(args, train, answers):
     if args.model_name_or_path:
         processor = VQAProcessor.from_pretrained(args.model_name_or_path)
@@ -209,15 +166,11 @@ def build_model_and_processor(args, train, answers):
     else:
         processor = VQAProcessor.from_questions(list(train["question"]), image_size=args.image_size or 224)
     settings = dict(SCRATCH_PRESETS[args.model_type]) if args.image_encoder == "scratch_cnn" else {}
-    if args.backbone_config:
-        text = Path(args.backbone_config).read_text() if os.path.isfile(args.backbone_config) else args.backbone_config
-        settings["backbone_config"] = json.loads(text)
-    elif args.image_encoder == "backbone":
-        settings["backbone_config"] = {"model_type": "resnet", "out_features": ["stage4"]}
+    settings.update(training.backbone_settings(args.backbone_config, args.image_encoder))
     if args.image_encoder == "features":
         sample = ImageStore(train.select(range(1)), cache=True).cached["image_features"]
         settings["image_feature_size"] = sample.shape[-1]
-    settings.update(parse_overrides(args.config_overrides))
+    settings.update(training.parse_config_overrides(args.config_overrides))
     config = MODEL_TYPES[args.model_type](
         vocab_size=len(processor.tokenizer),
         pad_token_id=processor.tokenizer.pad_token_id,
@@ -230,28 +183,6 @@ def build_model_and_processor(args, train, answers):
     if args.backbone_checkpoint:
         model.load_pretrained_backbone(args.backbone_checkpoint)
     return model, processor
-
-
-def checkpoint_folders(output_dir: str) -> list[Path]:
-    """Completed checkpoints (``step_N`` / ``epoch_N`` with a ``done`` marker), oldest first."""
-    folders = [p for p in Path(output_dir).glob("checkpoints/*_*") if (p / "done").exists()]
-    return sorted(folders, key=lambda p: int(json.loads((p / "done").read_text())["completed_steps"]))
-
-
-def save_checkpoint(accelerator, args, completed_steps: int, epoch: int, name: str) -> None:
-    """``accelerator.save_state`` into a temporary folder renamed when complete, so a run killed
-    while saving never leaves a half-written checkpoint that resuming would pick."""
-    final = Path(args.output_dir) / "checkpoints" / name
-    partial = final.with_name(name + ".partial")
-    accelerator.wait_for_everyone()
-    accelerator.save_state(str(partial))
-    accelerator.wait_for_everyone()
-    if accelerator.is_main_process:
-        (partial / "done").write_text(json.dumps({"completed_steps": completed_steps, "epoch": epoch}))
-        if final.exists():
-            shutil.rmtree(final)
-        partial.rename(final)
-    accelerator.wait_for_everyone()
 
 
 @torch.no_grad()
@@ -305,22 +236,8 @@ def save_attention_figures(model, processor, dataset, output_dir: Path, count: i
 
 def main(argv=None):
     args = parse_args(argv)
-    accelerator_kwargs = {"gradient_accumulation_steps": args.gradient_accumulation_steps}
-    if args.with_tracking:
-        accelerator_kwargs.update(log_with=args.report_to, project_dir=args.output_dir)
-    # On a machine without an accelerator, Accelerator() would let every DDP rank train on all
-    # the data; cpu=True makes the CPU ranks a real process group (TRANSFORMERS5.md).
-    accelerator = Accelerator(cpu=not torch.cuda.is_available(), **accelerator_kwargs)
-    logging.basicConfig(format="%(asctime)s - %(levelname)s - %(name)s - %(message)s", level=logging.INFO)
-    logger.info(accelerator.state, main_process_only=False)
-    if not accelerator.is_local_main_process:
-        datasets.utils.logging.set_verbosity_error()
-        transformers.utils.logging.set_verbosity_error()
-    set_seed(args.seed)
+    accelerator = training.setup_accelerator(args)  # also logging, the seed and --output_dir
     output_dir = Path(args.output_dir)
-    if accelerator.is_main_process:
-        output_dir.mkdir(parents=True, exist_ok=True)
-    accelerator.wait_for_everyone()
 
     train, evaluation, answers = load_splits(args)
     model, processor = build_model_and_processor(args, train, answers)
@@ -348,35 +265,14 @@ def main(argv=None):
     eval_dataloader = DataLoader(range(len(eval_questions)), batch_sampler=eval_sampler, collate_fn=VQACollator(eval_questions, eval_images))
 
     optimizer = torch.optim.AdamW((p for p in model.parameters() if p.requires_grad), lr=args.learning_rate, weight_decay=args.weight_decay)
-    steps_per_epoch = math.ceil(math.ceil(len(train_sampler) / accelerator.num_processes) / args.gradient_accumulation_steps)
-    if args.max_train_steps is None:
-        args.max_train_steps = args.num_train_epochs * steps_per_epoch
-    args.num_train_epochs = math.ceil(args.max_train_steps / steps_per_epoch)
-    scheduler = get_scheduler(
-        args.lr_scheduler_type, optimizer,
-        num_warmup_steps=args.num_warmup_steps * accelerator.num_processes,
-        num_training_steps=args.max_train_steps * accelerator.num_processes,
-    )
+    steps_per_epoch = training.set_training_length(args, accelerator, len(train_sampler))  # sets max_train_steps, num_train_epochs
+    scheduler = training.make_scheduler(args, optimizer, accelerator)
     model, optimizer, train_dataloader, eval_dataloader, scheduler = accelerator.prepare(
         model, optimizer, train_dataloader, eval_dataloader, scheduler
     )
-    if args.with_tracking:
-        accelerator.init_trackers("run_vqa", {k: v for k, v in vars(args).items() if isinstance(v, (int, float, str, bool))})
-
-    completed_steps, starting_epoch, resume_step = 0, 0, 0
-    if args.resume_from_checkpoint:
-        if args.resume_from_checkpoint == "latest":
-            found = checkpoint_folders(args.output_dir)
-            checkpoint = found[-1] if found else None
-        else:
-            checkpoint = Path(args.resume_from_checkpoint)
-        if checkpoint is None:
-            logger.info("no checkpoint in %s: starting from scratch", args.output_dir)
-        else:
-            accelerator.load_state(str(checkpoint))
-            completed_steps = json.loads((checkpoint / "done").read_text())["completed_steps"]
-            starting_epoch, resume_step = divmod(completed_steps, steps_per_epoch)
-            logger.info("resumed from %s at step %d (epoch %d, batch %d)", checkpoint, completed_steps, starting_epoch, resume_step)
+    training.init_trackers(accelerator, args, "run_vqa")
+    # Under --resume_from_checkpoint: the checkpoint's states, and where it left off.
+    completed_steps, starting_epoch, resume_step = training.resume_from_checkpoint(accelerator, args, steps_per_epoch)
 
     logger.info(
         "%d training questions on %d images, %d eval questions, %d answers, %d parameters (%d trainable), %d steps",
@@ -391,21 +287,11 @@ def main(argv=None):
     for epoch in range(starting_epoch, args.num_train_epochs):
         if completed_steps >= args.max_train_steps:
             break
-        # accelerate's prepared loader pushes its own epoch counter (0 in a resumed run) into the
-        # sampler on every iteration: give it the real epoch (skip_first_batches copies it).
-        train_dataloader.set_epoch(epoch)
-        batches = accelerator.skip_first_batches(train_dataloader, resume_step * args.gradient_accumulation_steps) if epoch == starting_epoch and resume_step else train_dataloader
-        resume_step = 0
-        for batch in batches:
+        # The epoch a run resumes in skips the batches of the steps it trained on before.
+        skip_steps = resume_step if epoch == starting_epoch else 0
+        for batch in training.epoch_batches(accelerator, train_dataloader, epoch, skip_steps, args.gradient_accumulation_steps):
             batch.pop("question_indices")
-            with accelerator.accumulate(model):
-                loss = model(**batch).loss
-                accelerator.backward(loss)
-                if accelerator.sync_gradients and args.max_grad_norm:
-                    accelerator.clip_grad_norm_(model.parameters(), args.max_grad_norm)
-                optimizer.step()
-                scheduler.step()
-                optimizer.zero_grad()
+            loss = training.train_on_batch(accelerator, model, optimizer, scheduler, batch, args.max_grad_norm).loss
             questions_seen += len(batch["input_ids"])
             if not accelerator.sync_gradients:
                 continue
@@ -414,12 +300,10 @@ def main(argv=None):
             progress.set_postfix(loss=f"{loss.item():.4f}")
             if args.with_tracking:
                 accelerator.log({"train_loss": loss.item(), "lr": scheduler.get_last_lr()[0]}, step=completed_steps)
-            if args.checkpointing_steps and args.checkpointing_steps.isdigit() and completed_steps % int(args.checkpointing_steps) == 0:
-                save_checkpoint(accelerator, args, completed_steps, epoch, f"step_{completed_steps}")
+            training.maybe_save_checkpoint(accelerator, args, completed_steps, epoch)  # every --checkpointing_steps N
             if completed_steps >= args.max_train_steps:
                 break
-        if args.checkpointing_steps == "epoch":
-            save_checkpoint(accelerator, args, completed_steps, epoch + 1, f"epoch_{epoch + 1}")
+        training.maybe_save_checkpoint(accelerator, args, completed_steps, epoch, end_of_epoch=True)  # --checkpointing_steps epoch
         if args.eval_every_epoch:
             eval_results = evaluate_model(model, eval_dataloader, accelerator, answers, evaluation, show_progress=False)
             per_type = ", ".join(f"{k} {v:.2f}" for k, v in eval_results.get("per_answer_type", {}).items())
@@ -432,15 +316,9 @@ def main(argv=None):
     progress.close()
 
     eval_results = evaluate_model(model, eval_dataloader, accelerator, answers, evaluation)
-    questions_seen = accelerator.reduce(torch.tensor(questions_seen, device=accelerator.device), reduction="sum").item()
     eval_results.update(
         split="test" if args.dataset == "easy_vqa" else "eval",
-        train_time_s=round(train_time, 1),
-        train_questions_per_s=round(questions_seen / train_time, 1) if train_time > 0 else None,
-        completed_steps=completed_steps,
-        num_processes=accelerator.num_processes,
-        mixed_precision=accelerator.mixed_precision,
-        peak_memory_mib=round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+        **training.run_stats(accelerator, train_time, questions_seen, completed_steps, examples="questions"),
     )
     logger.info("VQA accuracy %.2f %s", eval_results["vqa_accuracy"], eval_results.get("per_answer_type"))
     if args.with_tracking:
@@ -454,12 +332,7 @@ def main(argv=None):
             args.output_dir,
             model_card_kwargs=dict(
                 eval_results=eval_results, dataset_id=dataset_id, dataset_name=dataset_name, model_id=args.hub_model_id,
-                training_summary={
-                    "epochs": args.num_train_epochs, "train_time_s": eval_results["train_time_s"],
-                    "train_questions_per_s": eval_results["train_questions_per_s"],
-                    "hardware": f"{accelerator.num_processes} x {accelerator.device.type}",
-                    "command": "accelerate launch examples/vqa/run_vqa.py " + " ".join(sys.argv[1:] if argv is None else argv),
-                },
+                training_summary=training.model_card_summary(args, accelerator, eval_results, "examples/vqa/run_vqa.py", argv, examples="questions"),
             ),
         )
         processor.save_pretrained(args.output_dir)
@@ -467,8 +340,7 @@ def main(argv=None):
         figures = save_attention_figures(unwrapped, processor, evaluation, output_dir, args.num_attention_figures)
         if figures:
             logger.info("attention figures: %s", ", ".join(figures))
-        if args.push_to_hub:
-            push_folder_to_hub(args.output_dir, args.hub_model_id, token=args.hub_token, private=args.hub_private)
+        training.push_output_to_hub(args)  # under --push_to_hub
     accelerator.wait_for_everyone()
     return eval_results
 
