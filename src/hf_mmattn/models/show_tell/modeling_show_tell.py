@@ -50,7 +50,9 @@ class ShowTellForConditionalGeneration(MMAttnCaptioningPreTrainedModel, Generati
         lengths = attention_mask.sum(dim=1)
         positions = torch.arange(attention_mask.shape[1], device=attention_mask.device)
         right_padded = torch.equal(attention_mask.bool(), positions.unsqueeze(0) < lengths.unsqueeze(1))
-        if right_padded and bool((lengths > 0).all()):
+        if bool(attention_mask.all()):  # generation steps, unpadded captions: no packing needed
+            outputs, (hidden, cell) = self.lstm(word_inputs, state)
+        elif right_padded and bool((lengths > 0).all()):
             outputs, (hidden, cell) = run_packed_rnn(self.lstm, word_inputs, attention_mask, initial_state=state)
         else:
             hidden, cell = state
