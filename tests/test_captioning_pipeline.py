@@ -188,3 +188,14 @@ def test_the_vqa_pipeline_is_still_registered():
     assert task["impl"] is VisualQuestionAnsweringPipeline
     _, task, _ = PIPELINE_REGISTRY.check_task("image-text-to-text")
     assert task["impl"].__name__ == "ImageCaptioningPipeline"
+
+
+def test_image_to_text_redirect_warning_prints_its_message():
+    # transformers 5.23 logs this redirect with UserWarning as a %-argument: formatting it raised
+    # (pytest) or printed a traceback; the package's filter on the pipelines logger repairs it.
+    import logging
+
+    message = "The task `image-to-text` has been removed and has been replaced by `image-text-to-text`."
+    record = logging.LogRecord("transformers.pipelines", logging.WARNING, __file__, 1, message, (UserWarning,), None)
+    assert logging.getLogger("transformers.pipelines").filter(record)
+    assert record.getMessage() == message

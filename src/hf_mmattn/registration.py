@@ -14,6 +14,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import transformers.pipelines as transformers_pipelines
 from transformers import (
     AutoConfig,
@@ -78,6 +80,17 @@ def register_models() -> None:
         AutoProcessor.register(config_class, CaptioningProcessor, exist_ok=True)
 
 
+class _FixTaskRedirectWarning(logging.Filter):
+    """transformers 5.23 logs its ``image-to-text`` → ``image-text-to-text`` redirect with
+    ``UserWarning`` passed as a %-format argument, so logging prints a traceback instead of the
+    message (and pytest's log capture raises). This drops the stray argument; the message stays."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.args == (UserWarning,):
+            record.args = ()
+        return True
+
+
 def restore_pipelines() -> None:
     registry = transformers_pipelines.PIPELINE_REGISTRY
     for task, (pipeline_class, model_class, task_type) in RESTORED_PIPELINES.items():
@@ -87,6 +100,9 @@ def restore_pipelines() -> None:
     for alias, task in PIPELINE_ALIASES.items():
         transformers_pipelines.REMOVED_TASKS.pop(alias, None)
         registry.task_aliases[alias] = task
+    pipelines_logger = logging.getLogger(transformers_pipelines.__name__)
+    if not any(isinstance(f, _FixTaskRedirectWarning) for f in pipelines_logger.filters):
+        pipelines_logger.addFilter(_FixTaskRedirectWarning())
     # A subclass of transformers' own image-text-to-text pipeline, identical for other models.
     captioning_task = registry.supported_tasks["image-text-to-text"]
     if captioning_task.get("impl") is not ImageCaptioningPipeline:
