@@ -9,7 +9,6 @@ import sys
 
 import pytest
 
-import hf_mmattn.metrics
 from hf_mmattn.data import vqa_soft_score
 from hf_mmattn.metrics import compute_vqa_accuracy, load_vqa_accuracy
 
