@@ -71,7 +71,7 @@ def check_image_inputs(
 class MMAttnPreTrainedModel(PreTrainedModel):
     """Base class of every model of the package. Subclasses name their remote-code entry points
     (``_remote_code_entry_points``: Auto class → class name) and their pipeline
-    (``_remote_code_pipeline``: task name and ``custom_pipelines`` entry)."""
+    (``remote_code_task``, ``remote_code_pipeline``, ``remote_code_auto_class``)."""
 
     base_model_prefix = "model"
     _no_split_modules = []
@@ -117,10 +117,15 @@ class MMAttnPreTrainedModel(PreTrainedModel):
         pretrained = type(backbone).from_pretrained(pretrained_model_name_or_path, out_features=backbone.out_features, **kwargs)
         backbone.load_state_dict(pretrained.state_dict())
 
-    def _remote_code_entry_points(self) -> dict[str, str]:
-        raise NotImplementedError
+    # The checkpoint's pipeline for `trust_remote_code` loading: a task name of the package's own
+    # (a checkpoint whose custom_pipelines names a registered task such as
+    # "visual-question-answering" would make transformers demand trust_remote_code even after
+    # `import hf_mmattn`), the pipeline class and the Auto class it loads the model with.
+    remote_code_task: str
+    remote_code_pipeline: str
+    remote_code_auto_class: str
 
-    def _remote_code_pipeline(self) -> tuple[str, dict]:
+    def _remote_code_entry_points(self) -> dict[str, str]:
         raise NotImplementedError
 
     def save_pretrained(self, save_directory, *args, model_card_kwargs: dict | None = None, **kwargs):
@@ -134,9 +139,14 @@ class MMAttnPreTrainedModel(PreTrainedModel):
         """
         entry_points = self._remote_code_entry_points()
         self.config.auto_map = {auto: f"{REMOTE_CODE_MODULE}.{name}" for auto, name in entry_points.items()}
-        task, pipeline_entry = self._remote_code_pipeline()
-        pipeline_class = pipeline_entry["impl"]
-        self.config.custom_pipelines = {task: {**pipeline_entry, "impl": f"{REMOTE_CODE_MODULE}.{pipeline_class}"}}
+        pipeline_class = self.remote_code_pipeline
+        self.config.custom_pipelines = {
+            self.remote_code_task: {
+                "impl": f"{REMOTE_CODE_MODULE}.{pipeline_class}",
+                "pt": [self.remote_code_auto_class],
+                "type": "multimodal",
+            }
+        }
         super().save_pretrained(save_directory, *args, **kwargs)
         if kwargs.get("is_main_process", True):
             from .hub import save_model_card

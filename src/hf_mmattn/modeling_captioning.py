@@ -175,6 +175,9 @@ class MMAttnCaptioningPreTrainedModel(MMAttnPreTrainedModel):
 
     main_input_name = "input_ids"
     pipeline_tag = "image-text-to-text"
+    remote_code_task = "mmattn-image-captioning"
+    remote_code_pipeline = "ImageCaptioningPipeline"
+    remote_code_auto_class = "AutoModelForImageTextToText"
     _is_stateful = True
 
     @classmethod
@@ -288,13 +291,6 @@ class MMAttnCaptioningPreTrainedModel(MMAttnPreTrainedModel):
         return {
             "AutoConfig": config_class.__name__,
             "AutoModel": model_class.__name__,
-            "AutoModelForImageTextToText": model_class.__name__,
+            self.remote_code_auto_class: model_class.__name__,
             "AutoProcessor": "CaptioningProcessor",
-        }
-
-    def _remote_code_pipeline(self) -> tuple[str, dict]:
-        return "mmattn-image-captioning", {
-            "impl": "ImageCaptioningPipeline",
-            "pt": ["AutoModelForImageTextToText"],
-            "type": "multimodal",
         }

@@ -120,15 +120,15 @@ def check_vqa_inputs(
     return attention_mask
 
 
-REMOTE_PIPELINE_TASK = "mmattn-visual-question-answering"
-
-
 class MMAttnVQAPreTrainedModel(MMAttnPreTrainedModel):
     """Base class of the package's VQA models: the question's word embedding, and the remote-code
     entry points (``auto_map``, ``custom_pipelines``) of a VQA checkpoint."""
 
     main_input_name = "input_ids"
     pipeline_tag = "visual-question-answering"
+    remote_code_task = "mmattn-visual-question-answering"
+    remote_code_pipeline = "VisualQuestionAnsweringPipeline"
+    remote_code_auto_class = "AutoModelForVisualQuestionAnswering"
 
     def get_input_embeddings(self):
         """The question's word embedding; a head model reaches it through its base ``model``."""
@@ -147,18 +147,8 @@ class MMAttnVQAPreTrainedModel(MMAttnPreTrainedModel):
         return {
             "AutoConfig": config_class.__name__,
             "AutoModel": base_class.__name__,
-            "AutoModelForVisualQuestionAnswering": vqa_class.__name__,
+            self.remote_code_auto_class: vqa_class.__name__,
             "AutoProcessor": "VQAProcessor",
-        }
-
-    def _remote_code_pipeline(self) -> tuple[str, dict]:
-        # Keyed by a task name of its own: a checkpoint whose custom_pipelines names
-        # "visual-question-answering" would make transformers demand trust_remote_code even
-        # after `import hf_mmattn` registered that task.
-        return REMOTE_PIPELINE_TASK, {
-            "impl": "VisualQuestionAnsweringPipeline",
-            "pt": ["AutoModelForVisualQuestionAnswering"],
-            "type": "multimodal",
         }
 
 
