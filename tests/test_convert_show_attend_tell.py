@@ -298,7 +298,7 @@ def test_converted_resnet_computes_the_tutorials_encoder_and_bottleneck():
         block = model.image_encoder.backbone.encoder.stages[1].layers[0]
         torch.testing.assert_close(block(block_input), torchvision_bottleneck(block_input, encoder_state, "resnet.5.0", stride=2))
         # The whole encoder: a 2x2 map (64 / 32) pooled adaptively to 14x14 as the tutorial does.
-        regions, _, grid_size = model.encode_image(images, None, None)
+        regions, _, grid_size = model.image_encoder(images, None, None)
         expected = tutorial_encoder(encoder_state, images)
         torch.testing.assert_close(regions, expected, atol=1e-5, rtol=1e-5)
         assert grid_size == (14, 14) and regions.shape == (2, 196, ANNOTATION)

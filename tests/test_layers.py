@@ -358,6 +358,7 @@ class _Config:
     num_channels = 3
     image_feature_size = 7
     backbone_config = None
+    image_grid_pool_size = None
 
 
 def test_image_encoder_regions_are_the_grid_in_row_major_order():

@@ -20,6 +20,10 @@ class MMAttnImageInputConfig(PreTrainedConfig):
             ``out_features=["stage4"]``) when ``image_encoder="backbone"``.
         freeze_backbone: keep the backbone fixed, as the papers' ImageNet CNN features are.
         image_feature_size: dimension D of precomputed ``image_features`` (B, N, D).
+        image_grid_pool_size: ``[height, width]`` to which a pixel input's feature map is
+            average-pooled (adaptively) before it becomes the grid of regions, e.g. ``[14, 14]`` as
+            the Show, Attend and Tell PyTorch tutorial does with ResNet-101; ``None`` keeps the
+            CNN's own grid.
     """
 
     sub_configs_defaults = {"backbone_config": SubConfigSpec(AutoConfig, model_type="resnet", optional=True)}
@@ -30,6 +34,7 @@ class MMAttnImageInputConfig(PreTrainedConfig):
     backbone_config: dict | PreTrainedConfig | None = None
     freeze_backbone: bool = True
     image_feature_size: int = 2048
+    image_grid_pool_size: list[int] | tuple[int, int] | None = None
 
 
 class MMAttnVQAConfig(MMAttnImageInputConfig):

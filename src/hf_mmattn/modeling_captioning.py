@@ -43,9 +43,6 @@ class MMAttnCaptioningConfig(MMAttnImageInputConfig):
         embedding_size: word embedding size m.
         hidden_size: LSTM size n.
         dropout: dropout probability (on the LSTM output before the word classifier).
-        image_grid_pool_size: ``[height, width]`` to which the CNN feature map is average-pooled
-            (adaptively) before it becomes the grid of annotations, e.g. ``[14, 14]`` as the
-            PyTorch tutorial port does with ResNet-101; ``None`` keeps the backbone's own grid.
         caption_loss_reduction: ``"sentence"``: the negative log-likelihood of each caption summed
             over its words and averaged over captions (the papers' objective, and arctic-captions');
             ``"token"``: averaged over all words of the batch (the PyTorch tutorial's
@@ -60,7 +57,6 @@ class MMAttnCaptioningConfig(MMAttnImageInputConfig):
     embedding_size: int = 512
     hidden_size: int = 512
     dropout: float = 0.5
-    image_grid_pool_size: list[int] | tuple[int, int] | None = None
     caption_loss_reduction: str = "sentence"
     use_cache: bool = True
 
@@ -199,16 +195,6 @@ class MMAttnCaptioningPreTrainedModel(MMAttnPreTrainedModel):
     def set_input_embeddings(self, value):
         self.embedding = value
 
-    def encode_image(self, pixel_values, image_features, image_attention_mask):
-        """Annotations ``(batch, regions, dim)``, their mask (or ``None``) and the grid size."""
-        regions, region_mask, grid_size = self.image_encoder(pixel_values, image_features, image_attention_mask)
-        pool_size = self.config.image_grid_pool_size
-        if pool_size is not None and grid_size is not None and tuple(pool_size) != tuple(grid_size):
-            feature_map = regions.transpose(1, 2).unflatten(2, grid_size)
-            regions = F.adaptive_avg_pool2d(feature_map, tuple(pool_size)).flatten(2).transpose(1, 2)
-            grid_size = tuple(pool_size)
-        return regions, region_mask, grid_size
-
     def start(self, regions: torch.Tensor, region_mask: torch.Tensor | None) -> RecurrentStateCache:
         raise NotImplementedError
 
@@ -251,7 +237,7 @@ class MMAttnCaptioningPreTrainedModel(MMAttnPreTrainedModel):
         attention_mask = check_caption_inputs(self.config, input_ids, attention_mask, past_key_values)
         if past_key_values is None or past_key_values.get_seq_length() == 0:
             check_image_inputs(self.config, pixel_values, image_features, image_attention_mask)
-            regions, region_mask, grid_size = self.encode_image(pixel_values, image_features, image_attention_mask)
+            regions, region_mask, grid_size = self.image_encoder(pixel_values, image_features, image_attention_mask)
             if regions.shape[0] != input_ids.shape[0]:
                 raise ValueError(f"batch mismatch: {input_ids.shape[0]} captions but {regions.shape[0]} images")
             cache = self.start(regions, region_mask)

@@ -16,6 +16,7 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
@@ -49,7 +50,7 @@ class ImageEncoder(nn.Module):
     """Turns pixels or precomputed features into regions ``(num_images, num_regions, dim)``.
 
     Returns ``(regions, region_mask, grid_size)``; ``grid_size`` is ``(height, width)`` of the
-    feature map for pixel inputs (so attention maps can be laid over the image) and ``None`` for
+    feature map for pixel inputs (after the optional ``config.image_grid_pool_size`` pooling) (so attention maps can be laid over the image) and ``None`` for
     precomputed features, whose layout the model cannot know.
     """
 
@@ -59,6 +60,7 @@ class ImageEncoder(nn.Module):
         if self.kind not in IMAGE_ENCODERS:
             raise ValueError(f"image_encoder must be one of {IMAGE_ENCODERS}, got {self.kind!r}")
         self.freeze_backbone = config.freeze_backbone
+        self.grid_pool_size = tuple(config.image_grid_pool_size) if config.image_grid_pool_size is not None else None
         if self.kind == "scratch_cnn":
             self.cnn = ScratchCNN(config.scratch_cnn_channels, config.num_channels)
             self.output_size = self.cnn.out_channels
@@ -98,6 +100,8 @@ class ImageEncoder(nn.Module):
             else:
                 with torch.set_grad_enabled(torch.is_grad_enabled() and not self.freeze_backbone):
                     feature_map = self.backbone(pixel_values).feature_maps[-1]
+            if self.grid_pool_size is not None and self.grid_pool_size != tuple(feature_map.shape[-2:]):
+                feature_map = F.adaptive_avg_pool2d(feature_map, self.grid_pool_size)
             regions, region_mask, grid_size = feature_map.flatten(2).transpose(1, 2), None, tuple(feature_map.shape[-2:])
         if image_index is not None:
             regions = regions[image_index]
