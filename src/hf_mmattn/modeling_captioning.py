@@ -141,7 +141,7 @@ def keep_state_at_padding(step_mask: torch.Tensor, new: torch.Tensor, old: torch
     return torch.where(step_mask.bool().unsqueeze(-1), new, old)
 
 
-def check_caption_inputs(config, input_ids, attention_mask, past_key_values) -> torch.Tensor:
+def check_caption_inputs(config, input_ids, attention_mask) -> torch.Tensor:
     """Checks the word inputs; returns the attention mask (all ones when none was given)."""
     if input_ids is None:
         raise ValueError(
@@ -234,7 +234,7 @@ class MMAttnCaptioningPreTrainedModel(MMAttnPreTrainedModel):
         return_dict = return_dict if return_dict is not None else self.config.return_dict
         use_cache = use_cache if use_cache is not None else self.config.use_cache
         output_attentions = output_attentions if output_attentions is not None else self.config.output_attentions
-        attention_mask = check_caption_inputs(self.config, input_ids, attention_mask, past_key_values)
+        attention_mask = check_caption_inputs(self.config, input_ids, attention_mask)
         if past_key_values is None or past_key_values.get_seq_length() == 0:
             check_image_inputs(self.config, pixel_values, image_features, image_attention_mask)
             regions, region_mask, grid_size = self.image_encoder(pixel_values, image_features, image_attention_mask)
@@ -265,18 +265,16 @@ class MMAttnCaptioningPreTrainedModel(MMAttnPreTrainedModel):
             past_key_values=cache if use_cache else None,
             attentions=attentions,
             gates=gates,
-            image_grid_size=getattr(cache, "grid_size", None),
+            image_grid_size=cache.grid_size,
             caption_loss=caption_loss,
         )
         return output if return_dict else output.to_tuple()
 
     def _remote_code_entry_points(self) -> dict[str, str]:
-        from .registration import CAPTIONING_MODELS
-
-        config_class, model_class = next(classes for classes in CAPTIONING_MODELS if classes[0] is type(self.config))
+        # A captioner is its own AutoModel: no headless base model.
         return {
-            "AutoConfig": config_class.__name__,
-            "AutoModel": model_class.__name__,
-            self.remote_code_auto_class: model_class.__name__,
+            "AutoConfig": type(self.config).__name__,
+            "AutoModel": type(self).__name__,
+            self.remote_code_auto_class: type(self).__name__,
             "AutoProcessor": "CaptioningProcessor",
         }

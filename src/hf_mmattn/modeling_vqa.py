@@ -13,6 +13,7 @@ import torch
 import torch.nn.functional as F
 from transformers.utils import ModelOutput
 
+from .layers.encoders import is_right_padded
 from .modeling_base import MMAttnPreTrainedModel, check_image_inputs
 
 
@@ -96,12 +97,10 @@ def check_vqa_inputs(
         raise ValueError(f"attention_mask has shape {tuple(attention_mask.shape)} but input_ids has {tuple(input_ids.shape)}")
     if input_ids.numel() and (input_ids.min() < 0 or input_ids.max() >= config.vocab_size):
         raise ValueError(f"input_ids contain ids outside the vocabulary [0, {config.vocab_size})")
-    lengths = attention_mask.sum(dim=1)
-    if (lengths == 0).any():
+    if (attention_mask.sum(dim=1) == 0).any():
         raise ValueError("a question has no tokens (its attention_mask row is all zero): empty questions cannot be answered")
     # The question encoders read the first `length` words: padding must come after them.
-    positions = torch.arange(attention_mask.shape[1], device=attention_mask.device)
-    if not torch.equal(attention_mask.bool(), positions.unsqueeze(0) < lengths.unsqueeze(1)):
+    if not is_right_padded(attention_mask):
         raise ValueError("attention_mask must be right-padded (1s for the words, then 0s); use the model's processor")
 
     images = check_image_inputs(config, pixel_values, image_features, image_attention_mask, image_boxes)

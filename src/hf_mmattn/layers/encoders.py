@@ -124,6 +124,14 @@ class QuestionEncoding(NamedTuple):
     state: tuple[torch.Tensor, torch.Tensor] | torch.Tensor | None = None
 
 
+def is_right_padded(attention_mask: torch.Tensor) -> bool:
+    """Whether every row of ``attention_mask`` is its 1s (the words) followed by its 0s, the
+    layout :func:`run_packed_rnn` reads."""
+    lengths = attention_mask.sum(dim=1)
+    positions = torch.arange(attention_mask.shape[1], device=attention_mask.device)
+    return torch.equal(attention_mask.bool(), positions.unsqueeze(0) < lengths.unsqueeze(1))
+
+
 def run_packed_rnn(rnn: nn.LSTM | nn.GRU, inputs: torch.Tensor, attention_mask: torch.Tensor, initial_state=None):
     """Runs ``rnn`` (batch_first) over right-padded sequences as packed sequences, so padding
     never enters the recurrence, from ``initial_state`` (zeros when ``None``). Returns the outputs

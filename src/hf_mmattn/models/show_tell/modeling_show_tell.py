@@ -17,7 +17,7 @@ from torch import nn
 from transformers import GenerationMixin
 
 from ...layers.attention import masked_mean
-from ...layers.encoders import run_packed_rnn
+from ...layers.encoders import is_right_padded, run_packed_rnn
 from ...layers.recurrent_generation import RecurrentStateCache
 from ...modeling_captioning import DecodedWords, MMAttnCaptioningPreTrainedModel, keep_state_at_padding
 from .configuration_show_tell import ShowTellConfig
@@ -47,12 +47,9 @@ class ShowTellForConditionalGeneration(MMAttnCaptioningPreTrainedModel, Generati
         over the padding unchanged."""
         word_inputs = self.dropout(self.embedding(input_ids))
         state = (cache["hidden"].unsqueeze(0).contiguous(), cache["cell"].unsqueeze(0).contiguous())
-        lengths = attention_mask.sum(dim=1)
-        positions = torch.arange(attention_mask.shape[1], device=attention_mask.device)
-        right_padded = torch.equal(attention_mask.bool(), positions.unsqueeze(0) < lengths.unsqueeze(1))
         if bool(attention_mask.all()):  # generation steps, unpadded captions: no packing needed
             outputs, (hidden, cell) = self.lstm(word_inputs, state)
-        elif right_padded and bool((lengths > 0).all()):
+        elif is_right_padded(attention_mask) and bool(attention_mask.any(dim=1).all()):
             outputs, (hidden, cell) = run_packed_rnn(self.lstm, word_inputs, attention_mask, initial_state=state)
         else:
             hidden, cell = state
