@@ -172,16 +172,14 @@ def build_model_and_processor(args, train):
     return model, processor
 
 
-def set_generation_defaults(model, tokenizer, args) -> None:
+def set_generation_defaults(model, args) -> None:
     """What ``generate()`` and the pipeline use unless told otherwise: the evaluation's beam
-    search and caption length, and the processor's start, end and padding tokens."""
+    search and caption length (the start, end and padding tokens come from the config, which
+    has the processor's)."""
     generation = model.generation_config
     generation.max_new_tokens = args.max_new_tokens
     generation.num_beams = args.num_beams
     generation.do_sample = False
-    generation.bos_token_id = tokenizer.bos_token_id
-    generation.eos_token_id = tokenizer.eos_token_id
-    generation.pad_token_id = tokenizer.pad_token_id
 
 
 class CaptionPairs:
@@ -293,7 +291,7 @@ def main(argv=None):
 
     train, evaluation = load_splits(args)
     model, processor = build_model_and_processor(args, train)
-    set_generation_defaults(model, processor.tokenizer, args)
+    set_generation_defaults(model, args)
 
     cache_images = not args.no_cache_images
     train_images = ImageStore(train, processor.image_processor, cache=cache_images)

@@ -42,18 +42,13 @@ class ImageCaptioningPipeline(ImageTextToTextPipeline):
         return preprocess_params, forward_params, postprocess_params
 
     def _forward(self, model_inputs, generate_kwargs=None, return_attention=False):
-        pixel_values = model_inputs.get("pixel_values")
-        image_features = model_inputs.get("image_features")
+        pixel_values = model_inputs["pixel_values"]  # the processor's output for the pipeline's images
         outputs = super()._forward(model_inputs, generate_kwargs=generate_kwargs)
         if return_attention:
             sequences = outputs["generated_sequence"]
             flat = sequences.flatten(0, 1) if sequences.ndim == 3 else sequences
-            repeats = flat.shape[0] // (pixel_values if pixel_values is not None else image_features).shape[0]
-            images = {
-                "pixel_values": pixel_values.repeat_interleave(repeats, dim=0) if pixel_values is not None else None,
-                "image_features": image_features.repeat_interleave(repeats, dim=0) if image_features is not None else None,
-            }
-            read = self.model(input_ids=flat, **images, output_attentions=True, use_cache=False)
+            pixel_values = pixel_values.repeat_interleave(flat.shape[0] // pixel_values.shape[0], dim=0)
+            read = self.model(input_ids=flat, pixel_values=pixel_values, output_attentions=True, use_cache=False)
             if read.attentions is None:
                 raise ValueError(f"{type(self.model).__name__} has no attention to return (Show and Tell reads the image once)")
             outputs["attention_maps"] = read.attentions
