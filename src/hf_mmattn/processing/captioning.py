@@ -9,16 +9,14 @@ captions: start token, words, end token, padded on the right, with ``labels`` (p
 from __future__ import annotations
 
 import logging
-from collections import Counter
 from collections.abc import Iterable
 
 import torch
-from tokenizers import Tokenizer, normalizers, pre_tokenizers
-from tokenizers.models import WordLevel
 from transformers import BatchFeature, PreTrainedTokenizerFast, ProcessorMixin
 from transformers.image_utils import IMAGENET_STANDARD_MEAN, IMAGENET_STANDARD_STD
 
-from .vqa import VQAImageProcessor
+from .vqa import square_image_processor
+from .words import unknown_words, word_level_tokenizer, word_vocabulary
 
 logger = logging.getLogger(__name__)
 
@@ -26,23 +24,15 @@ CAPTION_SPECIAL_TOKENS = {"pad_token": "<pad>", "unk_token": "<unk>", "bos_token
 
 
 def wrap_caption_tokenizer(vocab: dict[str, int], max_length: int = 50, **special_tokens) -> PreTrainedTokenizerFast:
-    """A ``PreTrainedTokenizerFast`` over a word → id map (``tokenizers`` WordLevel): NFKC and
-    lower-casing, words and punctuation split apart, unknown words → the unknown token, and
-    decoding that joins words with spaces and re-attaches punctuation ("a, b" round-trips).
-    ``special_tokens`` override the names of :data:`CAPTION_SPECIAL_TOKENS`."""
+    """A caption tokenizer over a word → id map (see processing/words.py), whose decoding joins
+    words with spaces and re-attaches punctuation ("a, b" round-trips). ``special_tokens``
+    override the names of :data:`CAPTION_SPECIAL_TOKENS`."""
     special_tokens = {**CAPTION_SPECIAL_TOKENS, **special_tokens}
     missing = [token for token in special_tokens.values() if token not in vocab]
     if missing:
         raise ValueError(f"the vocabulary lacks the special tokens {missing}")
-    tokenizer = Tokenizer(WordLevel(vocab, unk_token=special_tokens["unk_token"]))
-    tokenizer.normalizer = normalizers.Sequence([normalizers.NFKC(), normalizers.Lowercase()])
-    tokenizer.pre_tokenizer = pre_tokenizers.Whitespace()
-    return PreTrainedTokenizerFast(
-        tokenizer_object=tokenizer,
-        model_max_length=max_length,
-        padding_side="right",
-        clean_up_tokenization_spaces=True,
-        **special_tokens,
+    return word_level_tokenizer(
+        vocab, model_max_length=max_length, padding_side="right", clean_up_tokenization_spaces=True, **special_tokens
     )
 
 
@@ -51,15 +41,7 @@ def build_caption_tokenizer(captions: Iterable[str], min_count: int = 1, max_len
     ``<pad>`` 0, ``<unk>`` 1, ``<start>`` 2, ``<end>`` 3, then the words seen at least
     ``min_count`` times (COCO captioners use 5), sorted. Captions longer than ``max_length``
     words are truncated by the processor."""
-    normalizer = normalizers.Sequence([normalizers.NFKC(), normalizers.Lowercase()])
-    pre_tokenizer = pre_tokenizers.Whitespace()
-    counts = Counter()
-    for caption in captions:
-        counts.update(word for word, _ in pre_tokenizer.pre_tokenize_str(normalizer.normalize_str(caption)))
-    specials = list(CAPTION_SPECIAL_TOKENS.values())
-    words = sorted(word for word, count in counts.items() if count >= min_count and word not in specials)
-    vocab = {token: index for index, token in enumerate(specials + words)}
-    return wrap_caption_tokenizer(vocab, max_length)
+    return wrap_caption_tokenizer(word_vocabulary(captions, list(CAPTION_SPECIAL_TOKENS.values()), min_count), max_length)
 
 
 class CaptioningProcessor(ProcessorMixin):
@@ -81,9 +63,7 @@ class CaptioningProcessor(ProcessorMixin):
         max_caption_length: int = 50,
     ) -> CaptioningProcessor:
         """A processor whose vocabulary is built from ``captions`` (the training captions)."""
-        image_processor = VQAImageProcessor(
-            size={"height": image_size, "width": image_size}, image_mean=list(image_mean), image_std=list(image_std)
-        )
+        image_processor = square_image_processor(image_size, image_mean, image_std)
         return cls(image_processor, build_caption_tokenizer(captions, min_word_count, max_caption_length))
 
     def _check_captions(self, text) -> list[str]:
@@ -124,10 +104,7 @@ class CaptioningProcessor(ProcessorMixin):
 
     def unknown_words(self, caption: str) -> list[str]:
         """The words of ``caption``, as the tokenizer normalises them, that map to ``<unk>``."""
-        backend = self.tokenizer.backend_tokenizer
-        words = backend.pre_tokenizer.pre_tokenize_str(backend.normalizer.normalize_str(caption))
-        vocab = self.tokenizer.get_vocab()
-        return [word for word, _ in words if word not in vocab]
+        return unknown_words(self.tokenizer, caption)
 
     def __call__(self, images=None, text=None, add_end_token: bool = False, return_tensors="pt", **kwargs) -> BatchFeature:
         if images is None and text is None:

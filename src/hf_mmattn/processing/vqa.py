@@ -8,16 +8,14 @@ The answer vocabulary is not here: it lives in the model's ``config.id2label`` /
 from __future__ import annotations
 
 import logging
-from collections import Counter
 from collections.abc import Iterable
 
-from tokenizers import Tokenizer, normalizers, pre_tokenizers
-from tokenizers.models import WordLevel
 from transformers import BatchFeature, PreTrainedTokenizerFast, ProcessorMixin
 from transformers.image_processing_backends import PilBackend
 from transformers.image_utils import IMAGENET_STANDARD_MEAN, IMAGENET_STANDARD_STD, PILImageResampling
 
 from .images import DEFAULT_MAX_PIXELS, load_image
+from .words import unknown_words, word_level_tokenizer, word_vocabulary
 
 logger = logging.getLogger(__name__)
 
@@ -61,24 +59,13 @@ def build_question_tokenizer(
     fewer than ``min_count`` times map to ``[UNK]`` (id 1); ``[PAD]`` is id 0. Questions longer
     than ``max_length`` words are truncated when encoded with ``truncation=True``.
     """
-    normalizer = normalizers.Sequence([normalizers.NFKC(), normalizers.Lowercase()])
-    pre_tokenizer = pre_tokenizers.Whitespace()
-    counts = Counter()
-    for question in questions:
-        words = pre_tokenizer.pre_tokenize_str(normalizer.normalize_str(question))
-        counts.update(word for word, _ in words)
-    words = sorted(word for word, count in counts.items() if count >= min_count)
-    vocab = {PAD_TOKEN: 0, UNK_TOKEN: 1, **{word: index + 2 for index, word in enumerate(words)}}
-    tokenizer = Tokenizer(WordLevel(vocab, unk_token=UNK_TOKEN))
-    tokenizer.normalizer = normalizer
-    tokenizer.pre_tokenizer = pre_tokenizer
-    return PreTrainedTokenizerFast(
-        tokenizer_object=tokenizer,
-        pad_token=PAD_TOKEN,
-        unk_token=UNK_TOKEN,
-        model_max_length=max_length,
-        padding_side="right",
-    )
+    vocab = word_vocabulary(questions, [PAD_TOKEN, UNK_TOKEN], min_count)
+    return word_level_tokenizer(vocab, pad_token=PAD_TOKEN, unk_token=UNK_TOKEN, model_max_length=max_length, padding_side="right")
+
+
+def square_image_processor(image_size: int, image_mean, image_std) -> VQAImageProcessor:
+    """A ``VQAImageProcessor`` resizing to ``image_size`` x ``image_size`` with this normalisation."""
+    return VQAImageProcessor(size={"height": image_size, "width": image_size}, image_mean=list(image_mean), image_std=list(image_std))
 
 
 class VQAProcessor(ProcessorMixin):
@@ -104,9 +91,7 @@ class VQAProcessor(ProcessorMixin):
         max_question_length: int = 32,
     ) -> VQAProcessor:
         """A processor whose vocabulary is built from ``questions`` (the training questions)."""
-        image_processor = VQAImageProcessor(
-            size={"height": image_size, "width": image_size}, image_mean=list(image_mean), image_std=list(image_std)
-        )
+        image_processor = square_image_processor(image_size, image_mean, image_std)
         return cls(image_processor, build_question_tokenizer(questions, min_word_count, max_question_length))
 
     def _check_questions(self, text) -> list[str]:
@@ -122,10 +107,7 @@ class VQAProcessor(ProcessorMixin):
 
     def unknown_words(self, question: str) -> list[str]:
         """The words of ``question``, as the tokenizer normalises them, that map to ``[UNK]``."""
-        backend = self.tokenizer.backend_tokenizer
-        words = backend.pre_tokenizer.pre_tokenize_str(backend.normalizer.normalize_str(question))
-        vocab = self.tokenizer.get_vocab()
-        return [word for word, _ in words if word not in vocab]
+        return unknown_words(self.tokenizer, question)
 
     def __call__(self, images=None, text=None, return_tensors="pt", **kwargs) -> BatchFeature:
         if images is None and text is None:
@@ -149,4 +131,4 @@ class VQAProcessor(ProcessorMixin):
         return ["input_ids", "attention_mask", "pixel_values"]
 
 
-__all__ = ["VQAImageProcessor", "VQAProcessor", "build_question_tokenizer"]
+__all__ = ["VQAImageProcessor", "VQAProcessor", "build_question_tokenizer", "square_image_processor"]

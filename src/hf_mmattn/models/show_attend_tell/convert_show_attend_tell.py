@@ -44,8 +44,8 @@ from transformers import ResNetConfig
 from transformers.image_utils import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
 
 from ...convert import load_converted_state_dict, load_original_checkpoint, save_converted_folder, strip_prefix
-from ...processing.captioning import CaptioningProcessor, wrap_caption_tokenizer
-from ...processing.vqa import VQAImageProcessor
+from ...processing.captioning import CAPTION_SPECIAL_TOKENS, CaptioningProcessor, wrap_caption_tokenizer
+from ...processing.vqa import square_image_processor
 from .configuration_show_attend_tell import ShowAttendTellConfig
 from .modeling_show_attend_tell import ShowAttendTellForConditionalGeneration
 
@@ -54,8 +54,7 @@ IMAGE_SIZE = 256  # caption.py: imresize(img, (256, 256))
 MAX_CAPTION_WORDS = 50  # create_input_files.py: max_len=50
 MAX_GENERATED_WORDS = 51  # caption.py stops after step 51 ("if step > 50: break")
 BEAM_SIZE = 5  # caption.py's --beam_size default; the README's scores are at beam 5 too
-SPECIAL_TOKENS = {"pad_token": "<pad>", "unk_token": "<unk>", "bos_token": "<start>", "eos_token": "<end>"}
-
+SPECIAL_TOKENS = CAPTION_SPECIAL_TOKENS  # the tutorial's word map uses the same names
 
 
 def extraction_help(checkpoint: str | Path = "BEST_checkpoint_coco_5_cap_per_img_5_min_word_freq.pth.tar") -> str:
@@ -262,10 +261,8 @@ def convert_encoder_state_dict(state: dict[str, torch.Tensor]) -> dict[str, torc
 
 def build_processor(word_map: dict[str, int]) -> CaptioningProcessor:
     """The tutorial's preprocessing (256x256, ImageNet mean/std) and a tokenizer with its word ids."""
-    image_processor = VQAImageProcessor(
-        size={"height": IMAGE_SIZE, "width": IMAGE_SIZE}, image_mean=list(IMAGENET_DEFAULT_MEAN), image_std=list(IMAGENET_DEFAULT_STD)
-    )
-    tokenizer = wrap_caption_tokenizer(dict(word_map), max_length=MAX_CAPTION_WORDS, **SPECIAL_TOKENS)
+    image_processor = square_image_processor(IMAGE_SIZE, IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD)
+    tokenizer = wrap_caption_tokenizer(dict(word_map), max_length=MAX_CAPTION_WORDS)
     return CaptioningProcessor(image_processor, tokenizer)
 
 
