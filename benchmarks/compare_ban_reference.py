@@ -133,6 +133,20 @@ def make_regions(batch: int, num_regions: int, real: list[int], v_dim: int, seed
 
 # --- equivalence -----------------------------------------------------------------------------------
 
+TOLERANCES = {"float64": 1e-10, "float32": 1e-5}  # max |Δ logit|
+
+
+def disagreements(equivalence: dict) -> list[str]:
+    """What differs: the question ids, a logit beyond the tolerance, or a top answer."""
+    found = [] if equivalence["ids_match"] else ["the converted processor's question ids differ from ban-vqa's"]
+    for dtype, tolerance in TOLERANCES.items():
+        if not equivalence[f"max_abs_diff_{dtype}"] <= tolerance:
+            found.append(f"{dtype}: max |Δ logit| {equivalence[f'max_abs_diff_{dtype}']:.3g} > {tolerance:g}")
+        if not equivalence[f"same_top_answer_{dtype}"]:
+            found.append(f"{dtype}: a top answer differs")
+    return found
+
+
 def check_equivalence(reference: str, workdir: Path) -> dict:
     from transformers import AutoModelForVisualQuestionAnswering, AutoProcessor
 
@@ -344,6 +358,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as workdir:
         equivalence = check_equivalence(args.reference, Path(workdir))
     print(json.dumps({"equivalence": equivalence}, indent=2))
+    failures = disagreements(equivalence)
     report = {
         "torch": torch.__version__,
         "threads": torch.get_num_threads(),
@@ -365,6 +380,8 @@ def main() -> None:
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(report, indent=2) + "\n")
     print(f"wrote {RESULTS}")
+    if failures:
+        raise SystemExit("the converted model disagrees with ban-vqa: " + "; ".join(failures))
 
 
 if __name__ == "__main__":

@@ -382,6 +382,29 @@ def compare(
     }
 
 
+TOLERANCES = {"float32": 1e-5, "float64": 1e-9}  # max |Δ| of logits and attention maps
+
+
+def disagreements(results: dict) -> list[str]:
+    """What differs beyond the tolerances: logits or attention maps, a greedy caption, or a beam
+    caption that the tutorial completed."""
+    found = []
+    for decoder_name in ("random_decoder", "toy_trained_decoder"):
+        for dtype, row in results[decoder_name].items():
+            where = f"{decoder_name} {dtype}"
+            for key in ("logits_max_abs_diff", "alphas_max_abs_diff"):
+                if not row[key] <= TOLERANCES[dtype]:
+                    found.append(f"{where}: {key} {row[key]:.3g} > {TOLERANCES[dtype]:g}")
+            if row["greedy_identical"] != row["images"]:
+                found.append(f"{where}: greedy captions identical for {row['greedy_identical']} of {row['images']} images")
+            compared = row["beam3_images"] - row["beam3_tutorial_found_no_complete_caption"]
+            if row["beam3_identical"] != compared:
+                found.append(f"{where}: beam-3 captions identical for {row['beam3_identical']} of {compared} images")
+    if not results["tokenizer_ids_match_word_map"]:
+        found.append("the converted tokenizer's ids differ from the word map's")
+    return found
+
+
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--reference", required=True, type=Path, help="checkout of sgrvinod/a-PyTorch-Tutorial-to-Image-Captioning")
@@ -432,6 +455,9 @@ def main(argv: list[str] | None = None) -> dict:
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(results, indent=2) + "\n")
     print(json.dumps({k: v for k, v in results.items()}, indent=2))
+    failures = disagreements(results)
+    if failures:
+        raise SystemExit("the converted model disagrees with the tutorial:\n" + "\n".join(failures))
     return results
 
 

@@ -5,6 +5,7 @@ against the forward pass, the losses, REINFORCE for hard attention, and bad inpu
 
 from __future__ import annotations
 
+import copy
 import struct
 import zlib
 
@@ -13,7 +14,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 from PIL import Image
-from transformers import AutoConfig, AutoModel, AutoModelForImageTextToText, AutoProcessor, PreTrainedTokenizerFast
+from transformers import AutoConfig, AutoModel, AutoModelForImageTextToText, AutoProcessor, DynamicCache, PreTrainedTokenizerFast
 
 from hf_mmattn import (
     CaptioningProcessor,
@@ -23,6 +24,7 @@ from hf_mmattn import (
     ShowTellForConditionalGeneration,
     VQAImageProcessor,
 )
+from hf_mmattn.layers.recurrent_generation import RecurrentStateCache
 from hf_mmattn.processing.captioning import wrap_caption_tokenizer
 
 WORDS = ("a", "red", "blue", "green", "circle", "square", "triangle", "above", "below", "left", "of", "the")
@@ -143,7 +145,7 @@ def greedy_by_hand(model, images: dict, prompt: torch.Tensor, max_new_tokens: in
             if finished.all():
                 break
             if use_cache:
-                output = model(input_ids=next_word[:, None], attention_mask=mask, past_key_values=output.past_key_values)
+                output = model(input_ids=next_word[:, None], attention_mask=mask, cache=output.cache)
             else:
                 output = model(input_ids=sequences, attention_mask=mask, **images, use_cache=False)
     return sequences
@@ -207,9 +209,14 @@ def test_model_round_trips_through_every_auto_class(kind, image_encoder, tmp_pat
     for loader in (AutoModel, AutoModelForImageTextToText, model_class(kind)):
         loaded = loader.from_pretrained(tmp_path).eval()
         assert type(loaded) is model_class(kind)
+        loaded_state = loaded.state_dict()
+        assert loaded_state.keys() == model.state_dict().keys()
+        assert all(torch.equal(loaded_state[name], tensor) for name, tensor in model.state_dict().items())
         with torch.no_grad():
             actual = loaded(**images, input_ids=captions["input_ids"], attention_mask=captions["attention_mask"]).logits
-        torch.testing.assert_close(actual, expected, rtol=0, atol=0)
+        # The same weights; transformers >= 5.25 may load them at an address of another alignment,
+        # where the CPU kernels sum in another order: equal to float32 rounding, not bitwise.
+        torch.testing.assert_close(actual, expected, rtol=1e-5, atol=1e-5)
         if kind == "hard":
             assert loaded.baseline.value.item() == -2.5
     generated = AutoModelForImageTextToText.from_pretrained(tmp_path).generate(input_ids=start_prompt(3), **images, max_new_tokens=5)
@@ -650,7 +657,7 @@ def test_hard_attention_with_the_expectation_everywhere_is_soft_attention_plus_e
     predicts = captions["labels"][:, 1:] != -100
     entropy = (-(alphas * alphas.log()).sum(-1) * predicts).sum(1).mean()
     torch.testing.assert_close(hard_output.loss, soft_output.loss - 0.05 * entropy, rtol=1e-12, atol=1e-12)
-    assert (hard_output.past_key_values["use_expected"]).all()
+    assert (hard_output.cache["use_expected"]).all()
 
 
 def test_hard_attention_samples_locations_from_alpha():
@@ -665,7 +672,7 @@ def test_hard_attention_samples_locations_from_alpha():
     with torch.no_grad():
         output = model(image_features=images["image_features"].expand(copies, -1, -1), image_attention_mask=region_mask.expand(copies, -1),
                        input_ids=start_prompt(copies), output_attentions=True)
-    assert not output.past_key_values["use_expected"].any()
+    assert not output.cache["use_expected"].any()
     first = read[0]
     assert ((first == 0) | (first == 1)).all() and (first.sum(-1) == 1).all()
     assert (first[:, 2] == 0).all()
@@ -679,13 +686,13 @@ def test_expected_attention_is_drawn_per_image_or_per_batch():
     images = random_images(tiny_config("hard"), batch=64, dtype=torch.float64)
     per_image = hard_model(expected_attention_probability=0.5)
     torch.manual_seed(2)
-    flags = per_image(**images, input_ids=start_prompt(64)).past_key_values["use_expected"]
+    flags = per_image(**images, input_ids=start_prompt(64)).cache["use_expected"]
     assert 16 < int(flags.sum()) < 48
     per_batch = hard_model(expected_attention_probability=0.5, expected_attention_scope="batch")
     draws = set()
     for seed in range(8):
         torch.manual_seed(seed)
-        flags = per_batch(**images, input_ids=start_prompt(64)).past_key_values["use_expected"]
+        flags = per_batch(**images, input_ids=start_prompt(64)).cache["use_expected"]
         assert flags.all() or not flags.any()
         draws.add(bool(flags[0]))
     assert draws == {True, False}
@@ -843,9 +850,35 @@ def test_forward_refuses_bad_inputs_with_a_clear_error(kind):
     # Generation needs an image too, and the cache refuses captions of another batch size.
     with pytest.raises(ValueError, match="pixel_values is required"):
         model.generate(input_ids=start_prompt(2), max_new_tokens=3)
-    cache = model(**random_images(model.config, batch=2), input_ids=start_prompt(2)).past_key_values
+    cache = model(**random_images(model.config, batch=2), input_ids=start_prompt(2)).cache
     with pytest.raises(ValueError, match="batch mismatch: 3 captions but the cache holds 2"):
-        model(input_ids=start_prompt(3), past_key_values=cache)
+        model(input_ids=start_prompt(3), cache=cache)
+    with pytest.raises(ValueError, match="as cache or as past_key_values, not both"):
+        model(input_ids=start_prompt(2), cache=cache, past_key_values=RecurrentStateCache({"hidden": torch.zeros(2, 10)}))
+    with pytest.raises(TypeError, match="must be the RecurrentStateCache .* got DynamicCache"):
+        model(input_ids=start_prompt(2), cache=DynamicCache())
+    # Misspelled or unsupported keyword arguments are refused, not swallowed.
+    for typo in ("attention_masks", "past_key_value", "shift_labels", "pixel_value"):
+        with pytest.raises(TypeError, match=typo):
+            model(**random_images(model.config, batch=2), input_ids=start_prompt(2), **{typo: None})
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_the_state_continues_under_either_cache_name(kind):
+    """transformers' generate() hands the state back as ``cache`` (>= 5.25) or ``past_key_values``
+    (before): both names continue the same caption, and the output answers to both."""
+    model = make_captioner(kind)
+    images, prompt = random_images(model.config, batch=2), start_prompt(2)
+    with torch.no_grad():
+        first = model(**images, input_ids=prompt)
+        assert first.past_key_values is first.cache and first["past_key_values"] is first["cache"]
+        assert "past_key_values" in first and "cache" in first
+        words = first.logits[:, -1].argmax(-1, keepdim=True)
+        by_new_name = model(input_ids=words, cache=copy.deepcopy(first.cache)).logits
+        by_old_name = model(input_ids=words, past_key_values=copy.deepcopy(first.cache)).logits
+        full = model(**images, input_ids=torch.cat([prompt, words], dim=1), use_cache=False).logits[:, -1:]
+    torch.testing.assert_close(by_new_name, by_old_name, rtol=0, atol=0)
+    torch.testing.assert_close(by_new_name, full, rtol=1e-5, atol=1e-5)
 
 
 def test_region_features_without_any_real_region_are_refused():

@@ -78,8 +78,11 @@ class CaptioningOutput(ModelOutput):
     loss: with ``labels``, the training objective (caption negative log-likelihood plus the
         model's regularisers, see the model's ``compute_loss``).
     logits: next-word scores ``(batch, words, vocab_size)``; position t predicts word t + 1.
-    past_key_values: the decoder state after the last word and the encoded image
-        ([`RecurrentStateCache`]); pass it back with the next word to continue.
+    cache: the decoder state after the last word and the encoded image
+        ([`RecurrentStateCache`]); pass it back as ``cache`` with the next word to continue.
+        ``past_key_values`` is the same object under the name transformers used before 5.25.
+    hidden_states: with ``output_hidden_states=True``, ``(word embeddings, LSTM outputs)``, each
+        ``(batch, words, size)``: the decoder's input and its recurrent layer's output per word.
     attentions: with ``output_attentions=True``, for attention models, one map per word,
         each ``(batch, num_regions)`` summing to 1: the α_t used to predict word t + 1.
     gates: with ``output_attentions=True``, Show, Attend and Tell's gate β_t per word,
@@ -91,11 +94,24 @@ class CaptioningOutput(ModelOutput):
 
     loss: torch.FloatTensor | None = None
     logits: torch.FloatTensor | None = None
-    past_key_values: RecurrentStateCache | None = None
+    cache: RecurrentStateCache | None = None
+    hidden_states: tuple[torch.FloatTensor, ...] | None = None
     attentions: tuple[torch.FloatTensor, ...] | None = None
     gates: torch.FloatTensor | None = None
     image_grid_size: tuple[int, int] | None = None
     caption_loss: torch.FloatTensor | None = None
+
+    # transformers before 5.25 hands the state through generate() as "past_key_values" (looked up
+    # with `in`, `[...]` and getattr); from 5.25 its ModelOutput maps that name to "cache" itself.
+    def __contains__(self, key):
+        return super().__contains__("cache" if key == "past_key_values" else key)
+
+    def __getitem__(self, key):
+        return super().__getitem__("cache" if key == "past_key_values" else key)
+
+    @property
+    def past_key_values(self) -> RecurrentStateCache | None:
+        return self.cache
 
 
 class DecodedWords(NamedTuple):
@@ -106,12 +122,15 @@ class DecodedWords(NamedTuple):
     used_attentions: the weights the context was actually built with: α_t (soft attention, and hard
         attention's expected-value images), one-hot samples s_t (hard attention); or ``None``.
     gates: β_t ``(batch, T)`` or ``(batch, T, dim)``, or ``None``.
+    hidden_states: ``(word embeddings, LSTM outputs)`` of the T words, for
+        ``output_hidden_states``.
     """
 
     logits: torch.Tensor
     attentions: torch.Tensor | None = None
     used_attentions: torch.Tensor | None = None
     gates: torch.Tensor | None = None
+    hidden_states: tuple[torch.Tensor, torch.Tensor] | None = None
 
 
 def caption_negative_log_likelihood(logits: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -160,6 +179,22 @@ def check_caption_inputs(config, input_ids, attention_mask) -> torch.Tensor:
         raise ValueError(f"attention_mask has shape {tuple(attention_mask.shape)} but input_ids has {tuple(input_ids.shape)}")
     # generate() passes the mask of the whole sequence and, with a cache, only the new words.
     return attention_mask[:, -input_ids.shape[1]:]
+
+
+def resolve_cache_argument(cache, past_key_values) -> RecurrentStateCache | None:
+    """The decoder state given as ``cache`` (transformers >= 5.25) or ``past_key_values`` (before);
+    anything but a [`RecurrentStateCache`] is refused (a transformers ``DynamicCache`` holds
+    attention keys and values, not an LSTM state)."""
+    if past_key_values is not None:
+        if cache is not None and cache is not past_key_values:
+            raise ValueError("give the decoder state as cache or as past_key_values, not both")
+        cache = past_key_values
+    if cache is not None and not isinstance(cache, RecurrentStateCache):
+        raise TypeError(
+            f"cache must be the RecurrentStateCache a previous call of this model returned (outputs.cache); "
+            f"got {type(cache).__name__}"
+        )
+    return cache
 
 
 class MMAttnCaptioningPreTrainedModel(MMAttnPreTrainedModel):
@@ -214,39 +249,42 @@ class MMAttnCaptioningPreTrainedModel(MMAttnPreTrainedModel):
         pixel_values: torch.FloatTensor | None = None,
         image_features: torch.FloatTensor | None = None,
         image_attention_mask: torch.LongTensor | None = None,
-        past_key_values: RecurrentStateCache | None = None,
+        cache: RecurrentStateCache | None = None,
         labels: torch.LongTensor | None = None,
         use_cache: bool | None = None,
         output_attentions: bool | None = None,
+        output_hidden_states: bool | None = None,
         return_dict: bool | None = None,
-        **kwargs,
+        past_key_values: RecurrentStateCache | None = None,
     ) -> CaptioningOutput | tuple:
         r"""
         input_ids (`torch.LongTensor` of shape `(batch, words)`):
-            The caption so far, starting with the start token; with `past_key_values`, only the
-            words the cache has not seen.
-        past_key_values ([`RecurrentStateCache`], *optional*):
+            The caption so far, starting with the start token; with `cache`, only the words the
+            cache has not seen.
+        cache ([`RecurrentStateCache`], *optional*):
             The state returned by the previous call; the image is then not needed again.
         labels (`torch.LongTensor` of shape `(batch, words)`, *optional*):
             The caption ids (usually `input_ids` with padding set to -100); position t of the
             logits is trained to predict `labels[:, t + 1]`.
+        past_key_values ([`RecurrentStateCache`], *optional*):
+            `cache` under the name transformers' `generate()` used before 5.25; give one or the
+            other.
         """
         return_dict = return_dict if return_dict is not None else self.config.return_dict
         use_cache = use_cache if use_cache is not None else self.config.use_cache
         output_attentions = output_attentions if output_attentions is not None else self.config.output_attentions
+        output_hidden_states = output_hidden_states if output_hidden_states is not None else self.config.output_hidden_states
+        cache = resolve_cache_argument(cache, past_key_values)
         attention_mask = check_caption_inputs(self.config, input_ids, attention_mask)
-        if past_key_values is None or past_key_values.get_seq_length() == 0:
+        if cache is None or cache.get_seq_length() == 0:
             check_image_inputs(self.config, pixel_values, image_features, image_attention_mask)
             regions, region_mask, grid_size = self.image_encoder(pixel_values, image_features, image_attention_mask)
             if regions.shape[0] != input_ids.shape[0]:
                 raise ValueError(f"batch mismatch: {input_ids.shape[0]} captions but {regions.shape[0]} images")
             cache = self.start(regions, region_mask)
             cache.grid_size = grid_size
-        else:
-            cache = past_key_values
-            batch = next(iter(cache.tensors.values())).shape[0]
-            if input_ids.shape[0] != batch:
-                raise ValueError(f"batch mismatch: {input_ids.shape[0]} captions but the cache holds {batch}")
+        elif input_ids.shape[0] != cache.batch_size:
+            raise ValueError(f"batch mismatch: {input_ids.shape[0]} captions but the cache holds {cache.batch_size}")
         if labels is not None and labels.shape != input_ids.shape:
             raise ValueError(f"labels must have the shape of input_ids {tuple(input_ids.shape)}; got {tuple(labels.shape)}")
 
@@ -262,7 +300,8 @@ class MMAttnCaptioningPreTrainedModel(MMAttnPreTrainedModel):
         output = CaptioningOutput(
             loss=loss,
             logits=decoded.logits,
-            past_key_values=cache if use_cache else None,
+            cache=cache if use_cache else None,
+            hidden_states=decoded.hidden_states if output_hidden_states else None,
             attentions=attentions,
             gates=gates,
             image_grid_size=cache.grid_size,

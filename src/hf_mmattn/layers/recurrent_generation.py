@@ -47,6 +47,10 @@ class RecurrentStateCache(Cache):
         shapes = ", ".join(f"{name}={tuple(tensor.shape)}" for name, tensor in self.tensors.items())
         return f"{type(self).__name__}(seen_tokens={self.seen_tokens}, {shapes})"
 
+    @property
+    def batch_size(self) -> int:
+        return next(iter(self.tensors.values())).shape[0]
+
     def get_seq_length(self, layer_idx: int = 0) -> int:
         return self.seen_tokens
 

@@ -174,6 +174,7 @@ class ShowAttendTellForConditionalGeneration(MMAttnCaptioningPreTrainedModel, Ge
             attentions=torch.stack(alphas, dim=1),
             used_attentions=torch.stack(used, dim=1),
             gates=torch.stack(gates, dim=1) if gates else None,
+            hidden_states=(words, hiddens),
         )
 
     def attention_penalty(self, alphas: torch.Tensor, predicted: torch.Tensor, region_mask: torch.Tensor | None) -> torch.Tensor:

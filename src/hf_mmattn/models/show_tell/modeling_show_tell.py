@@ -62,7 +62,7 @@ class ShowTellForConditionalGeneration(MMAttnCaptioningPreTrainedModel, Generati
                 steps.append(step_output[:, 0])
             outputs = torch.stack(steps, dim=1)
         cache["hidden"], cache["cell"] = hidden[0], cell[0]
-        return DecodedWords(logits=self.word_classifier(self.dropout(outputs)))
+        return DecodedWords(logits=self.word_classifier(self.dropout(outputs)), hidden_states=(word_inputs, outputs))
 
 
 __all__ = ["ShowTellForConditionalGeneration"]
