@@ -7,6 +7,7 @@ DESIGN.md ("Contracts") once so that every model enforces it the same way.
 from __future__ import annotations
 
 import dataclasses
+import inspect
 from dataclasses import dataclass
 
 import torch
@@ -84,9 +85,16 @@ def check_vqa_inputs(
     image_attention_mask: torch.Tensor | None,
     image_index: torch.Tensor | None,
     image_boxes: torch.Tensor | None = None,
+    output_hidden_states: bool | None = None,
 ) -> torch.Tensor:
     """Rejects malformed inputs with an error that names the problem; returns the attention mask
     (all ones when the caller gave none)."""
+    if output_hidden_states or (output_hidden_states is None and config.output_hidden_states):
+        raise ValueError(
+            "the VQA models return no hidden_states: their intermediate vectors are the base model's outputs "
+            "(pooled_output, image_embeds, question_embeds; AutoModel) and, with output_attentions=True, every "
+            "attention map. Leave output_hidden_states unset"
+        )
     if input_ids is None:
         raise ValueError("input_ids is required: the tokenized question (use the model's processor)")
     if input_ids.dim() != 2 or input_ids.dtype not in (torch.int64, torch.int32):
@@ -160,6 +168,10 @@ class MMAttnForVisualQuestionAnswering(MMAttnVQAPreTrainedModel):
 
     output_class = VQAOutput
 
+    @property
+    def _reads_image_boxes(self) -> bool:
+        return "image_boxes" in inspect.signature(self.model.forward).parameters
+
     def forward(
         self,
         input_ids: torch.LongTensor | None = None,
@@ -172,12 +184,13 @@ class MMAttnForVisualQuestionAnswering(MMAttnVQAPreTrainedModel):
         output_attentions: bool | None = None,
         return_dict: bool | None = None,
         image_boxes: torch.FloatTensor | None = None,
-        **kwargs,
+        output_hidden_states: bool | None = None,
     ) -> VQAOutput | tuple:
         r"""
         image_boxes (`torch.FloatTensor` of shape `(batch, regions, 4)`, *optional*):
             The region boxes of `image_features` as (x1, y1, x2, y2) normalised to [0, 1], for models
-            that read them (BAN's counting module, MCAN's box features); the others ignore them.
+            that read them (BAN's counting module, MCAN's box features); the others ignore them (a
+            feature file's boxes can be passed to any model).
         image_index (`torch.LongTensor` of shape `(batch,)`, *optional*):
             For each question, the row of `pixel_values` / `image_features` holding its image, so
             several questions share one encoded image. Without it, question i reads image i.
@@ -194,8 +207,9 @@ class MMAttnForVisualQuestionAnswering(MMAttnVQAPreTrainedModel):
             image_attention_mask=image_attention_mask,
             image_index=image_index,
             output_attentions=output_attentions,
+            output_hidden_states=output_hidden_states,
             return_dict=True,
-            **({"image_boxes": image_boxes} if image_boxes is not None else {}),
+            **({"image_boxes": image_boxes} if image_boxes is not None and self._reads_image_boxes else {}),
         )
         logits = self.classifier(outputs.pooled_output)
         loss = vqa_loss(logits, labels) if labels is not None else None

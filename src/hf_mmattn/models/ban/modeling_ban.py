@@ -159,7 +159,7 @@ class BanModel(BanPreTrainedModel):
         output_attentions: bool | None = None,
         return_dict: bool | None = None,
         image_boxes: torch.FloatTensor | None = None,
-        **kwargs,
+        output_hidden_states: bool | None = None,
     ) -> BanModelOutput | tuple:
         r"""
         image_boxes (`torch.FloatTensor` of shape `(batch, regions, 4)`, *optional*):
@@ -173,7 +173,8 @@ class BanModel(BanPreTrainedModel):
         output_attentions = output_attentions if output_attentions is not None else config.output_attentions
         return_dict = return_dict if return_dict is not None else config.return_dict
         attention_mask = check_vqa_inputs(
-            config, input_ids, attention_mask, pixel_values, image_features, image_attention_mask, image_index, image_boxes
+            config, input_ids, attention_mask, pixel_values, image_features, image_attention_mask, image_index, image_boxes,
+            output_hidden_states=output_hidden_states,
         )
         if config.use_counter and config.image_encoder == "features" and image_boxes is None:
             raise ValueError(

@@ -50,7 +50,7 @@ class LstmQNormIModel(LstmQNormIPreTrainedModel):
         image_index: torch.LongTensor | None = None,
         output_attentions: bool | None = None,
         return_dict: bool | None = None,
-        **kwargs,
+        output_hidden_states: bool | None = None,
     ) -> VQAModelOutput | tuple:
         r"""
         image_index (`torch.LongTensor` of shape `(batch,)`, *optional*):
@@ -58,7 +58,8 @@ class LstmQNormIModel(LstmQNormIPreTrainedModel):
         """
         return_dict = return_dict if return_dict is not None else self.config.return_dict
         attention_mask = check_vqa_inputs(
-            self.config, input_ids, attention_mask, pixel_values, image_features, image_attention_mask, image_index
+            self.config, input_ids, attention_mask, pixel_values, image_features, image_attention_mask, image_index,
+            output_hidden_states=output_hidden_states,
         )
 
         h_n, c_n = self.question_encoder(input_ids, attention_mask).state

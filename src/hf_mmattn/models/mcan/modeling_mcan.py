@@ -172,7 +172,7 @@ class McanModel(McanPreTrainedModel):
         image_boxes: torch.FloatTensor | None = None,
         output_attentions: bool | None = None,
         return_dict: bool | None = None,
-        **kwargs,
+        output_hidden_states: bool | None = None,
     ) -> McanModelOutput | tuple:
         r"""
         image_index (`torch.LongTensor` of shape `(batch,)`, *optional*):
@@ -185,7 +185,8 @@ class McanModel(McanPreTrainedModel):
         output_attentions = output_attentions if output_attentions is not None else self.config.output_attentions
         return_dict = return_dict if return_dict is not None else self.config.return_dict
         attention_mask = check_vqa_inputs(
-            self.config, input_ids, attention_mask, pixel_values, image_features, image_attention_mask, image_index, image_boxes
+            self.config, input_ids, attention_mask, pixel_values, image_features, image_attention_mask, image_index, image_boxes,
+            output_hidden_states=output_hidden_states,
         )
         eager = self.config._attn_implementation == "eager"
         if output_attentions and not eager:

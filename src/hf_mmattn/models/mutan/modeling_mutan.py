@@ -94,7 +94,7 @@ class MutanModel(MutanPreTrainedModel):
         image_index: torch.LongTensor | None = None,
         output_attentions: bool | None = None,
         return_dict: bool | None = None,
-        **kwargs,
+        output_hidden_states: bool | None = None,
     ) -> VQAModelOutput | tuple:
         r"""
         image_index (`torch.LongTensor` of shape `(batch,)`, *optional*):
@@ -105,7 +105,8 @@ class MutanModel(MutanPreTrainedModel):
         output_attentions = output_attentions if output_attentions is not None else self.config.output_attentions
         return_dict = return_dict if return_dict is not None else self.config.return_dict
         attention_mask = check_vqa_inputs(
-            self.config, input_ids, attention_mask, pixel_values, image_features, image_attention_mask, image_index
+            self.config, input_ids, attention_mask, pixel_values, image_features, image_attention_mask, image_index,
+            output_hidden_states=output_hidden_states,
         )
 
         question = self.question_encoder(input_ids, attention_mask).last_hidden
