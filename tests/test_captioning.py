@@ -888,3 +888,30 @@ def test_region_features_without_any_real_region_are_refused():
         model(**images, image_attention_mask=torch.tensor([[1, 1, 0, 0, 0], [0, 0, 0, 0, 0]]), input_ids=start_prompt(2))
     with pytest.raises(ValueError, match=r"image_features must have shape \(batch, regions, 6\)"):
         model(image_features=images["image_features"][..., :4], input_ids=start_prompt(2))
+
+
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        ({"num_beams": 0}, "num_beams must be an integer >= 1; got 0"),
+        ({"num_beams": -1}, "num_beams must be an integer >= 1"),
+        ({"max_new_tokens": 2.5}, "max_new_tokens must be an integer >= 1; got 2.5"),
+        ({"max_new_tokens": "5"}, "max_new_tokens must be an integer"),
+        ({"max_new_tokens": True}, "max_new_tokens must be an integer"),
+        ({"max_length": 0}, "max_length must be an integer >= 1"),
+        ({"top_k": -1, "do_sample": True}, "top_k must be an integer >= 0"),
+        ({"do_sample": "yes"}, "do_sample must be True or False"),
+    ],
+)
+def test_generate_refuses_settings_that_would_crash_or_mislead(settings, message):
+    """Before: num_beams=0 divided by zero inside the beam search, max_new_tokens="5" failed
+    comparing a string, max_new_tokens=2.5 and do_sample="yes" were accepted silently."""
+    from transformers import GenerationConfig
+
+    model = make_captioner("soft")
+    images = random_images(model.config, batch=2)
+    with pytest.raises(ValueError, match=message):
+        model.generate(input_ids=start_prompt(2), **images, **settings)
+    if not isinstance(settings.get("max_new_tokens", 1), str):
+        with pytest.raises(ValueError, match=message):
+            model.generate(input_ids=start_prompt(2), **images, generation_config=GenerationConfig(**{"max_new_tokens": 3, **settings}))

@@ -31,6 +31,26 @@ from .modeling_base import MMAttnPreTrainedModel, check_image_inputs
 
 CAPTION_LOSS_REDUCTIONS = ("sentence", "token")
 DEFAULT_MAX_NEW_TOKENS = 50
+# generate() settings that must be integers (not booleans) of at least this value, and flags.
+GENERATION_INTEGER_SETTINGS = {
+    "max_new_tokens": 1, "max_length": 1, "min_new_tokens": 0, "min_length": 0, "num_beams": 1,
+    "num_return_sequences": 1, "num_beam_groups": 1, "top_k": 0, "no_repeat_ngram_size": 0,
+}
+GENERATION_FLAGS = ("do_sample", "use_cache", "output_attentions", "output_scores", "return_dict_in_generate")
+
+
+def check_generation_settings(settings: dict) -> None:
+    """Refuses generate() settings that transformers would turn into a crash deep in the search
+    (``num_beams=0`` divides by zero, ``max_new_tokens="5"`` compares a string) or accept silently
+    (``max_new_tokens=2.5``, ``do_sample="yes"``)."""
+    for name, minimum in GENERATION_INTEGER_SETTINGS.items():
+        value = settings.get(name)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < minimum):
+            raise ValueError(f"generate(): {name} must be an integer >= {minimum}; got {value!r}")
+    for name in GENERATION_FLAGS:
+        value = settings.get(name)
+        if value is not None and not isinstance(value, bool):
+            raise ValueError(f"generate(): {name} must be True or False; got {value!r}")
 
 
 class MMAttnCaptioningConfig(MMAttnImageInputConfig):
@@ -229,6 +249,21 @@ class MMAttnCaptioningPreTrainedModel(MMAttnPreTrainedModel):
 
     def set_input_embeddings(self, value):
         self.embedding = value
+
+    def generate(self, inputs=None, generation_config=None, **kwargs):
+        """transformers' ``generate()``, after :func:`check_generation_settings` on the settings given
+        as keyword arguments or in ``generation_config``."""
+        given = generation_config.to_diff_dict() if generation_config is not None else {}
+        check_generation_settings({**given, **kwargs})
+        return super().generate(inputs, generation_config=generation_config, **kwargs)
+
+    def get_output_embeddings(self):
+        """The word classifier: ``resize_token_embeddings`` resizes it with the word embedding, so
+        new words can be generated."""
+        return self.word_classifier
+
+    def set_output_embeddings(self, value):
+        self.word_classifier = value
 
     def start(self, regions: torch.Tensor, region_mask: torch.Tensor | None) -> RecurrentStateCache:
         raise NotImplementedError
