@@ -13,6 +13,8 @@ from torch import nn
 from transformers import PreTrainedModel
 from transformers import initialization as init
 
+from .layers.fusion import CompactBilinearPooling
+
 REMOTE_CODE_MODULE = "hf_mmattn_auto"
 REMOTE_CODE_TEMPLATE = '''"""Entry points of this hf-mmattn checkpoint for `trust_remote_code=True` loading.
 
@@ -85,8 +87,11 @@ class MMAttnPreTrainedModel(PreTrainedModel):
         Written with ``transformers.initialization`` so loading never re-initialises weights
         that come from a checkpoint. A layer with an ``init_gain`` (set by
         [`~hf_mmattn.layers.fusion.scale_initialization`]) gets its weight bound multiplied by it."""
-        if isinstance(module, (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Bilinear)):
-            fan_in = module.weight.shape[1] if isinstance(module, nn.Bilinear) else module.weight[0].numel()
+        if isinstance(module, (nn.Linear, nn.Conv1d, nn.Conv2d, nn.ConvTranspose1d, nn.ConvTranspose2d, nn.Bilinear)):
+            if isinstance(module, nn.Bilinear):
+                fan_in = module.weight.shape[1]
+            else:
+                fan_in = nn.init._calculate_fan_in_and_fan_out(module.weight)[0]
             gain = getattr(module, "init_gain", 1.0)
             if gain == 1.0 and not isinstance(module, nn.Bilinear):
                 init.kaiming_uniform_(module.weight, a=math.sqrt(5))  # U(±1/√fan_in)
@@ -94,14 +99,18 @@ class MMAttnPreTrainedModel(PreTrainedModel):
                 init.uniform_(module.weight, -gain / math.sqrt(fan_in), gain / math.sqrt(fan_in))
             if module.bias is not None:
                 init.uniform_(module.bias, -1 / math.sqrt(fan_in), 1 / math.sqrt(fan_in))
-        elif isinstance(module, (nn.LSTM, nn.GRU)):
+        elif isinstance(module, (nn.RNNBase, nn.RNNCellBase)):  # LSTM, GRU and their cells
             bound = 1 / math.sqrt(module.hidden_size)
-            for parameter in module.parameters():
+            for parameter in module.parameters(recurse=False):
                 init.uniform_(parameter, -bound, bound)
         elif isinstance(module, nn.Embedding):
             init.normal_(module.weight)
-            if module.padding_idx is not None:
+            if module.padding_idx is not None and not getattr(module.weight, "_is_hf_initialized", False):
                 init.zeros_(module.weight[module.padding_idx])
+        elif isinstance(module, CompactBilinearPooling):
+            sketch = module.draw_sketch(module.question_hash.numel(), module.image_hash.numel())
+            for name, tensor in sketch.items():
+                init.copy_(getattr(module, name), tensor)
         elif isinstance(module, (nn.BatchNorm1d, nn.BatchNorm2d, nn.LayerNorm)):
             super()._init_weights(module)
 

@@ -134,12 +134,21 @@ class CompactBilinearPooling(nn.Module):
         super().__init__()
         self.output_size = output_size
         self.normalize = normalize
-        generator = torch.Generator().manual_seed(seed)
+        self.seed = seed
         # device="cpu": transformers builds models under a meta-device context; the sketch is data.
+        for name, tensor in self.draw_sketch(question_size, image_size).items():
+            self.register_buffer(name, tensor)
+
+    def draw_sketch(self, question_size: int, image_size: int) -> dict[str, torch.Tensor]:
+        """The hashes h and signs s of both inputs, drawn from ``seed``: the same sketch at every
+        construction, and again when a checkpoint lacks the buffers (``_init_weights``)."""
+        generator = torch.Generator().manual_seed(self.seed)
+        sketch = {}
         for name, size in (("question", question_size), ("image", image_size)):
-            self.register_buffer(f"{name}_hash", torch.randint(output_size, (size,), generator=generator, device="cpu"))
-            signs = torch.randint(2, (size,), generator=generator, device="cpu").float() * 2 - 1
-            self.register_buffer(f"{name}_sign", signs)
+            sketch[f"{name}_hash"] = torch.randint(self.output_size, (size,), generator=generator, device="cpu")
+            signs = torch.randint(2, (size,), generator=generator, device="cpu") * 2 - 1
+            sketch[f"{name}_sign"] = signs.to(torch.get_default_dtype())  # ±1: exact in any float dtype
+        return sketch
 
     def count_sketch(self, x: torch.Tensor, hash_indices: torch.Tensor, signs: torch.Tensor) -> torch.Tensor:
         sketch = x.new_zeros(*x.shape[:-1], self.output_size)

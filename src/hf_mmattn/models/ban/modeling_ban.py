@@ -55,6 +55,14 @@ class BanModelOutput(VQAModelOutput):
 class BanPreTrainedModel(MMAttnVQAPreTrainedModel):
     config_class = BanConfig
 
+    def _resize_token_embeddings(self, new_num_tokens, pad_to_multiple_of=None, mean_resizing=True):
+        """Both word tables (GloVe and tf-idf) follow the vocabulary, not only the input embedding."""
+        embeddings = super()._resize_token_embeddings(new_num_tokens, pad_to_multiple_of, mean_resizing)
+        encoder = self.base_model.question_encoder
+        if encoder.tfidf_embedding is not None:
+            self._get_resized_embeddings(encoder.tfidf_embedding, embeddings.num_embeddings, mean_resizing=mean_resizing)
+        return embeddings
+
     @torch.no_grad()
     def _init_weights(self, module):
         """The initialisation of ban-vqa: nn.Linear's for V and b of each weight-normed layer with

@@ -31,6 +31,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 from transformers import GenerationMixin
+from transformers import initialization as init
 
 from ...layers.attention import masked_mean, masked_softmax
 from ...layers.recurrent_generation import RecurrentStateCache
@@ -91,7 +92,7 @@ class ShowAttendTellForConditionalGeneration(MMAttnCaptioningPreTrainedModel, Ge
     def _init_weights(self, module):
         super()._init_weights(module)
         if isinstance(module, MovingAverageBaseline):
-            module.value.zero_()
+            init.zeros_(module.value)
 
     def start(self, regions: torch.Tensor, region_mask: torch.Tensor | None) -> RecurrentStateCache:
         """Encodes the image for every later word: the annotations, their attention projection
