@@ -365,7 +365,7 @@ def test_released_size_has_the_papers_parameter_count():
     config = BanConfig.from_preset("ban-vqa", vocab_size=19902, pad_token_id=19901, id2label={i: str(i) for i in range(3129)})
     with torch.device("meta"):
         model = BanForVisualQuestionAnswering(config)
-    assert round(sum(p.numel() for p in model.parameters()) / 1e6, 1) == 90.6  # REFERENCE.md: 90.6M
+    assert round(sum(p.numel() for p in model.parameters()) / 1e6, 1) == 90.6  # docs/equations.md, BAN: 90.6M
 
 
 @pytest.mark.parametrize(("image_encoder", "grid"), [("scratch_cnn", (8, 8)), ("backbone", (2, 2)), ("features", None)])

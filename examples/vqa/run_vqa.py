@@ -4,7 +4,7 @@
     accelerate launch examples/vqa/run_vqa.py --model_type san --dataset easy_vqa --output_dir out/san-easyvqa
 
 The same script runs on one CPU, under two-process DDP on CPU
-(``accelerate launch --multi_gpu --num_processes 2 ...``, see TRANSFORMERS5.md) and on GPUs with
+(``accelerate launch --multi_gpu --num_processes 2 ...``, docs/transformers.md, "Two-process DDP on a CPU machine") and on GPUs with
 ``--mixed_precision bf16``. It evaluates with the official VQA accuracy, writes
 ``eval_results.json``, saves a folder that ``from_pretrained`` and
 ``pipeline("visual-question-answering")`` load (model, processor, model card) and a few

@@ -1,7 +1,7 @@
 """What every VQA model of the package shares: outputs, loss, input checks, card on save.
 
 The models themselves live in ``models/<name>/``; this file holds the contract of
-DESIGN.md ("Contracts") once so that every model enforces it the same way.
+docs/design.md ("Contracts") once so that every model enforces it the same way.
 """
 
 from __future__ import annotations

@@ -176,7 +176,7 @@ def setup_accelerator(args: argparse.Namespace) -> Accelerator:
     if args.with_tracking:
         accelerator_kwargs.update(log_with=args.report_to, project_dir=args.output_dir)
     # On a machine without an accelerator, Accelerator() would let every DDP rank train on all
-    # the data; cpu=True makes the CPU ranks a real process group (TRANSFORMERS5.md).
+    # the data; cpu=True makes the CPU ranks a real process group (docs/transformers.md, "Two-process DDP on a CPU machine").
     accelerator = Accelerator(cpu=not torch.cuda.is_available(), **accelerator_kwargs)
     logging.basicConfig(format="%(asctime)s - %(levelname)s - %(name)s - %(message)s", level=logging.INFO)
     logger.info(accelerator.state, main_process_only=False)

@@ -3,7 +3,7 @@
 A VQA dataset asks many questions about each image (easy-VQA: about 10). Batching by image
 (all the questions of the images in a batch, ``image_index`` telling each question its image)
 lets the image encoder run once per image instead of once per question; on easy-VQA it trained
-SAN about 5x faster at the same accuracy (REFERENCE.md). Images are processed once and kept as
+SAN about 5x faster at the same accuracy (docs/equations.md, easy-VQA). Images are processed once and kept as
 one tensor when they fit in memory (``cache_images``), since decoding per question dominates
 otherwise.
 """

@@ -26,7 +26,7 @@ IMAGE_ENCODERS = ("scratch_cnn", "backbone", "features")
 class ScratchCNN(nn.Module):
     """Stacked conv3x3 → BatchNorm → ReLU → 2x2 max-pool blocks; a 64x64 image gives an 8x8 grid
     with three blocks. The ReLU matters: the easy-VQA author's Keras model, whose convolutions
-    have no non-linearity, never leaves the 67% plateau (REFERENCE.md)."""
+    have no non-linearity, never leaves the 67% plateau (docs/equations.md, easy-VQA)."""
 
     def __init__(self, channels: list[int] | tuple[int, ...], in_channels: int = 3):
         super().__init__()

@@ -283,7 +283,7 @@ class AnswerClassifier(nn.Module):
     ``head_type="linear"`` is the single softmax layer of SAN (Yang et al. 2016, eq. 20) and of
     the VQA baseline (Antol et al. 2015). ``head_type="mlp"`` inserts one ReLU hidden layer, as
     the later bottom-up-attention / BAN classifiers do; on easy-VQA the linear head leaves SAN's
-    yes/no answers at the prior (REFERENCE.md, easy-VQA facts), the MLP head does not.
+    yes/no answers at the prior (docs/equations.md, easy-VQA), the MLP head does not.
     """
 
     def __init__(self, input_size: int, num_labels: int, head_type: str = "linear", hidden_size: int = 1024, dropout: float = 0.5):

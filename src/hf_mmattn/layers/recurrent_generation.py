@@ -4,7 +4,7 @@ Vinyals et al., *Show and Tell*, CVPR 2015, and Xu et al., *Show, Attend and Tel
 decode with an LSTM: everything the next step needs is the LSTM state (h_t, c_t) and the encoded
 image (the annotation vectors a_i and their attention projection W_a a_i, eq. 4), so a decoding
 step costs the same at word 1 and at word 20. transformers' ``generate()`` passes the pixels on
-the first step only (TRANSFORMERS5.md, "generate() with recurrent decoders"): this cache carries
+the first step only (docs/transformers.md, "generate() with recurrent decoders"): this cache carries
 the encoded image for the later steps, and beam search reorders it through ``reorder_cache``.
 """
 

@@ -1,6 +1,6 @@
 """Turning whatever a user passes as an image into an RGB PIL image, or a clear error.
 
-Handled on purpose (DEVELOPERS.md, bad input):
+Handled on purpose (docs/design.md, "Bad input"):
 * paths (str / Path), PIL images, numpy arrays ``(H, W)``, ``(H, W, 1|3|4)``;
 * grayscale, palette, CMYK → RGB; RGBA / LA / transparent palette images are composited on white
   (a transparent background reads as white, not black);

@@ -1,7 +1,7 @@
 """The VQA family's processor: an image processor + a word-level question tokenizer.
 
 The answer vocabulary is not here: it lives in the model's ``config.id2label`` / ``label2id``
-(DESIGN.md, contracts). Build a processor for a new dataset with
+(docs/design.md, "Contracts"). Build a processor for a new dataset with
 ``VQAProcessor.from_questions(train_questions, image_size=...)``.
 """
 
