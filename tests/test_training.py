@@ -357,6 +357,23 @@ def test_resume_from_a_named_folder_never_takes_another(tmp_path):
         _TinyRun(tmp_path, seed=1).resume(str(tmp_path / "checkpoints" / "step_5.partial"))
 
 
+def test_a_save_starts_afresh_over_a_killed_one(tmp_path):
+    """A partial folder left by a save killed after its marker was written (before the rename):
+    saving the same checkpoint again keeps nothing of it."""
+    stale = tmp_path / "checkpoints" / "step_1.partial"
+    stale.mkdir(parents=True)
+    (stale / "done").write_text(json.dumps({"completed_steps": 1, "epoch": 0, "files": {}}))
+    (stale / "custom_checkpoint_0.pkl").write_bytes(b"an object that load_state would load")
+    original = _TinyRun(tmp_path)
+    original.train_and_save(1)
+    assert not stale.exists()
+    assert sorted(p.name for p in (tmp_path / "checkpoints" / "step_1").iterdir()) == [
+        "done", "model.safetensors", "optimizer.bin", "random_states_0.pkl", "scheduler.bin"]
+    resumed = _TinyRun(tmp_path, seed=1)
+    assert resumed.resume() == (1, 0, 1)
+    _assert_state_of_step(resumed, original, 1)
+
+
 def test_resume_without_checkpoints_starts_from_scratch(tmp_path):
     assert _TinyRun(tmp_path).resume() == (0, 0, 0)
     (tmp_path / "checkpoints" / "step_2.partial").mkdir(parents=True)  # a first save killed half way

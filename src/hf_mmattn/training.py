@@ -579,6 +579,8 @@ def save_checkpoint(accelerator: Accelerator, output_dir: str | Path, completed_
     from; loading is still tried and its failure handled the same way."""
     final = Path(output_dir) / "checkpoints" / name
     partial = final.with_name(name + ".partial")
+    if accelerator.is_main_process and partial.exists():
+        shutil.rmtree(partial)  # left by a save that was killed: none of its files, nor its marker, may stay
     accelerator.wait_for_everyone()
     accelerator.save_state(str(partial))
     accelerator.wait_for_everyone()
