@@ -9,6 +9,7 @@ through ``torchrun`` in a subprocess.
 
 import importlib.util
 import json
+import logging
 import math
 import os
 import shutil
@@ -26,6 +27,7 @@ from transformers import AutoModelForImageTextToText, AutoProcessor, pipeline
 import hf_mmattn  # noqa: F401
 from hf_mmattn import metrics
 from hf_mmattn.data import generate_shapes_captions
+from hf_mmattn.training import TRAINING_ARGUMENTS_FREE_ON_RESUME, CheckpointMismatchError
 
 SCRIPT = Path(__file__).resolve().parents[1] / "examples" / "captioning" / "run_captioning.py"
 NUM_TRAIN, NUM_TEST, TRAIN_BATCH = 40, 6, 32
@@ -150,14 +152,37 @@ def test_bad_arguments_are_rejected(run_captioning, tmp_path):
 
 # --- checkpoints and resuming ---------------------------------------------------------------
 
-def test_resume_continues_without_losing_work(run_captioning, tmp_path, without_java):
-    """Hard attention with dropout draws from the random generator at every step (dropout masks,
-    which images use the expected attention, the sampled locations) and keeps a moving-average
-    baseline: a run stopped at step 3 and resumed to step 9 (through the end of epoch 1) must
-    end with the weights and baseline of an uninterrupted 9-step run."""
+# Hard attention with dropout draws from the random generator at every step (dropout masks, which
+# images use the expected attention, the sampled locations) and keeps a moving-average baseline:
+# a resumed run ends with an uninterrupted run's weights only if it resumed exactly.
+HARD_WITH_DROPOUT = [*MODELS["hard"][:-1], MODELS["hard"][-1] + ",dropout=0.3", *RESUMABLE]
+
+
+@pytest.fixture(scope="module")
+def uninterrupted_9(run_captioning, tmp_path_factory):
+    output_dir = tmp_path_factory.mktemp("uninterrupted")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(metrics, "_find_java", lambda: None)  # as without_java
+        run_captioning.main([*HARD_WITH_DROPOUT, "--output_dir", str(output_dir), "--max_train_steps", "9"])
+    return output_dir
+
+
+@pytest.fixture(scope="module")
+def checkpointed_6(run_captioning, tmp_path_factory):
+    """A run stopped after 6 steps that saved checkpoints at steps 3 and 6."""
+    output_dir = tmp_path_factory.mktemp("checkpointed")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(metrics, "_find_java", lambda: None)
+        run_captioning.main([*HARD_WITH_DROPOUT, "--output_dir", str(output_dir), "--checkpointing_steps", "3", "--max_train_steps", "6"])
+    return output_dir
+
+
+def test_resume_continues_without_losing_work(run_captioning, uninterrupted_9, tmp_path, without_java):
+    """A run stopped at step 3 and resumed to step 9 (through the end of epoch 1) ends with the
+    weights and baseline of an uninterrupted 9-step run."""
     assert 3 < STEPS_PER_EPOCH < 9
-    args = [*MODELS["hard"][:-1], MODELS["hard"][-1] + ",dropout=0.3", *RESUMABLE]
-    interrupted, uninterrupted = tmp_path / "interrupted", tmp_path / "uninterrupted"
+    args = HARD_WITH_DROPOUT
+    interrupted = tmp_path / "interrupted"
     run_captioning.main([*args, "--output_dir", str(interrupted), "--checkpointing_steps", "3", "--max_train_steps", "3"])
     assert sorted(p.name for p in (interrupted / "checkpoints").iterdir()) == ["step_3"]
     _assert_same_weights(interrupted / "checkpoints" / "step_3", interrupted)
@@ -166,11 +191,58 @@ def test_resume_continues_without_losing_work(run_captioning, tmp_path, without_
     (partial / "done").unlink()
 
     resumed = run_captioning.main([*args, "--output_dir", str(interrupted), "--max_train_steps", "9", "--resume_from_checkpoint", "latest"])
-    run_captioning.main([*args, "--output_dir", str(uninterrupted), "--max_train_steps", "9"])
     assert resumed["completed_steps"] == 9
     assert resumed["meteor"] is None and resumed["tokenizer"] == "python"  # the Java-free path
-    _assert_same_weights(interrupted, uninterrupted)
+    _assert_same_weights(interrupted, uninterrupted_9)
     assert _weights(interrupted)["baseline.value"].item() != 0.0  # the REINFORCE baseline moved and was resumed
+
+
+def test_resume_passes_over_a_damaged_checkpoint(run_captioning, checkpointed_6, uninterrupted_9, tmp_path, caplog, without_java):
+    """One byte of the newest checkpoint's random states changed on disk: accelerate's load_state
+    would skip the file or load other random numbers without a word. The checksum sees it, the
+    run goes on from step 3 and ends with the uninterrupted run's weights, bit for bit."""
+    output_dir = tmp_path / "run"
+    shutil.copytree(checkpointed_6, output_dir)
+    damaged = output_dir / "checkpoints" / "step_6" / "random_states_0.pkl"
+    data = bytearray(damaged.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    damaged.write_bytes(bytes(data))
+    with caplog.at_level(logging.WARNING):
+        resumed = run_captioning.main([*HARD_WITH_DROPOUT, "--output_dir", str(output_dir), "--checkpointing_steps", "3",
+                                       "--max_train_steps", "9", "--resume_from_checkpoint", "latest"])
+    warnings = [record.getMessage() for record in caplog.records if record.levelno == logging.WARNING]
+    assert any("step_6 cannot be resumed from: random_states_0.pkl does not match" in w for w in warnings), warnings
+    assert resumed["completed_steps"] == 9
+    _assert_same_weights(output_dir, uninterrupted_9)
+    _assert_same_weights(output_dir / "checkpoints" / "step_6", checkpointed_6 / "checkpoints" / "step_6")
+
+
+def test_resume_refuses_other_training_data(run_captioning, checkpointed_6, tmp_path):
+    """Scenes generated from another seed: as many captions, other ones; resuming stops before
+    training and names the option and the data."""
+    output_dir = tmp_path / "run"
+    shutil.copytree(checkpointed_6, output_dir)
+    with pytest.raises(CheckpointMismatchError) as error:
+        run_captioning.main([*HARD_WITH_DROPOUT, "--output_dir", str(output_dir), "--max_train_steps", "9",
+                             "--resume_from_checkpoint", "latest", "--dataset_seed", "1"])
+    message = str(error.value)
+    assert "--dataset_seed: 0 in the checkpoint, 1 now" in message
+    assert f"the training data: {NUM_TRAIN} examples in both, other values in captions" in message
+    assert not (output_dir / "checkpoints" / "step_9").exists()
+
+
+def test_resume_compares_every_option_but_the_free_ones(run_captioning, tmp_path):
+    """The options a resumed run must share with its checkpoint (an option the script gains is in
+    this set until it is declared free on resume)."""
+    args = run_captioning.parse_args(["--model_type", "show_tell", "--output_dir", str(tmp_path)])
+    assert set(run_captioning.FREE_ON_RESUME) <= set(vars(args))  # no misspelt name among the free ones
+    compared = set(vars(args)) - set(TRAINING_ARGUMENTS_FREE_ON_RESUME) - set(run_captioning.FREE_ON_RESUME)
+    assert compared == {
+        "model_type", "attention_type", "preset", "config_overrides", "image_encoder", "backbone_config", "image_size",
+        "dataset", "images_dir", "num_train_images", "shapes_image_size", "shapes_max_objects", "dataset_seed",
+        "max_train_samples", "min_word_count", "max_caption_length",
+        "per_device_train_batch_size", "learning_rate", "weight_decay", "gradient_accumulation_steps", "seed",
+    }
 
 
 # --- Karpathy split files ---------------------------------------------------------------------

@@ -8,6 +8,7 @@ through ``torchrun`` in a subprocess.
 
 import importlib.util
 import json
+import logging
 import math
 import os
 import shutil
@@ -28,7 +29,7 @@ from hf_mmattn import VQAProcessor
 from hf_mmattn.data import EASY_VQA_ANSWERS, load_easy_vqa
 from hf_mmattn.data.batching import GroupByImageBatchSampler
 from hf_mmattn.metrics import compute_vqa_accuracy
-from hf_mmattn.training import checkpoint_folders
+from hf_mmattn.training import TRAINING_ARGUMENTS_FREE_ON_RESUME, CheckpointMismatchError, checkpoint_folders
 
 SCRIPT = Path(__file__).resolve().parents[1] / "examples" / "vqa" / "run_vqa.py"
 NUM_TRAIN, NUM_EVAL, TRAIN_BATCH = 300, 100, 64
@@ -80,7 +81,7 @@ def _weights(folder):
 def _assert_same_weights(actual_folder, expected_folder):
     actual, expected = _weights(actual_folder), _weights(expected_folder)
     assert actual.keys() == expected.keys()
-    different = [name for name in expected if not torch.allclose(actual[name], expected[name])]
+    different = [name for name in expected if not torch.equal(actual[name], expected[name])]  # bitwise: resuming is exact
     worst = max((actual[n] - expected[n]).abs().max().item() for n in expected)
     assert not different, f"{len(different)}/{len(expected)} tensors differ (max abs diff {worst:.3g}), e.g. {different[:4]}"
 
@@ -231,6 +232,59 @@ def test_resuming_a_finished_run_trains_no_further(checkpointed_run, run_vqa, tm
     steps = json.loads((output_dir / "eval_results.json").read_text())["completed_steps"]
     assert steps == 4, f"resuming a run that had reached --max_train_steps 4 trained on to step {steps}"
     _assert_same_weights(output_dir, checkpointed_run / "checkpoints" / "step_4")
+
+
+def test_resume_passes_over_a_damaged_checkpoint(checkpointed_run, uninterrupted_6, run_vqa, tmp_path, caplog):
+    """The newest checkpoint cut short on disk (a full disk, a copy interrupted): the run goes on
+    from the one before (step 2), warns which it passed over and why, saves step 4 again whole,
+    and ends with the weights of the uninterrupted run, bit for bit."""
+    output_dir = tmp_path / "run"
+    shutil.copytree(checkpointed_run, output_dir)
+    damaged = output_dir / "checkpoints" / "step_4" / "model.safetensors"
+    damaged.write_bytes(damaged.read_bytes()[: damaged.stat().st_size // 2])
+    with caplog.at_level(logging.WARNING):
+        results = run_vqa.main(["--model_type", "san", "--output_dir", str(output_dir), "--checkpointing_steps", "2",
+                                "--max_train_steps", "6", "--resume_from_checkpoint", "latest", *RESUMABLE])
+    warnings = [record.getMessage() for record in caplog.records if record.levelno == logging.WARNING]
+    assert any("step_4 cannot be resumed from: model.safetensors has" in w for w in warnings), warnings
+    assert any("resuming from" in w and w.split("resuming from ")[1].split(",")[0].endswith("step_2") for w in warnings), warnings
+    assert results["completed_steps"] == 6
+    _assert_same_weights(output_dir, uninterrupted_6)
+    _assert_same_weights(output_dir / "checkpoints" / "step_4", checkpointed_run / "checkpoints" / "step_4")
+
+
+def test_resume_refuses_other_training_data(checkpointed_run, run_vqa, tmp_path, caplog):
+    """Resuming with other --max_train_samples stops before training, naming the option and the
+    data; --ignore_checkpoint_mismatch goes on from the checkpoint with a warning."""
+    output_dir = tmp_path / "run"
+    shutil.copytree(checkpointed_run, output_dir)
+    resume = ["--model_type", "san", "--output_dir", str(output_dir), "--max_train_steps", "4",
+              "--resume_from_checkpoint", "latest", *RESUMABLE, "--max_train_samples", "200"]  # the last one counts
+    with pytest.raises(CheckpointMismatchError) as error:
+        run_vqa.main(resume)
+    message = str(error.value)
+    assert "--max_train_samples: 300 in the checkpoint, 200 now" in message
+    assert "the training data: 300 examples in the checkpoint, 200 now" in message
+    assert "--ignore_checkpoint_mismatch" in message and not (output_dir / "checkpoints" / "step_6").exists()
+
+    with caplog.at_level(logging.WARNING):
+        results = run_vqa.main([*resume, "--ignore_checkpoint_mismatch"])
+    assert any("--ignore_checkpoint_mismatch" in r.getMessage() and "--max_train_samples" in r.getMessage() for r in caplog.records)
+    assert results["completed_steps"] == 4  # the checkpoint's step 4, the end of this run
+    _assert_same_weights(output_dir, checkpointed_run / "checkpoints" / "step_4")
+
+
+def test_resume_compares_every_option_but_the_free_ones(run_vqa, tmp_path):
+    """The options a resumed run must share with its checkpoint (an option the script gains is in
+    this set until it is declared free on resume)."""
+    args = run_vqa.parse_args(["--model_type", "san", "--output_dir", str(tmp_path)])
+    assert set(run_vqa.FREE_ON_RESUME) <= set(vars(args))  # no misspelt name among the free ones
+    compared = set(vars(args)) - set(TRAINING_ARGUMENTS_FREE_ON_RESUME) - set(run_vqa.FREE_ON_RESUME)
+    assert compared == {
+        "model_type", "config_overrides", "image_encoder", "backbone_config", "image_size", "dataset", "images_dir",
+        "features_dir", "features_tsv", "max_regions", "min_answer_count", "max_train_samples", "no_group_by_image",
+        "per_device_train_batch_size", "learning_rate", "weight_decay", "gradient_accumulation_steps", "seed",
+    }
 
 
 # --- two-process DDP on CPU ------------------------------------------------------------------

@@ -14,7 +14,8 @@ caption metrics (BLEU-1..4, METEOR, ROUGE-L, CIDEr-D; ``hf_mmattn.metrics``), wr
 attention models it also holds ``attention_<k>.png``, the figure of Xu et al. (2015): the image,
 then one panel per generated word with the attention that produced it.
 ``--checkpointing_steps`` + ``--resume_from_checkpoint latest`` resume an interrupted run where
-its last checkpoint left it.
+its last checkpoint left it (passing over a checkpoint damaged on disk), and refuse to resume on
+other data or options (``--ignore_checkpoint_mismatch`` to go on anyway).
 
 Datasets: ``shapes_captions`` is generated on the fly (``hf_mmattn.data.generate_shapes_captions``);
 ``coco_karpathy`` and ``flickr`` read Karpathy's split files (``--dataset_json``) and the images
@@ -65,6 +66,17 @@ DATASET_NAMES = {
     "flickr": ("flickr_karpathy", "Flickr captions, Karpathy split"),
 }
 
+# Options that may differ when a run is resumed: where a fresh model came from (the checkpoint's
+# weights replace it; its config and vocabulary are compared), Karpathy's split file (the
+# fingerprint of the training captions compares what it holds), the evaluation splits,
+# evaluation and figures, and how images are decoded. Every other option is compared with the
+# checkpoint's (training.describe_run); so is --images_dir, whose pixels the fingerprint does not read.
+FREE_ON_RESUME = (
+    "model_name_or_path", "backbone_checkpoint", "dataset_json", "num_validation_images", "num_test_images", "eval_split",
+    "max_eval_samples", "no_cache_images", "per_device_eval_batch_size", "num_beams", "max_new_tokens",
+    "num_attention_figures", "figure_cmap",
+)
+
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -101,7 +113,7 @@ def parse_args(argv=None):
                         help="colour map of the attention figures (e.g. jet); default: darken the unattended regions as the paper "
                              "does, except on shapes_captions, whose black backgrounds stay black when darkened: jet there")
     # --output_dir, epochs/steps, optimizer (--weight_decay: Adam's L2 penalty), checkpoints, tracking, Hub
-    training.add_training_arguments(parser)
+    training.add_training_arguments(parser, FREE_ON_RESUME)
     args = parser.parse_args(argv)
     training.check_training_arguments(parser, args)
     if args.dataset != "shapes_captions" and not (args.dataset_json and args.images_dir):
@@ -321,8 +333,11 @@ def main(argv=None):
         model, optimizer, train_dataloader, eval_dataloader, scheduler
     )
     training.init_trackers(accelerator, args, "run_captioning")
-    # Under --resume_from_checkpoint: the checkpoint's states, and where it left off.
-    completed_steps, starting_epoch, resume_step = training.resume_from_checkpoint(accelerator, args, steps_per_epoch)
+    # What this run trains on, saved with every checkpoint; under --resume_from_checkpoint, compared
+    # with the checkpoint's before its states are loaded, and where it left off.
+    run = training.describe_run(args, accelerator, steps_per_epoch, train_data=train, processor=processor, model=model,
+                                free_arguments=FREE_ON_RESUME)
+    completed_steps, starting_epoch, resume_step = training.resume_from_checkpoint(accelerator, args, steps_per_epoch, run)
 
     unwrapped = accelerator.unwrap_model(model)
     logger.info(
@@ -350,10 +365,10 @@ def main(argv=None):
             if args.with_tracking:
                 accelerator.log({"train_loss": outputs.loss.item(), "caption_loss": outputs.caption_loss.item(),
                                  "lr": scheduler.get_last_lr()[0]}, step=completed_steps)
-            training.maybe_save_checkpoint(accelerator, args, completed_steps, epoch)  # every --checkpointing_steps N
+            training.maybe_save_checkpoint(accelerator, args, completed_steps, epoch, run=run)  # every --checkpointing_steps N
             if completed_steps >= args.max_train_steps:
                 break
-        training.maybe_save_checkpoint(accelerator, args, completed_steps, epoch, end_of_epoch=True)  # --checkpointing_steps epoch
+        training.maybe_save_checkpoint(accelerator, args, completed_steps, epoch, end_of_epoch=True, run=run)  # --checkpointing_steps epoch
         if args.eval_every_epoch:
             metrics, predictions = evaluate_captions(model, eval_dataloader, accelerator, processor, evaluation, args, show_progress=False)
             logger.info("epoch %d: BLEU-4 %.4f CIDEr-D %.4f, e.g. %r", epoch + 1, metrics["bleu_4"], metrics["cider_d"], predictions[0])

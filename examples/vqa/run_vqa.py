@@ -9,7 +9,8 @@ The same script runs on one CPU, under two-process DDP on CPU
 ``eval_results.json``, saves a folder that ``from_pretrained`` and
 ``pipeline("visual-question-answering")`` load (model, processor, model card) and a few
 attention figures. ``--checkpointing_steps`` + ``--resume_from_checkpoint latest`` resume an
-interrupted run where its last checkpoint left it.
+interrupted run where its last checkpoint left it (passing over a checkpoint damaged on disk), and
+refuse to resume on other data or options (``--ignore_checkpoint_mismatch`` to go on anyway).
 """
 
 from __future__ import annotations
@@ -89,6 +90,17 @@ SCRATCH_PRESETS = {
     ),
 }
 
+# Options that may differ when a run is resumed: where a fresh model came from (the checkpoint's
+# weights replace it; its config and vocabulary are compared), the question and annotation files
+# (the fingerprint of the training questions compares what they hold), evaluation and figures,
+# and how images are decoded. Every other option is compared with the checkpoint's
+# (training.describe_run); so are the image folders, whose pixels the fingerprint does not read.
+FREE_ON_RESUME = (
+    "model_name_or_path", "backbone_checkpoint", "train_questions", "train_annotations", "eval_questions",
+    "eval_annotations", "eval_images_dir", "eval_features_dir", "eval_features_tsv", "max_eval_samples",
+    "no_cache_images", "per_device_eval_batch_size", "num_attention_figures",
+)
+
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -115,7 +127,7 @@ def parse_args(argv=None):
     parser.add_argument("--no_group_by_image", action="store_true", help="batch questions independently (the image encoder then runs once per question)")
     parser.add_argument("--per_device_eval_batch_size", type=int, default=256)
     parser.add_argument("--num_attention_figures", type=int, default=4)
-    training.add_training_arguments(parser)  # --output_dir, epochs/steps, optimizer, checkpoints, tracking, Hub
+    training.add_training_arguments(parser, FREE_ON_RESUME)  # --output_dir, epochs/steps, optimizer, checkpoints, tracking, Hub
     args = parser.parse_args(argv)
     training.check_training_arguments(parser, args)
     if args.dataset == "vqa_v2" and not (args.train_questions and args.eval_questions):
@@ -271,8 +283,11 @@ def main(argv=None):
         model, optimizer, train_dataloader, eval_dataloader, scheduler
     )
     training.init_trackers(accelerator, args, "run_vqa")
-    # Under --resume_from_checkpoint: the checkpoint's states, and where it left off.
-    completed_steps, starting_epoch, resume_step = training.resume_from_checkpoint(accelerator, args, steps_per_epoch)
+    # What this run trains on, saved with every checkpoint; under --resume_from_checkpoint, compared
+    # with the checkpoint's before its states are loaded, and where it left off.
+    run = training.describe_run(args, accelerator, steps_per_epoch, train_data=train, processor=processor, model=model,
+                                free_arguments=FREE_ON_RESUME)
+    completed_steps, starting_epoch, resume_step = training.resume_from_checkpoint(accelerator, args, steps_per_epoch, run)
 
     logger.info(
         "%d training questions on %d images, %d eval questions, %d answers, %d parameters (%d trainable), %d steps",
@@ -300,10 +315,10 @@ def main(argv=None):
             progress.set_postfix(loss=f"{loss.item():.4f}")
             if args.with_tracking:
                 accelerator.log({"train_loss": loss.item(), "lr": scheduler.get_last_lr()[0]}, step=completed_steps)
-            training.maybe_save_checkpoint(accelerator, args, completed_steps, epoch)  # every --checkpointing_steps N
+            training.maybe_save_checkpoint(accelerator, args, completed_steps, epoch, run=run)  # every --checkpointing_steps N
             if completed_steps >= args.max_train_steps:
                 break
-        training.maybe_save_checkpoint(accelerator, args, completed_steps, epoch, end_of_epoch=True)  # --checkpointing_steps epoch
+        training.maybe_save_checkpoint(accelerator, args, completed_steps, epoch, end_of_epoch=True, run=run)  # --checkpointing_steps epoch
         if args.eval_every_epoch:
             eval_results = evaluate_model(model, eval_dataloader, accelerator, answers, evaluation, show_progress=False)
             per_type = ", ".join(f"{k} {v:.2f}" for k, v in eval_results.get("per_answer_type", {}).items())
