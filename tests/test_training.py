@@ -478,3 +478,19 @@ def test_resume_from_a_checkpoint_without_a_record_warns(tmp_path, processor, ca
     with caplog.at_level(logging.WARNING):
         assert _TinyRun(tmp_path, seed=1).resume(run=run) == (1, 0, 1)
     assert any("has no record of what its run trained on" in r.getMessage() for r in caplog.records)
+
+
+def test_trackers_never_receive_the_hub_token():
+    """The trackers get the run's options as their config (shown in their dashboards): the Hub
+    token must not be among them."""
+    from hf_mmattn.training import init_trackers
+
+    received = {}
+
+    class RecordingAccelerator:
+        def init_trackers(self, project_name, config):
+            received.update(config)
+
+    args = argparse.Namespace(with_tracking=True, hub_token="hf_secret", learning_rate=0.1, output_dir="out", report_to="all")
+    init_trackers(RecordingAccelerator(), args, "project")
+    assert received == {"with_tracking": True, "learning_rate": 0.1, "output_dir": "out", "report_to": "all"}

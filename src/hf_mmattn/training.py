@@ -260,10 +260,15 @@ def make_scheduler(args: argparse.Namespace, optimizer: torch.optim.Optimizer, a
     )
 
 
+SECRET_ARGUMENTS = ("hub_token",)
+
+
 def init_trackers(accelerator: Accelerator, args: argparse.Namespace, project_name: str) -> None:
-    """Start the trackers under ``--with_tracking``, with the run's scalar options as its config."""
+    """Start the trackers under ``--with_tracking``, with the run's scalar options as its config
+    (never the Hub token: a tracker's config is stored and shown in its dashboard)."""
     if args.with_tracking:
-        accelerator.init_trackers(project_name, {k: v for k, v in vars(args).items() if isinstance(v, (int, float, str, bool))})
+        config = {k: v for k, v in vars(args).items() if isinstance(v, (int, float, str, bool)) and k not in SECRET_ARGUMENTS}
+        accelerator.init_trackers(project_name, config)
 
 
 # --- the loop ---------------------------------------------------------------------------------
