@@ -814,6 +814,25 @@ def test_processor_refuses_a_huge_image_and_bad_text(tmp_path):
         processor(images=[Image.new("RGB", (4, 4))] * 2, text=["a", "b", "c"], add_end_token=True)
     with pytest.raises(ValueError, match="no image given|empty list"):
         processor(images=[], text="")
+    for text in ("\ud800", ["a red circle", "a \udcff"]):
+        with pytest.raises(ValueError, match="not valid Unicode text"):
+            processor(images=Image.new("RGB", (4, 4)), text=text)
+    with pytest.raises(TypeError, match="one caption, a string; got list"):
+        processor.unknown_words(["a red circle"])
+
+
+def test_processor_refuses_unknown_keywords():
+    """A misspelled option was swallowed; ``padding=True`` (transformers' image-text-to-text
+    pipeline passes it with several prompts) is what the processor does anyway."""
+    processor = caption_processor()
+    image = Image.new("RGB", (4, 4))
+    for typo in ({"return_tensor": "np"}, {"add_end_tokens": True}, {"max_length": 5}):
+        with pytest.raises(TypeError, match=f"unexpected keyword argument.*{next(iter(typo))}"):
+            processor(images=image, text="a red", **typo)
+    with pytest.raises(ValueError, match="padding='max_length' is not supported"):
+        processor(images=image, text="a red", padding="max_length")
+    padded = processor(images=[image] * 2, text=["a", "a red"], padding=True)
+    assert padded["input_ids"].tolist() == processor(images=[image] * 2, text=["a", "a red"])["input_ids"].tolist()
 
 
 def bad_forward_cases(model) -> list[tuple[str, dict, str]]:
