@@ -74,9 +74,10 @@ class VQAProcessor(ProcessorMixin):
     ``processor(images=..., text=...)`` returns ``pixel_values`` plus ``input_ids`` /
     ``attention_mask``. Questions must be non-empty strings of valid Unicode; unknown words become
     ``[UNK]`` (``unknown_words`` lists them); questions longer than the tokenizer's
-    ``model_max_length`` are truncated to it with a warning. Given both, images and questions
-    must be as many (one image per question). Other keyword arguments are refused: the processor
-    has no padding or truncation options to set.
+    ``model_max_length`` are truncated to it with a warning. Images and questions are encoded
+    independently: with fewer images than questions, give the model an ``image_index`` saying
+    which image each question is about. Other keyword arguments are refused: the processor has
+    no padding or truncation options to set.
     """
 
     def __init__(self, image_processor=None, tokenizer=None, **kwargs):
@@ -135,11 +136,6 @@ class VQAProcessor(ProcessorMixin):
             )
         if images is not None:
             data.update(self.image_processor(images, return_tensors=return_tensors))
-        if text is not None and images is not None and len(data["input_ids"]) != len(data["pixel_values"]):
-            raise ValueError(
-                f"got {len(data['pixel_values'])} images but {len(data['input_ids'])} questions: give one image per "
-                "question (repeat an image asked several questions, or pass each image once and the model an image_index)"
-            )
         return BatchFeature(data=dict(data), tensor_type=return_tensors)
 
     @property
