@@ -869,6 +869,9 @@ def bad_forward_cases(model) -> list[tuple[str, dict, str]]:
         ("raw 0-255 pixels", dict(good, pixel_values=torch.randint(0, 256, pixels.shape).float()), "look like raw 0-255 pixels"),
         ("pixels smaller than the CNN reads", dict(good, pixel_values=pixels[..., :3, :3]), r"3x3 pixels are too small .* at least 4x4"),
         ("meta pixels", dict(good, pixel_values=pixels.to("meta")), "pixel_values is a meta tensor"),
+        ("no start token", dict(good, input_ids=captions["input_ids"][:, 1:], attention_mask=None),
+         r"must begin with the start token \(id 2\)"),
+        ("a caption of padding only", dict(good, attention_mask=torch.tensor([[1, 1, 1, 1], [0, 0, 0, 0]])), "a caption has no words"),
     ]
 
 
@@ -919,7 +922,8 @@ def test_forward_refuses_bad_inputs_with_a_clear_error(kind):
 def test_inputs_converted_rather_than_refused(kind):
     """float64 / float16 images into a float32 captioner are cast to its dtype; without an
     attention_mask, padding ids are masked (a left-padded prompt reads as with the processor's
-    mask; reading the padding as words gave other logits); booleans masks are masks."""
+    mask, where reading the padding as words began the caption without its start token); boolean
+    masks are masks."""
     model = make_captioner(kind, image_encoder="scratch_cnn")
     images = random_images(model.config, batch=2)
     prompt = torch.tensor([[PAD, PAD, START, VOCAB["a"]], [START, VOCAB["a"], VOCAB["red"], VOCAB["circle"]]])
@@ -927,14 +931,15 @@ def test_inputs_converted_rather_than_refused(kind):
     with torch.no_grad():
         expected = model(**images, input_ids=prompt, attention_mask=mask).logits
         inferred = model(**images, input_ids=prompt).logits
-        padding_read_as_words = model(**images, input_ids=prompt, attention_mask=torch.ones_like(prompt)).logits
         boolean = model(**images, input_ids=prompt, attention_mask=mask.bool()).logits
         double = model(pixel_values=images["pixel_values"].double(), input_ids=prompt, attention_mask=mask).logits
         half = model(pixel_values=images["pixel_values"].half(), input_ids=prompt, attention_mask=mask).logits
         generated = model.generate(**images, input_ids=prompt, max_new_tokens=3)
         generated_with_mask = model.generate(**images, input_ids=prompt, attention_mask=mask, max_new_tokens=3)
     torch.testing.assert_close(inferred, expected)
-    assert not torch.allclose(padding_read_as_words[0, -1], expected[0, -1])
+    # Reading the padding as words (what an all-ones mask says) begins a caption without its start token.
+    with pytest.raises(ValueError, match=r"must begin with the start token \(id 2\); one begins with id 0"):
+        model(**images, input_ids=prompt, attention_mask=torch.ones_like(prompt))
     torch.testing.assert_close(boolean, expected)
     torch.testing.assert_close(double, expected)
     assert double.dtype == half.dtype == torch.float32

@@ -205,6 +205,21 @@ def check_caption_inputs(config, input_ids, attention_mask) -> torch.Tensor:
     return attention_mask[:, -input_ids.shape[1]:]
 
 
+def check_caption_start(config, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> None:
+    """A caption read from the start (no cache) begins, after its left padding, with the start
+    token: without it the decoder reads the first word where it learned to read the start token
+    and continues a caption that was never begun (a silently wrong caption)."""
+    real = attention_mask.bool()
+    if not real.any(dim=1).all():
+        raise ValueError("a caption has no words (its attention_mask row is all zero): start it with the start token")
+    first = input_ids.gather(1, real.long().argmax(dim=1, keepdim=True)).squeeze(1)
+    if (first != config.bos_token_id).any():
+        raise ValueError(
+            f"a caption must begin with the start token (id {config.bos_token_id}); one begins with id "
+            f"{first[first != config.bos_token_id][0].item()}. The processor (text='' or a prefix) and generate() add it"
+        )
+
+
 def check_caption_labels(config, labels, input_ids) -> None:
     """``labels``: the ids of ``input_ids``' shape, each a word of the vocabulary or -100
     (ignored, as the processor marks padding)."""
@@ -321,6 +336,7 @@ class MMAttnCaptioningPreTrainedModel(MMAttnPreTrainedModel):
         attention_mask = check_caption_inputs(self.config, input_ids, attention_mask)
         pixel_values, image_features = prepare_image_inputs(self, pixel_values=pixel_values, image_features=image_features)
         if cache is None or cache.get_seq_length() == 0:
+            check_caption_start(self.config, input_ids, attention_mask)
             check_image_inputs(self.config, pixel_values, image_features, image_attention_mask)
             regions, region_mask, grid_size = self.image_encoder(pixel_values, image_features, image_attention_mask)
             if regions.shape[0] != input_ids.shape[0]:
