@@ -832,6 +832,8 @@ def test_processor_refuses_unknown_keywords():
     for typo in ({"return_tensor": "np"}, {"add_end_tokens": True}, {"max_length": 5}):
         with pytest.raises(TypeError, match=f"unexpected keyword argument.*{next(iter(typo))}"):
             processor(images=image, text="a red", **typo)
+    with pytest.raises(TypeError, match="add_end_token must be True .* or False"):
+        processor(images=image, text="a red", add_end_token="no")  # a true string made training captions
     with pytest.raises(ValueError, match="padding='max_length' is not supported"):
         processor(images=image, text="a red", padding="max_length")
     padded = processor(images=[image] * 2, text=["a", "a red"], padding=True)

@@ -3,6 +3,8 @@ trained for a few steps on generated shapes captions and saved with their proces
 
 from __future__ import annotations
 
+import base64
+
 import numpy as np
 import pytest
 import torch
@@ -191,6 +193,9 @@ def test_images_are_read_like_the_vqa_pipeline_reads_them(captioner, attention_c
                  tmp_path / "image.png", str(tmp_path / "image.png"), image.convert("RGBA")):
         assert [r["generated_text"] for r in captioner(same)] == expected
     assert [r["generated_text"] for r in captioner([array, image])] == expected * 2
+    # URLs go through transformers' loader (a data URL needs no network).
+    url = "data:image/png;base64," + base64.b64encode((tmp_path / "image.png").read_bytes()).decode()
+    assert [r["generated_text"] for r in captioner(url)] == expected
     data = (tmp_path / "image.png").read_bytes()
     (tmp_path / "cut.png").write_bytes(data[: len(data) // 2])
     with pytest.raises(ValueError, match="image file '.*cut.png' is truncated or corrupt"):

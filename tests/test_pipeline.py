@@ -1,5 +1,6 @@
 """Tests of the restored visual-question-answering pipeline on a tiny saved checkpoint."""
 
+import base64
 import json
 import logging
 import os
@@ -81,7 +82,8 @@ def test_image_as_pil_path_or_array(vqa, checkpoint, tmp_path):
     image = color_image("blue", seed=4)
     image.save(tmp_path / "blue.png")
     expected = _expected_answers(model, processor, image, "is it blue?", 2)
-    for source in (image, str(tmp_path / "blue.png"), tmp_path / "blue.png", np.asarray(image)):
+    data_url = "data:image/png;base64," + base64.b64encode((tmp_path / "blue.png").read_bytes()).decode()
+    for source in (image, str(tmp_path / "blue.png"), tmp_path / "blue.png", np.asarray(image), data_url):
         _check(vqa(image=source, question="is it blue?", top_k=2), expected)
 
 

@@ -367,6 +367,33 @@ def test_truncated_files(tmp_path, suffix):
         load_image(not_an_image)
 
 
+def test_exif_orientation_is_applied(tmp_path):
+    """A phone photo stored sideways with an EXIF orientation (6: rotate 90° clockwise to view)
+    was read sideways; transformers' load_image (used by the caption pipeline before) turns it."""
+    stored = np.zeros((20, 40, 3), dtype=np.uint8)  # stored 40 wide, 20 high
+    stored[:, :20] = (255, 0, 0)  # left half red
+    image = Image.fromarray(stored)
+    exif = image.getexif()
+    exif[0x0112] = 6
+    image.save(tmp_path / "phone.jpg", exif=exif.tobytes(), quality=95)
+    for source in (tmp_path / "phone.jpg", Image.open(tmp_path / "phone.jpg")):
+        upright = _rgb(source)
+        assert upright.shape == (40, 20, 3)  # 20 wide, 40 high
+        assert upright[2, 10, 0] > 200 and upright[-3, 10, 0] < 50  # the red half on top
+    from transformers.image_utils import load_image as transformers_load_image
+
+    assert np.abs(_rgb(tmp_path / "phone.jpg").astype(int) - np.asarray(transformers_load_image(str(tmp_path / "phone.jpg")))).max() <= 1
+
+
+def test_lazily_opened_truncated_image_names_its_file(tmp_path):
+    _noise_image((64, 64)).save(tmp_path / "image.png")
+    data = (tmp_path / "image.png").read_bytes()
+    (tmp_path / "cut.png").write_bytes(data[: len(data) // 2])
+    lazy = Image.open(tmp_path / "cut.png")  # reads the header only
+    with pytest.raises(ValueError, match=r"the image '.*cut.png' is truncated or corrupt"):
+        load_image(lazy)
+
+
 def test_missing_file_unsupported_type_and_size_limit(tmp_path):
     with pytest.raises(FileNotFoundError, match="does not exist"):
         load_image(tmp_path / "missing.png")

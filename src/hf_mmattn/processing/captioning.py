@@ -121,6 +121,8 @@ class CaptioningProcessor(ProcessorMixin):
                 f"CaptioningProcessor got unexpected keyword argument(s) {sorted(kwargs)}; it takes images, text, "
                 "add_end_token and return_tensors ('pt' or 'np')"
             )
+        if not isinstance(add_end_token, bool):
+            raise TypeError(f"add_end_token must be True (training captions) or False (prompts); got {add_end_token!r}")
         if padding not in (True, "longest"):
             raise ValueError(f"captions are always padded to the longest of the batch; padding={padding!r} is not supported")
         if images is None and text is None:

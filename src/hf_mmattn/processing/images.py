@@ -18,9 +18,11 @@ Handled on purpose (DEVELOPERS.md, bad input):
   read as float32. PIL mode ``F`` images (TIFF, scientific formats) are read like integers, from
   their values: at most 1 is [0, 1], at most 255 is 8-bit, at most 65535 is 16-bit; negative or
   larger values raise;
-* truncated or corrupt files raise ``ValueError`` naming the file; a missing file or a folder
-  raises ``FileNotFoundError``; a URL raises ``ValueError`` (the pipelines download URLs,
-  ``load_image`` reads local files only);
+* an EXIF orientation (phone photos) is applied, so the image is upright, as transformers'
+  ``load_image`` does;
+* truncated or corrupt files (also lazily opened PIL images) raise ``ValueError`` naming the
+  file; a missing file or a folder raises ``FileNotFoundError``; a URL raises ``ValueError``
+  (the pipelines download URLs, ``load_image`` reads local files only);
 * images over ``max_pixels`` (default: Pillow's decompression-bomb limit, 178 million pixels)
   raise ``ValueError`` rather than exhausting memory.
 """
@@ -32,7 +34,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image, UnidentifiedImageError
+from PIL import ExifTags, Image, UnidentifiedImageError
 
 DEFAULT_MAX_PIXELS = 2 * Image.MAX_IMAGE_PIXELS if Image.MAX_IMAGE_PIXELS else 178_956_970
 
@@ -169,8 +171,32 @@ def _tensor_to_array(tensor: torch.Tensor) -> np.ndarray:
     return tensor.numpy()
 
 
+# EXIF orientation → the transposition that shows the image upright (ImageOps.exif_transpose).
+_UPRIGHT = {
+    2: Image.Transpose.FLIP_LEFT_RIGHT,
+    3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_270,
+    7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_90,
+}
+
+
+def _load_pixels(image: Image.Image) -> None:
+    """Decodes a lazily opened PIL image (``Image.open`` reads pixels on first use), so that a
+    truncated file fails here with its name rather than inside a later conversion."""
+    try:
+        image.load()
+    except OSError as error:
+        name = getattr(image, "filename", "") or ""
+        raise ValueError(f"the image{f' {name!r}' if name else ''} is truncated or corrupt ({error})") from None
+
+
 def load_image(image, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image.Image:
-    """Any supported image input → RGB ``PIL.Image``; see the module docstring for the rules."""
+    """Any supported image input → RGB ``PIL.Image``; see the module docstring for the rules.
+    Files and PIL images carrying an EXIF orientation (phone photos) are turned upright, as
+    transformers' own ``load_image`` does."""
     if isinstance(image, (str, os.PathLike)):
         image = _open(image, max_pixels)
     elif isinstance(image, np.ndarray):
@@ -185,4 +211,7 @@ def load_image(image, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image.Image:
         raise ValueError(f"the image has no pixels ({image.width}x{image.height})")
     if image.width * image.height > max_pixels:
         raise ValueError(f"the image is {image.width}x{image.height} pixels, over the limit of {max_pixels}")
-    return to_rgb(image)
+    _load_pixels(image)
+    upright = _UPRIGHT.get(image.getexif().get(ExifTags.Base.Orientation, 1))
+    rgb = to_rgb(image)
+    return rgb.transpose(upright) if upright is not None else rgb
