@@ -949,6 +949,23 @@ def test_inputs_converted_rather_than_refused(kind):
     assert torch.equal(generated, generated_with_mask)
 
 
+@pytest.mark.parametrize("kind", KINDS)
+def test_a_padding_id_continuing_a_cache_is_read_as_a_word(kind):
+    """generate() leaves out an all-ones mask: a padding id the model generated (poorly trained
+    models do) must then be read as the word it is, as a batch's mask says, not masked as prompt
+    padding (a single caption then diverged from the same caption generated in a batch)."""
+    model = make_captioner(kind, image_encoder="scratch_cnn")
+    images = random_images(model.config, batch=2)
+    with torch.no_grad():
+        cache = model(**images, input_ids=torch.tensor([[START, VOCAB["a"]]] * 2)).cache
+        words = torch.tensor([[PAD, VOCAB["red"]]] * 2)  # the next word reads the state the padding id left
+        inferred = model(input_ids=words, cache=copy.deepcopy(cache)).logits[:, -1]
+        as_word = model(input_ids=words, attention_mask=torch.ones(2, 4, dtype=torch.long), cache=copy.deepcopy(cache)).logits[:, -1]
+        as_padding = model(input_ids=words, attention_mask=torch.tensor([[1, 1, 0, 1]] * 2), cache=copy.deepcopy(cache)).logits[:, -1]
+    torch.testing.assert_close(inferred, as_word, rtol=0, atol=0)
+    assert not torch.allclose(inferred, as_padding)
+
+
 def test_no_mask_is_inferred_when_padding_is_the_start_token():
     """A vocabulary whose padding id is its start (or end) token cannot tell them apart: every id
     is then read as a word."""

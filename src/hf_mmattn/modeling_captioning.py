@@ -167,13 +167,16 @@ def keep_state_at_padding(step_mask: torch.Tensor, new: torch.Tensor, old: torch
     return torch.where(step_mask.bool().unsqueeze(-1), new, old)
 
 
-def check_caption_inputs(config, input_ids, attention_mask) -> torch.Tensor:
+def check_caption_inputs(config, input_ids, attention_mask, infer_padding: bool = True) -> torch.Tensor:
     """Checks the word inputs; returns the attention mask.
 
-    Without an ``attention_mask``, the mask is inferred from ``config.pad_token_id``: 0 where
+    Without an ``attention_mask``, and with ``infer_padding`` (a caption read from its start, not
+    words continuing a cache), the mask is inferred from ``config.pad_token_id``: 0 where
     ``input_ids`` holds the padding id, 1 elsewhere, so a left-padded prompt (the processor's) or
     right-padded training captions read the same with or without the processor's mask, as
-    ``generate()`` infers it. When the padding id is also the start or end token (or there is
+    ``generate()`` infers it. Words continuing a cache are all read: a generated word is a word
+    whatever its id (``generate()`` leaves out an all-ones mask, and a poorly trained model may
+    generate the padding id). When the padding id is also the start or end token (or there is
     none), nothing can be told apart and the mask is all ones. Refused: inputs that are not torch
     tensors, an empty batch, ids outside the vocabulary and masks holding anything but 0/1
     (booleans are fine)."""
@@ -195,7 +198,7 @@ def check_caption_inputs(config, input_ids, attention_mask) -> torch.Tensor:
         raise ValueError(f"input_ids contain ids outside the vocabulary [0, {config.vocab_size})")
     if attention_mask is None:
         pad_token_id = config.pad_token_id
-        if pad_token_id is None or pad_token_id in (config.bos_token_id, config.eos_token_id):
+        if not infer_padding or pad_token_id is None or pad_token_id in (config.bos_token_id, config.eos_token_id):
             return torch.ones_like(input_ids)
         return (input_ids != pad_token_id).long()
     if attention_mask.dim() != 2 or attention_mask.shape[0] != input_ids.shape[0] or attention_mask.shape[1] < input_ids.shape[1]:
@@ -313,8 +316,9 @@ class MMAttnCaptioningPreTrainedModel(MMAttnPreTrainedModel):
             The caption so far, starting with the start token; with `cache`, only the words the
             cache has not seen.
         attention_mask (`torch.LongTensor` of shape `(batch, words)`, *optional*):
-            1 for words, 0 for padding. Without it, padding ids (`config.pad_token_id`) are masked
-            (see `check_caption_inputs`).
+            1 for words, 0 for padding. Without it, the padding ids (`config.pad_token_id`) of a
+            caption read from its start are masked; words continuing `cache` are all read (see
+            `check_caption_inputs`).
         pixel_values / image_features (`torch.FloatTensor`):
             Floating point inputs of another dtype than the model's (float64 from numpy) are converted
             to the model's dtype; they must be on the model's device. Pixels must be normalised by the
@@ -333,9 +337,10 @@ class MMAttnCaptioningPreTrainedModel(MMAttnPreTrainedModel):
         output_attentions = output_attentions if output_attentions is not None else self.config.output_attentions
         output_hidden_states = output_hidden_states if output_hidden_states is not None else self.config.output_hidden_states
         cache = resolve_cache_argument(cache, past_key_values)
-        attention_mask = check_caption_inputs(self.config, input_ids, attention_mask)
+        fresh = cache is None or cache.get_seq_length() == 0  # the caption is read from its start
+        attention_mask = check_caption_inputs(self.config, input_ids, attention_mask, infer_padding=fresh)
         pixel_values, image_features = prepare_image_inputs(self, pixel_values=pixel_values, image_features=image_features)
-        if cache is None or cache.get_seq_length() == 0:
+        if fresh:
             check_caption_start(self.config, input_ids, attention_mask)
             check_image_inputs(self.config, pixel_values, image_features, image_attention_mask)
             regions, region_mask, grid_size = self.image_encoder(pixel_values, image_features, image_attention_mask)
