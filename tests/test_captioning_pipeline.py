@@ -228,6 +228,14 @@ def test_dict_inputs(captioner, attention_checkpoint, processor, shapes):
         captioner({"image": images[0]}, text="a red")
 
 
+def test_batches_of_prompts_of_different_lengths_caption_as_one_at_a_time(captioner, shapes):
+    images = [shapes["test"]["image"][0], shapes["test"]["image"][3], shapes["test"]["image"][1]]
+    inputs = [{"image": image, "text": text} for image, text in zip(images, ["a", "a red circle", ""], strict=True)]
+    alone = [captioner(item) for item in inputs]
+    assert captioner(inputs, batch_size=3) == alone
+    assert captioner.tokenizer.padding_side == "left"
+
+
 @pytest.mark.parametrize(
     ("call", "error", "message"),
     [

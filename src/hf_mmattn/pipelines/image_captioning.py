@@ -11,6 +11,9 @@ changes nothing for other models and adds, for the package's captioners:
   tensors, grayscale / RGBA / 16-bit images, and the same clear errors for truncated files,
   folders or missing paths (transformers' ``load_images`` takes neither arrays nor tensors);
 * ``{"image": ..., "text": ...}`` dicts (``"images"`` too, transformers' key), or a list of them;
+* with ``batch_size > 1``, prompts of different lengths are padded on the left, as one prompt
+  alone reads (transformers 5.20 padded them on the right, and the caption went on after the
+  padding);
 * ``return_attention=True``: each result also holds ``"words"`` (the generated words) and
   ``"attentions"``, one ``(height, width)`` map per word laid out on the image grid (for
   attention models; Show and Tell has none and raises), computed by re-reading the generated
@@ -55,6 +58,14 @@ def _caption_input(item: dict) -> dict:
 
 
 class ImageCaptioningPipeline(ImageTextToTextPipeline):
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if _is_package_captioner(self.model) and self.tokenizer is not None:
+            # With batch_size > 1 the pipeline's collator pads prompts on the tokenizer's side; a
+            # right-padded prompt is continued after its padding. transformers 5.25 sets "left"
+            # itself, 5.20 does not. (The processor pads prompts on the left in any case.)
+            self.tokenizer.padding_side = "left"
+
     def __call__(self, images=None, text=None, **kwargs):
         if not _is_package_captioner(self.model):
             return super().__call__(images, text=text, **kwargs)
