@@ -346,6 +346,15 @@ def test_without_a_padding_id_every_id_is_a_word(make_tiny_model):
     torch.testing.assert_close(a, b)
 
 
+def test_images_on_another_device_than_the_model_are_refused(make_tiny_model):
+    """(No second device on a CPU machine: a model moved to "meta" stands for one on a GPU.)"""
+    for image_encoder in ("scratch_cnn", "features"):
+        model = make_tiny_model("san", image_encoder).to("meta")
+        key = "pixel_values" if image_encoder == "scratch_cnn" else "image_features"
+        with pytest.raises(ValueError, match=f"{key} is on cpu but the model on meta: move the inputs with .to\\(model.device\\)"):
+            model(**random_inputs(model.config, batch=2))
+
+
 def test_too_small_images_name_the_backbones_minimum_size():
     """A backbone declares no minimum size: an image too small for ConvNeXt's 4x4 patchify stem and
     2x2 downsamplings (32 pixels) failed inside a convolution. The size that passes is found by

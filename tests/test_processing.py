@@ -99,6 +99,7 @@ def test_long_questions_are_truncated_with_a_warning(processor, caplog):
         (["is it red?", "is it \udcff?"], ValueError, "not valid Unicode text"),
         ([["is it red?"]], TypeError, "a question must be a string; got list"),
         (("is it red?", 3), TypeError, "a question must be a string; got int"),
+        (np.array(["is it red?"]), TypeError, "a string or a non-empty list of strings; got ndarray"),
     ],
 )
 def test_bad_questions(processor, text, error, message):
