@@ -966,6 +966,22 @@ def test_a_padding_id_continuing_a_cache_is_read_as_a_word(kind):
     assert not torch.allclose(inferred, as_padding)
 
 
+@pytest.mark.parametrize("kind", KINDS)
+def test_only_left_padding_is_inferred(kind):
+    """Without a mask, padding ids before the first word are padding; after it (a generated padding
+    id re-read without a cache, right padding after a caption) they are read as words, so that a
+    caption re-read in full gives what generate() with a cache gave."""
+    model = make_captioner(kind, image_encoder="scratch_cnn")
+    images = random_images(model.config, batch=2)
+    ids = torch.tensor([[PAD, START, VOCAB["a"], PAD, VOCAB["red"]], [START, VOCAB["a"], PAD, VOCAB["red"], PAD]])
+    with torch.no_grad():
+        inferred = model(**images, input_ids=ids).logits
+        expected = model(**images, input_ids=ids, attention_mask=torch.tensor([[0, 1, 1, 1, 1], [1, 1, 1, 1, 1]])).logits
+        all_masked = model(**images, input_ids=ids, attention_mask=(ids != PAD).long()).logits
+    torch.testing.assert_close(inferred, expected, rtol=0, atol=0)
+    assert not torch.allclose(inferred[:, -1], all_masked[:, -1])
+
+
 def test_no_mask_is_inferred_when_padding_is_the_start_token():
     """A vocabulary whose padding id is its start (or end) token cannot tell them apart: every id
     is then read as a word."""

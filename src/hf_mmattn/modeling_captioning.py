@@ -171,15 +171,17 @@ def check_caption_inputs(config, input_ids, attention_mask, infer_padding: bool 
     """Checks the word inputs; returns the attention mask.
 
     Without an ``attention_mask``, and with ``infer_padding`` (a caption read from its start, not
-    words continuing a cache), the mask is inferred from ``config.pad_token_id``: 0 where
-    ``input_ids`` holds the padding id, 1 elsewhere, so a left-padded prompt (the processor's) or
-    right-padded training captions read the same with or without the processor's mask, as
-    ``generate()`` infers it. Words continuing a cache are all read: a generated word is a word
-    whatever its id (``generate()`` leaves out an all-ones mask, and a poorly trained model may
-    generate the padding id). When the padding id is also the start or end token (or there is
-    none), nothing can be told apart and the mask is all ones. Refused: inputs that are not torch
-    tensors, an empty batch, ids outside the vocabulary and masks holding anything but 0/1
-    (booleans are fine)."""
+    words continuing a cache), the left padding is inferred from ``config.pad_token_id``: the run
+    of padding ids before a caption's first word gets 0, everything from the first word on 1, so
+    a left-padded prompt (the processor's) reads the same with or without the processor's mask.
+    Padding ids after the first word are read as words: a generated word is a word whatever its
+    id (``generate()`` leaves out an all-ones mask, and a poorly trained model may generate the
+    padding id; masking it would make a caption differ alone, in a batch, or re-read without a
+    cache), and right padding after a training caption changes none of the caption's logits.
+    Words continuing a cache are all read. When the padding id is also the start or end token
+    (or there is none), nothing can be told apart and the mask is all ones. Refused: inputs that
+    are not torch tensors, an empty batch, ids outside the vocabulary and masks holding anything
+    but 0/1 (booleans are fine)."""
     require_tensor("input_ids", input_ids)
     require_tensor("attention_mask", attention_mask)
     if input_ids is None:
@@ -200,7 +202,8 @@ def check_caption_inputs(config, input_ids, attention_mask, infer_padding: bool 
         pad_token_id = config.pad_token_id
         if not infer_padding or pad_token_id is None or pad_token_id in (config.bos_token_id, config.eos_token_id):
             return torch.ones_like(input_ids)
-        return (input_ids != pad_token_id).long()
+        left_padding = (input_ids == pad_token_id).long().cumprod(dim=1)  # 1 until the first other id
+        return 1 - left_padding
     if attention_mask.dim() != 2 or attention_mask.shape[0] != input_ids.shape[0] or attention_mask.shape[1] < input_ids.shape[1]:
         raise ValueError(f"attention_mask has shape {tuple(attention_mask.shape)} but input_ids has {tuple(input_ids.shape)}")
     check_mask_values("attention_mask", attention_mask)
@@ -316,9 +319,9 @@ class MMAttnCaptioningPreTrainedModel(MMAttnPreTrainedModel):
             The caption so far, starting with the start token; with `cache`, only the words the
             cache has not seen.
         attention_mask (`torch.LongTensor` of shape `(batch, words)`, *optional*):
-            1 for words, 0 for padding. Without it, the padding ids (`config.pad_token_id`) of a
-            caption read from its start are masked; words continuing `cache` are all read (see
-            `check_caption_inputs`).
+            1 for words, 0 for padding. Without it, the padding ids (`config.pad_token_id`) before
+            the first word of a caption read from its start (left padding) are masked, and every
+            other id is read (see `check_caption_inputs`).
         pixel_values / image_features (`torch.FloatTensor`):
             Floating point inputs of another dtype than the model's (float64 from numpy) are converted
             to the model's dtype; they must be on the model's device. Pixels must be normalised by the
