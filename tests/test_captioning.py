@@ -1018,3 +1018,7 @@ def test_region_features_without_any_real_region_are_refused():
         model(**images, image_attention_mask=torch.tensor([[1, 1, 0, 0, 0], [0, 0, 0, 0, 0]]), input_ids=start_prompt(2))
     with pytest.raises(ValueError, match=r"image_features must have shape \(batch, regions, 6\)"):
         model(image_features=images["image_features"][..., :4], input_ids=start_prompt(2))
+    with pytest.raises(ValueError, match=r"image_features has no regions \(shape \(2, 0, 6\)\)"):
+        model(image_features=images["image_features"][:, :0], input_ids=start_prompt(2))
+    with pytest.raises(ValueError, match=r"image_attention_mask must hold only 0 .*\[2\]"):
+        model(**images, image_attention_mask=torch.full((2, 5), 2), input_ids=start_prompt(2))

@@ -257,6 +257,13 @@ def test_integer_and_16_bit_arrays_read_like_the_8_bit_image(vqa):
         np.testing.assert_allclose([r["score"] for r in result], [r["score"] for r in expected], rtol=1e-6)
 
 
+def test_a_very_long_question_is_truncated_with_a_warning(vqa, caplog):
+    with caplog.at_level(logging.WARNING):
+        result = vqa(image=color_image("red"), question="is it red " * 5000 + "?", top_k=1)
+    assert len(result) == 1
+    assert any("truncated" in record.getMessage() for record in caplog.records)
+
+
 def test_unknown_words_are_reported(vqa, caplog):
     with caplog.at_level(logging.WARNING):
         result = vqa(image=color_image("red"), question="is it crimson?", top_k=1)

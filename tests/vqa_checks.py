@@ -110,6 +110,8 @@ def bad_input_cases(config) -> list[tuple[str, dict, str]]:
             ("no image", dict(good, pixel_values=None), "pixel_values is required"),
             ("4 channels", dict(good, pixel_values=torch.randn(2, 4, 64, 64)), r"pixel_values must have shape \(batch, 3"),
             ("3-D pixels", dict(good, pixel_values=torch.randn(2, 64, 64)), "pixel_values must have shape"),
+            ("1-D pixels", dict(good, pixel_values=torch.randn(10)), r"pixel_values must have shape .*got \(10,\)"),
+            ("channels-last pixels", dict(good, pixel_values=good["pixel_values"].permute(0, 2, 3, 1)), r"pixel_values must have shape \(batch, 3"),
             ("NaN pixels", dict(good, pixel_values=nan), "NaN or infinite"),
             ("inf pixels", dict(good, pixel_values=inf), "NaN or infinite"),
             ("uint8 pixels", dict(good, pixel_values=(good["pixel_values"] * 0).to(torch.uint8)), "floating point"),
