@@ -131,12 +131,12 @@ def check_image_inputs(
         low, high = torch.aminmax(images.detach())  # one pass; NaN and infinities propagate
         if not (torch.isfinite(low) and torch.isfinite(high)):
             raise ValueError("image inputs contain NaN or infinite values")
-        peak = max(-low.item(), high.item())
-        if peak > PIXEL_VALUE_LIMIT:
+        extreme = high.item() if high >= -low else low.item()
+        if abs(extreme) > PIXEL_VALUE_LIMIT:
             raise ValueError(
-                f"pixel_values reach {low.item() if -low.item() == peak else high.item():.4g}, beyond ±{PIXEL_VALUE_LIMIT:g}: they look like raw 0-255 pixels. "
-                "The model reads pixels rescaled to [0, 1] and normalised by its processor's mean and std: pass the "
-                "images through the model's processor (AutoProcessor.from_pretrained(...)(images=...))"
+                f"pixel_values reach {extreme:.4g}, beyond ±{PIXEL_VALUE_LIMIT:g}: they look like raw 0-255 pixels. The model "
+                "reads pixels rescaled to [0, 1] and normalised by its processor's mean and std: pass the images through "
+                "the model's processor (AutoProcessor.from_pretrained(...)(images=...))"
             )
     return images
 
