@@ -260,7 +260,12 @@ def test_released_padding_pads_to_fixed_length_and_reads_the_padding():
         full = model(input_ids=torch.cat([ids, torch.full((2, 2), 8)], 1), attention_mask=torch.cat([mask, torch.zeros(2, 2, dtype=torch.long)], 1),
                      image_features=features, output_attentions=True)
         masked = make_ban("features", head=False, pad_token_id=8)(input_ids=ids, attention_mask=mask, image_features=features)
+        # Without a mask, the padding id 8 marks the padding (ban-vqa reads pads as words all the same).
+        inferred = model(input_ids=ids, image_features=features, output_attentions=True)
     torch.testing.assert_close(short.pooled_output, full.pooled_output)
+    torch.testing.assert_close(inferred.pooled_output, short.pooled_output, rtol=0, atol=0)
+    with pytest.raises(ValueError, match="padding id 8 before a question's last word"):
+        model(input_ids=torch.tensor([[3, 8, 5, 8]]), image_features=features[:1])
     assert short.question_attentions[0].shape == (2, 6) and (short.question_attentions[0][:, 3:] > 0).all()  # pads attended
     assert (short.attentions[0][1, 3:] == 0).all()  # all-zero regions masked
     assert not torch.allclose(short.pooled_output, masked.pooled_output)

@@ -504,7 +504,10 @@ def test_soft_attention_logits_follow_the_paper_equations_in_float64(overrides):
     region_mask = torch.tensor([[1, 1, 1, 1, 1], [1, 1, 0, 0, 0], [0, 1, 1, 0, 1]])
     captions = random_captions(batch=3, length=5)
     with torch.no_grad():
-        output = model(**images, image_attention_mask=region_mask, input_ids=captions["input_ids"], output_attentions=True)
+        # Every id read as a word (padding too), as the equations below do: an explicit all-ones mask
+        # (without one, the padding id would be masked).
+        output = model(**images, image_attention_mask=region_mask, input_ids=captions["input_ids"],
+                       attention_mask=torch.ones_like(captions["input_ids"]), output_attentions=True)
         logits, alphas = show_attend_tell_by_hand(model, images["image_features"], region_mask, captions["input_ids"])
     torch.testing.assert_close(output.logits, logits, rtol=1e-12, atol=1e-12)
     assert len(output.attentions) == 5
@@ -533,7 +536,7 @@ def test_show_and_tell_reads_the_image_embedding_as_its_first_lstm_input_in_floa
     images = random_images(model.config, batch=2, seed=12, dtype=torch.float64)
     captions = random_captions(batch=2, length=4)
     with torch.no_grad():
-        output = model(**images, input_ids=captions["input_ids"])
+        output = model(**images, input_ids=captions["input_ids"], attention_mask=torch.ones_like(captions["input_ids"]))
         lstm = model.lstm
         weights = (lstm.weight_ih_l0, lstm.weight_hh_l0, lstm.bias_ih_l0, lstm.bias_hh_l0)
         image_input = linear(model.image_embedding, images["image_features"].mean(1))
@@ -816,6 +819,27 @@ def test_processor_refuses_a_huge_image_and_bad_text(tmp_path):
         processor(images=[Image.new("RGB", (4, 4))] * 2, text=["a", "b", "c"], add_end_token=True)
     with pytest.raises(ValueError, match="no image given|empty list"):
         processor(images=[], text="")
+    for text in ("\ud800", ["a red circle", "a \udcff"]):
+        with pytest.raises(ValueError, match="not valid Unicode text"):
+            processor(images=Image.new("RGB", (4, 4)), text=text)
+    with pytest.raises(TypeError, match="one caption, a string; got list"):
+        processor.unknown_words(["a red circle"])
+
+
+def test_processor_refuses_unknown_keywords():
+    """A misspelled option was swallowed; ``padding=True`` (transformers' image-text-to-text
+    pipeline passes it with several prompts) is what the processor does anyway."""
+    processor = caption_processor()
+    image = Image.new("RGB", (4, 4))
+    for typo in ({"return_tensor": "np"}, {"add_end_tokens": True}, {"max_length": 5}):
+        with pytest.raises(TypeError, match=f"unexpected keyword argument.*{next(iter(typo))}"):
+            processor(images=image, text="a red", **typo)
+    with pytest.raises(TypeError, match="add_end_token must be True .* or False"):
+        processor(images=image, text="a red", add_end_token="no")  # a true string made training captions
+    with pytest.raises(ValueError, match="padding='max_length' is not supported"):
+        processor(images=image, text="a red", padding="max_length")
+    padded = processor(images=[image] * 2, text=["a", "a red"], padding=True)
+    assert padded["input_ids"].tolist() == processor(images=[image] * 2, text=["a", "a red"])["input_ids"].tolist()
 
 
 def bad_forward_cases(model) -> list[tuple[str, dict, str]]:
@@ -840,6 +864,33 @@ def bad_forward_cases(model) -> list[tuple[str, dict, str]]:
         ("mask shape", dict(good, attention_mask=captions["attention_mask"][:1]), "attention_mask has shape"),
         ("batch mismatch", dict(good, pixel_values=pixels[:1]), "batch mismatch: 2 captions but 1 images"),
         ("labels shape", dict(good, labels=captions["labels"][:, :3]), "labels must have the shape of input_ids"),
+        ("labels outside the vocabulary", dict(good, labels=captions["labels"].clamp(min=0) + len(VOCAB)), r"word ids in \[0, 16\) or -100"),
+        ("negative labels", dict(good, labels=captions["labels"].masked_fill(captions["labels"] == -100, -1)), r"word ids in \[0, 16\) or -100"),
+        ("float labels", dict(good, labels=captions["labels"].float()), "labels must be integer word ids"),
+        ("empty batch", dict(good, input_ids=captions["input_ids"][:0], attention_mask=None, pixel_values=pixels[:0]), r"empty batch \(0 captions\)"),
+        ("mask holding 2", dict(good, attention_mask=captions["attention_mask"] * 2), r"only 0 \(padding\) and 1 \(read\).*\[2\]"),
+        ("mask holding -1", dict(good, attention_mask=-captions["attention_mask"]), r"only 0 \(padding\) and 1.*\[-1\]"),
+        ("raw 0-255 pixels", dict(good, pixel_values=torch.randint(0, 256, pixels.shape).float()), "look like raw 0-255 pixels"),
+        ("pixels smaller than the CNN reads", dict(good, pixel_values=pixels[..., :3, :3]), r"3x3 pixels are too small .* at least 4x4"),
+        ("meta pixels", dict(good, pixel_values=pixels.to("meta")), "pixel_values is a meta tensor"),
+        ("no start token", dict(good, input_ids=captions["input_ids"][:, 1:], attention_mask=None),
+         r"must begin with the start token \(id 2\)"),
+        ("a caption of padding only", dict(good, attention_mask=torch.tensor([[1, 1, 1, 1], [0, 0, 0, 0]])), "a caption has no words"),
+    ]
+
+
+def wrong_type_forward_cases(model) -> list[tuple[str, dict, str]]:
+    """(name, forward inputs, the ``TypeError`` message expected): numpy arrays (a processor called
+    with return_tensors="np"), lists."""
+    pixels = random_images(model.config, batch=2)["pixel_values"]
+    captions = random_captions(batch=2, length=4)
+    good = dict(pixel_values=pixels, input_ids=captions["input_ids"], attention_mask=captions["attention_mask"])
+    return [
+        ("numpy input_ids", dict(good, input_ids=captions["input_ids"].numpy()), "input_ids is a numpy array.*return_tensors='pt'"),
+        ("numpy pixels", dict(good, pixel_values=pixels.numpy()), "pixel_values is a numpy array"),
+        ("numpy mask", dict(good, attention_mask=captions["attention_mask"].numpy()), "attention_mask is a numpy array"),
+        ("list of pixel tensors", dict(good, pixel_values=list(pixels)), "pixel_values is a list of 2 tensors"),
+        ("labels as a list", dict(good, labels=captions["labels"].tolist()), "labels must be a torch tensor; got list"),
     ]
 
 
@@ -849,6 +900,12 @@ def test_forward_refuses_bad_inputs_with_a_clear_error(kind):
     for name, inputs, message in bad_forward_cases(model):
         with pytest.raises(ValueError, match=message):
             model(**inputs)
+    for name, inputs, message in wrong_type_forward_cases(model):
+        with pytest.raises(TypeError, match=message):
+            model(**inputs)
+    processor_output = caption_processor()(images=[Image.new("RGB", (16, 16))], text="", return_tensors="np")
+    with pytest.raises(TypeError, match="is a numpy array.*return_tensors='pt'"):
+        model(**processor_output)
     # Generation needs an image too, and the cache refuses captions of another batch size.
     with pytest.raises(ValueError, match="pixel_values is required"):
         model.generate(input_ids=start_prompt(2), max_new_tokens=3)
@@ -863,6 +920,79 @@ def test_forward_refuses_bad_inputs_with_a_clear_error(kind):
     for typo in ("attention_masks", "past_key_value", "shift_labels", "pixel_value"):
         with pytest.raises(TypeError, match=typo):
             model(**random_images(model.config, batch=2), input_ids=start_prompt(2), **{typo: None})
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_inputs_converted_rather_than_refused(kind):
+    """float64 / float16 images into a float32 captioner are cast to its dtype; without an
+    attention_mask, padding ids are masked (a left-padded prompt reads as with the processor's
+    mask, where reading the padding as words began the caption without its start token); boolean
+    masks are masks."""
+    model = make_captioner(kind, image_encoder="scratch_cnn")
+    images = random_images(model.config, batch=2)
+    prompt = torch.tensor([[PAD, PAD, START, VOCAB["a"]], [START, VOCAB["a"], VOCAB["red"], VOCAB["circle"]]])
+    mask = (prompt != PAD).long()
+    with torch.no_grad():
+        expected = model(**images, input_ids=prompt, attention_mask=mask).logits
+        inferred = model(**images, input_ids=prompt).logits
+        boolean = model(**images, input_ids=prompt, attention_mask=mask.bool()).logits
+        double = model(pixel_values=images["pixel_values"].double(), input_ids=prompt, attention_mask=mask).logits
+        half = model(pixel_values=images["pixel_values"].half(), input_ids=prompt, attention_mask=mask).logits
+        generated = model.generate(**images, input_ids=prompt, max_new_tokens=3)
+        generated_with_mask = model.generate(**images, input_ids=prompt, attention_mask=mask, max_new_tokens=3)
+    torch.testing.assert_close(inferred, expected)
+    # Reading the padding as words (what an all-ones mask says) begins a caption without its start token.
+    with pytest.raises(ValueError, match=r"must begin with the start token \(id 2\); one begins with id 0"):
+        model(**images, input_ids=prompt, attention_mask=torch.ones_like(prompt))
+    torch.testing.assert_close(boolean, expected)
+    torch.testing.assert_close(double, expected)
+    assert double.dtype == half.dtype == torch.float32
+    torch.testing.assert_close(half, expected, rtol=0.05, atol=0.05)
+    assert torch.equal(generated, generated_with_mask)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_a_padding_id_continuing_a_cache_is_read_as_a_word(kind):
+    """generate() leaves out an all-ones mask: a padding id the model generated (poorly trained
+    models do) must then be read as the word it is, as a batch's mask says, not masked as prompt
+    padding (a single caption then diverged from the same caption generated in a batch)."""
+    model = make_captioner(kind, image_encoder="scratch_cnn")
+    images = random_images(model.config, batch=2)
+    with torch.no_grad():
+        cache = model(**images, input_ids=torch.tensor([[START, VOCAB["a"]]] * 2)).cache
+        words = torch.tensor([[PAD, VOCAB["red"]]] * 2)  # the next word reads the state the padding id left
+        inferred = model(input_ids=words, cache=copy.deepcopy(cache)).logits[:, -1]
+        as_word = model(input_ids=words, attention_mask=torch.ones(2, 4, dtype=torch.long), cache=copy.deepcopy(cache)).logits[:, -1]
+        as_padding = model(input_ids=words, attention_mask=torch.tensor([[1, 1, 0, 1]] * 2), cache=copy.deepcopy(cache)).logits[:, -1]
+    torch.testing.assert_close(inferred, as_word, rtol=0, atol=0)
+    assert not torch.allclose(inferred, as_padding)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_only_left_padding_is_inferred(kind):
+    """Without a mask, padding ids before the first word are padding; after it (a generated padding
+    id re-read without a cache, right padding after a caption) they are read as words, so that a
+    caption re-read in full gives what generate() with a cache gave."""
+    model = make_captioner(kind, image_encoder="scratch_cnn")
+    images = random_images(model.config, batch=2)
+    ids = torch.tensor([[PAD, START, VOCAB["a"], PAD, VOCAB["red"]], [START, VOCAB["a"], PAD, VOCAB["red"], PAD]])
+    with torch.no_grad():
+        inferred = model(**images, input_ids=ids).logits
+        expected = model(**images, input_ids=ids, attention_mask=torch.tensor([[0, 1, 1, 1, 1], [1, 1, 1, 1, 1]])).logits
+        all_masked = model(**images, input_ids=ids, attention_mask=(ids != PAD).long()).logits
+    torch.testing.assert_close(inferred, expected, rtol=0, atol=0)
+    assert not torch.allclose(inferred[:, -1], all_masked[:, -1])
+
+
+def test_no_mask_is_inferred_when_padding_is_the_start_token():
+    """A vocabulary whose padding id is its start (or end) token cannot tell them apart: every id
+    is then read as a word."""
+    model = make_captioner("soft", image_encoder="scratch_cnn", pad_token_id=START)
+    images = random_images(model.config, batch=1)
+    prompt = torch.tensor([[START, VOCAB["a"], VOCAB["red"]]])
+    with torch.no_grad():
+        torch.testing.assert_close(model(**images, input_ids=prompt).logits,
+                                   model(**images, input_ids=prompt, attention_mask=torch.ones_like(prompt)).logits)
 
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -890,6 +1020,10 @@ def test_region_features_without_any_real_region_are_refused():
         model(**images, image_attention_mask=torch.tensor([[1, 1, 0, 0, 0], [0, 0, 0, 0, 0]]), input_ids=start_prompt(2))
     with pytest.raises(ValueError, match=r"image_features must have shape \(batch, regions, 6\)"):
         model(image_features=images["image_features"][..., :4], input_ids=start_prompt(2))
+    with pytest.raises(ValueError, match=r"image_features has no regions \(shape \(2, 0, 6\)\)"):
+        model(image_features=images["image_features"][:, :0], input_ids=start_prompt(2))
+    with pytest.raises(ValueError, match=r"image_attention_mask must hold only 0 .*\[2\]"):
+        model(**images, image_attention_mask=torch.full((2, 5), 2), input_ids=start_prompt(2))
 
 
 @pytest.mark.parametrize(

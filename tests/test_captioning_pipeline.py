@@ -3,6 +3,8 @@ trained for a few steps on generated shapes captions and saved with their proces
 
 from __future__ import annotations
 
+import base64
+
 import numpy as np
 import pytest
 import torch
@@ -177,6 +179,84 @@ def test_no_image_is_a_clear_error(captioner):
         captioner(text="a red circle")
     with pytest.raises(ValueError, match="no image given"):
         captioner()
+
+
+def test_images_are_read_like_the_vqa_pipeline_reads_them(captioner, attention_checkpoint, processor, shapes, tmp_path):
+    """Arrays and tensors were refused by transformers' load_images (whose own error says arrays are
+    fine); a truncated file gave a raw PIL error without its name."""
+    _, model = attention_checkpoint
+    image = shapes["test"]["image"][0]
+    expected = _model_captions(model, processor, image)
+    image.save(tmp_path / "image.png")
+    array = np.array(image)
+    for same in (array, array.astype(np.int32), array.astype(np.int64) * 257, torch.from_numpy(array).permute(2, 0, 1),
+                 tmp_path / "image.png", str(tmp_path / "image.png"), image.convert("RGBA")):
+        assert [r["generated_text"] for r in captioner(same)] == expected
+    assert [r["generated_text"] for r in captioner([array, image])] == expected * 2
+    # URLs go through transformers' loader (a data URL needs no network).
+    url = "data:image/png;base64," + base64.b64encode((tmp_path / "image.png").read_bytes()).decode()
+    assert [r["generated_text"] for r in captioner(url)] == expected
+    data = (tmp_path / "image.png").read_bytes()
+    (tmp_path / "cut.png").write_bytes(data[: len(data) // 2])
+    with pytest.raises(ValueError, match="image file '.*cut.png' is truncated or corrupt"):
+        captioner(str(tmp_path / "cut.png"))
+    with pytest.raises(FileNotFoundError, match="'.*missing.png' does not exist"):
+        captioner(str(tmp_path / "missing.png"))
+    with pytest.raises(FileNotFoundError, match="is a folder, not an image file"):
+        captioner(str(tmp_path))
+    with pytest.raises(ValueError, match="negative pixel values"):
+        captioner(array.astype(np.int32) - 300)
+    with pytest.raises(TypeError, match="got NoneType"):
+        captioner([image, None])
+
+
+def test_dict_inputs(captioner, attention_checkpoint, processor, shapes):
+    _, model = attention_checkpoint
+    images = [shapes["test"]["image"][0], shapes["test"]["image"][3]]
+    expected = _model_captions(model, processor, images)
+    assert [r["generated_text"] for r in captioner({"image": images[0]})] == expected[:1]
+    assert [r["generated_text"] for r in captioner({"images": images[0], "text": ""})] == expected[:1]
+    results = captioner([{"image": images[0]}, {"image": images[1], "text": ""}])
+    assert [[r["generated_text"] for r in result] for result in results] == [expected[:1], expected[1:]]
+    prefixed = captioner({"image": images[0], "text": "a red"})
+    assert prefixed == captioner(images[0], text="a red")
+    with pytest.raises(ValueError, match=r"unknown key\(s\) \['question'\]"):
+        captioner({"image": images[0], "question": "what?"})
+    with pytest.raises(ValueError, match="needs one image"):
+        captioner({"text": "a red"})
+    with pytest.raises(ValueError, match="texts are given twice"):
+        captioner({"image": images[0]}, text="a red")
+
+
+def test_batches_of_prompts_of_different_lengths_caption_as_one_at_a_time(captioner, shapes):
+    images = [shapes["test"]["image"][0], shapes["test"]["image"][3], shapes["test"]["image"][1]]
+    inputs = [{"image": image, "text": text} for image, text in zip(images, ["a", "a red circle", ""], strict=True)]
+    alone = [captioner(item) for item in inputs]
+    assert captioner(inputs, batch_size=3) == alone
+    assert captioner.tokenizer.padding_side == "left"
+
+
+@pytest.mark.parametrize(
+    ("call", "error", "message"),
+    [
+        # Unknown parameters went to the processor as processing options and were ignored there.
+        (dict(topk=3), TypeError, r"unexpected parameter\(s\) 'topk'"),
+        (dict(max_new_token=3), TypeError, "did you mean 'max_new_tokens'"),
+        (dict(num_beams=3), TypeError, r"'num_beams'.*generate_kwargs=\{'num_beams': ...\}"),
+        (dict(return_attentions=True), TypeError, "did you mean 'return_attention'"),
+        (dict(padding="max_length"), TypeError, "unexpected parameter.*'padding'"),
+        (dict(return_attention="yes"), TypeError, "return_attention must be True or False"),
+        (dict(generate_kwargs=3), TypeError, "generate_kwargs must be a dict"),  # an AttributeError in transformers
+        (dict(images=[]), ValueError, "an empty list of images"),  # an IndexError in transformers
+        (dict(text=[]), ValueError, "an empty list of texts"),
+        (dict(text="a \ud800"), ValueError, "not valid Unicode text"),
+        (dict(text=["a", None]), TypeError, "a caption must be a string; got NoneType"),
+        (dict(images=np.zeros((2, 8, 8, 3), np.uint8)), ValueError, r"must be \(H, W\), \(H, W, 1\|3\|4\) or \(C, H, W\)"),
+    ],
+)
+def test_bad_parameters_and_inputs_are_refused(captioner, shapes, call, error, message):
+    with pytest.raises(error, match=message):
+        captioner(**{"images": shapes["test"]["image"][0], **call})
 
 
 def test_the_vqa_pipeline_is_still_registered():

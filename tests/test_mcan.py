@@ -507,11 +507,15 @@ def test_converter_gives_the_released_models_logits(tmp_path, format, prefix, bo
     features = torch.rand(3, 9, IMAGE_FEATURE_SIZE, generator=generator, dtype=torch.float64)
     features[0, 6:] = 0
     features[1, 3:] = 0
-    box = torch.rand(3, 9, 4, generator=generator, dtype=torch.float64) if boxes else None
+    # (x1, y1, x2, y2) boxes in [0, 1]: sorted, x1 <= y1 <= x2 <= y2.
+    box = torch.rand(3, 9, 4, generator=generator, dtype=torch.float64).sort(-1).values if boxes else None
     expected = released_forward({k: v.double() for k, v in state_dict.items()}, format, features, question_ids, heads=2, boxes=box)
     with torch.no_grad():
         actual = model(input_ids=question_ids, attention_mask=(question_ids != 0).long(), image_features=features, image_boxes=box).logits
+        # The released code makes the question mask from the padding id: without attention_mask, so does the model.
+        inferred = model(input_ids=question_ids, image_features=features, image_boxes=box).logits
     torch.testing.assert_close(actual, expected, rtol=1e-10, atol=1e-10)
+    torch.testing.assert_close(inferred, expected, rtol=1e-10, atol=1e-10)
 
     processor = AutoProcessor.from_pretrained(folder)
     ids = processor(text=["What color is the dog?", "Is-the cat/dog RED???"])["input_ids"]

@@ -337,6 +337,52 @@ def test_good_inputs_without_attention_mask_mean_every_word_is_real(make_tiny_mo
     torch.testing.assert_close(a, b)
 
 
+def test_without_a_padding_id_every_id_is_a_word(make_tiny_model):
+    model = make_tiny_model("san", "features", pad_token_id=None)
+    inputs = random_inputs(model.config, batch=2)
+    with torch.no_grad():
+        a = model(**dict(inputs, attention_mask=None)).logits
+        b = model(**dict(inputs, attention_mask=torch.ones_like(inputs["input_ids"]))).logits
+    torch.testing.assert_close(a, b)
+
+
+def test_images_on_another_device_than_the_model_are_refused(make_tiny_model):
+    """(No second device on a CPU machine: a model moved to "meta" stands for one on a GPU.)"""
+    for image_encoder in ("scratch_cnn", "features"):
+        model = make_tiny_model("san", image_encoder).to("meta")
+        key = "pixel_values" if image_encoder == "scratch_cnn" else "image_features"
+        with pytest.raises(ValueError, match=f"{key} is on cpu but the model on meta: move the inputs with .to\\(model.device\\)"):
+            model(**random_inputs(model.config, batch=2))
+
+
+def test_too_small_images_name_the_backbones_minimum_size():
+    """A backbone declares no minimum size: an image too small for ConvNeXt's 4x4 patchify stem and
+    2x2 downsamplings (32 pixels) failed inside a convolution. The size that passes is found by
+    probing, in eval mode: a backbone being trained keeps its mode and its statistics."""
+    config = tiny_config("san", "backbone", freeze_backbone=False, backbone_config={
+        "model_type": "convnext", "out_features": ["stage4"], "hidden_sizes": [8, 8, 8, 8], "depths": [1, 1, 1, 1]})
+    model = vqa_class("san")(config).train()
+    inputs = random_inputs(config, batch=2, image_size=32)
+    model(**inputs)  # 32x32: a 1x1 grid
+    state = {name: tensor.clone() for name, tensor in model.state_dict().items()}
+    for height, width in ((31, 64), (8, 8), (1, 40)):
+        with pytest.raises(ValueError, match=f"{height}x{width} pixels are too small .*ConvNextBackbone.* at least 32x32"):
+            model(**dict(inputs, pixel_values=torch.randn(2, 3, height, width)))
+    assert model.training and model.model.image_encoder.backbone.training
+    for name, tensor in model.state_dict().items():
+        torch.testing.assert_close(tensor, state[name], rtol=0, atol=0)
+    # A ResNet reads any size (its poolings pad): nothing to refuse; probing it in training leaves
+    # its BatchNorm statistics where they were.
+    resnet = vqa_class("san")(tiny_config("san", "backbone", freeze_backbone=False)).eval()
+    assert resnet(**random_inputs(resnet.config, batch=1, image_size=2)).image_grid_size == (1, 1)
+    encoder = resnet.model.image_encoder.train()
+    state = {name: tensor.clone() for name, tensor in encoder.state_dict().items()}
+    assert encoder.backbone_min_image_size(torch.randn(2, 3, 5, 5)) == 1
+    assert encoder.backbone.training
+    for name, tensor in encoder.state_dict().items():
+        torch.testing.assert_close(tensor, state[name], rtol=0, atol=0)
+
+
 def test_models_are_registered_with_the_auto_classes():
     for config_class, base, head in hf_mmattn.registration.VQA_MODELS:
         config = AutoConfig.for_model(config_class.model_type)

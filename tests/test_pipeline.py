@@ -1,5 +1,6 @@
 """Tests of the restored visual-question-answering pipeline on a tiny saved checkpoint."""
 
+import base64
 import json
 import logging
 import os
@@ -81,7 +82,8 @@ def test_image_as_pil_path_or_array(vqa, checkpoint, tmp_path):
     image = color_image("blue", seed=4)
     image.save(tmp_path / "blue.png")
     expected = _expected_answers(model, processor, image, "is it blue?", 2)
-    for source in (image, str(tmp_path / "blue.png"), tmp_path / "blue.png", np.asarray(image)):
+    data_url = "data:image/png;base64," + base64.b64encode((tmp_path / "blue.png").read_bytes()).decode()
+    for source in (image, str(tmp_path / "blue.png"), tmp_path / "blue.png", np.asarray(image), data_url):
         _check(vqa(image=source, question="is it blue?", top_k=2), expected)
 
 
@@ -188,6 +190,78 @@ def test_bad_calls(vqa):
         vqa(image=image, question="  ")
     with pytest.raises(FileNotFoundError):
         vqa(image="/nonexistent/picture.png", question="is it red?")
+
+
+@pytest.mark.parametrize(
+    ("call", "error", "message"),
+    [
+        # Misspelled or unknown parameters were swallowed by **kwargs.
+        (dict(topk=3), TypeError, r"unexpected parameter\(s\) 'topk' \(did you mean 'top_k'\?\)"),
+        (dict(attention_masks=None), TypeError, "unexpected parameter.*'attention_masks'; it takes return_attention, timeout, top_k"),
+        (dict(return_attentions=True), TypeError, "did you mean 'return_attention'"),
+        (dict(top_k=True), ValueError, "top_k must be a positive integer, got True"),
+        (dict(return_attention="no"), TypeError, "return_attention must be True or False; got str"),  # "no" is true
+        (dict(timeout="10"), ValueError, "timeout must be a positive number of seconds"),
+        (dict(question=[]), ValueError, "an empty list of questions"),  # IndexError inside transformers
+        (dict(image=[]), ValueError, "an empty list of images"),
+        (dict(question=None), ValueError, "needs an image and a question"),
+        (dict(question=["is it red?", None]), TypeError, "each question must be a string; got NoneType"),  # crashed in the tokenizer
+        (dict(question=[["is it red?"]]), TypeError, "each question must be a string; got list"),
+        (dict(question=b"is it red?"), TypeError, "must be a string; got bytes"),
+        (dict(question="is it \ud800?"), ValueError, "not valid Unicode text"),  # a TypeError of the tokenizers library
+        (dict(image="/tmp"), FileNotFoundError, "is a folder, not an image file"),
+        (dict(image=np.full((16, 16, 3), -1, dtype=np.int32)), ValueError, "negative pixel values"),
+        (dict(image=[color_image("red"), None]), TypeError, "got NoneType"),
+    ],
+)
+def test_bad_parameters_and_inputs_are_refused(vqa, call, error, message):
+    with pytest.raises(error, match=message):
+        vqa(**{"image": color_image("red"), "question": "is it red?", **call})
+
+
+def test_bad_input_dicts_are_refused(vqa):
+    image = color_image("red")
+    with pytest.raises(ValueError, match=r"unknown key\(s\) \['topk'\] in an input dict"):
+        vqa({"image": image, "question": "is it red?", "topk": 3})
+    with pytest.raises(TypeError, match="each question must be a string; got NoneType"):
+        vqa({"image": image, "question": None})
+    with pytest.raises(ValueError, match="questions are given twice"):
+        vqa([{"image": image, "question": "is it red?"}], question="is it blue?")
+    with pytest.raises(ValueError, match="an empty list of images"):
+        vqa([])
+
+
+def test_numpy_top_k_tuples_and_generators_of_inputs(vqa, checkpoint):
+    _, model, processor = checkpoint
+    images = [color_image("red", seed=21), color_image("blue", seed=22)]
+    expected = [_expected_answers(model, processor, image, "is it red?", 2) for image in images]
+    _check(vqa(image=images[0], question="is it red?", top_k=np.int64(2)), expected[0])
+    for result, answers in zip(vqa(tuple({"image": image, "question": "is it red?"} for image in images), top_k=2), expected, strict=True):
+        _check(result, answers)
+    stream = vqa(({"image": image, "question": "is it red?"} for image in images), top_k=2)
+    results = list(stream)
+    assert len(results) == 2
+    for result, answers in zip(results, expected, strict=True):
+        _check(result, answers)
+
+
+def test_integer_and_16_bit_arrays_read_like_the_8_bit_image(vqa):
+    """An int32 array of 0-255 values, a 16-bit-valued int64 array and a uint16 array are the same
+    picture as the uint8 one (scaled by the int32 maximum, the first was black)."""
+    array = np.array(color_image("red", seed=23))
+    expected = vqa(image=array, question="what color is it?", top_k=4)
+    for same in (array.astype(np.int32), array.astype(np.int64) * 257, array.astype(np.uint16) * 257,
+                 torch.from_numpy(array).permute(2, 0, 1)):
+        result = vqa(image=same, question="what color is it?", top_k=4)
+        assert [r["answer"] for r in result] == [r["answer"] for r in expected]
+        np.testing.assert_allclose([r["score"] for r in result], [r["score"] for r in expected], rtol=1e-6)
+
+
+def test_a_very_long_question_is_truncated_with_a_warning(vqa, caplog):
+    with caplog.at_level(logging.WARNING):
+        result = vqa(image=color_image("red"), question="is it red " * 5000 + "?", top_k=1)
+    assert len(result) == 1
+    assert any("truncated" in record.getMessage() for record in caplog.records)
 
 
 def test_unknown_words_are_reported(vqa, caplog):
@@ -310,3 +384,25 @@ def test_region_feature_models_refuse_pictures_and_bad_features(features_checkpo
         vqa(image={"image_features": np.zeros((4, 6), np.float32), "boxes": np.zeros((4, 4))}, question="is it red?")
     with pytest.raises(ValueError, match="NaN"):
         vqa(image=np.full((4, 6), np.nan, np.float32), question="is it red?")
+
+
+def test_region_features_without_regions_or_with_bad_boxes_are_refused(features_checkpoint, tmp_path):
+    folder, _, _ = features_checkpoint
+    vqa = pipeline("visual-question-answering", model=str(folder))
+    features = np.random.default_rng(1).normal(size=(3, 6)).astype(np.float32)
+    boxes = np.array([[0.1, 0.1, 0.5, 0.6], [0.0, 0.0, 1.0, 1.0], [0.2, 0.3, 0.4, 0.9]], np.float32)
+    assert len(vqa(image={"image_features": features, "image_boxes": boxes}, question="is it red?")) == 4
+    np.save(tmp_path / "empty.npy", np.zeros((0, 6), np.float32))
+    for empty in (np.zeros((0, 6), np.float32), str(tmp_path / "empty.npy")):
+        with pytest.raises(ValueError, match=r"hold no region \(shape \(0, 6\)\)"):
+            vqa(image=empty, question="is it red?")
+    with pytest.raises(ValueError, match=r"normalised to \[0, 1\]; they range over \[0, 640\]"):
+        vqa(image={"image_features": features, "image_boxes": boxes * 640}, question="is it red?")
+    with pytest.raises(ValueError, match="x2 >= x1 and y2 >= y1"):
+        vqa(image={"image_features": features, "image_boxes": boxes[:, [2, 3, 0, 1]]}, question="is it red?")
+    with pytest.raises(ValueError, match=r"image_boxes must have shape \(1, 3, 4\)"):
+        vqa(image={"image_features": features, "image_boxes": boxes[:2]}, question="is it red?")
+    # A mask of 0.5 was cast to 0 (the region silently dropped), 2 to 2.
+    for mask in (np.array([1, 0.5, 1]), np.array([1, 2, 1])):
+        with pytest.raises(ValueError, match="image_attention_mask must hold only 0"):
+            vqa(image={"image_features": features, "image_attention_mask": mask}, question="is it red?")

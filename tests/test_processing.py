@@ -94,11 +94,34 @@ def test_long_questions_are_truncated_with_a_warning(processor, caplog):
         (5, TypeError, "string"),
         (["is it red?", None], TypeError, "a question must be a string"),
         ([b"is it red?"], TypeError, "a question must be a string"),
+        (None, ValueError, "images, text"),
+        ("\ud800", ValueError, "not valid Unicode text"),
+        (["is it red?", "is it \udcff?"], ValueError, "not valid Unicode text"),
+        ([["is it red?"]], TypeError, "a question must be a string; got list"),
+        (("is it red?", 3), TypeError, "a question must be a string; got int"),
+        (np.array(["is it red?"]), TypeError, "a string or a non-empty list of strings; got ndarray"),
     ],
 )
 def test_bad_questions(processor, text, error, message):
     with pytest.raises(error, match=message):
         processor(text=text)
+
+
+def test_unknown_words_takes_one_question(processor):
+    with pytest.raises(TypeError, match="one question, a string; got NoneType"):
+        processor.unknown_words(None)
+    with pytest.raises(ValueError, match="not valid Unicode"):
+        processor.unknown_words("\ud800")
+
+
+def test_processor_refuses_unknown_keywords(processor):
+    image = _noise_image()
+    for typo in ({"return_tensor": "np"}, {"padding": "max_length"}, {"max_length": 14}):
+        with pytest.raises(TypeError, match=f"unexpected keyword argument.*{next(iter(typo))}"):
+            processor(images=image, text="is it red?", **typo)
+    with pytest.raises(TypeError, match="unexpected keyword argument 'bogus'"):
+        processor.image_processor(image, bogus=1)
+    assert processor(images=[image] * 2, text=["is it red?", "what shape is it?"], return_tensors="np")["pixel_values"].shape == (2, 3, 8, 8)
 
 
 def test_nothing_to_process(processor):
@@ -250,11 +273,82 @@ def test_float_arrays_in_unit_range_and_channel_first_arrays():
         (np.zeros((2, 4, 4, 3), dtype=np.uint8), "must be"),
         (np.zeros((0, 4), dtype=np.uint8), "empty"),
         (np.zeros((4, 4), dtype=bool), "dtype"),
+        (np.full((4, 4, 3), -10, dtype=np.int32), "negative pixel values"),
+        (np.full((4, 4), -1, dtype=np.int8), "negative pixel values"),
+        (np.full((4, 4), 70000, dtype=np.int64), "beyond 16 bits"),
+        (np.full((4, 4), 2**31, dtype=np.uint32), "beyond 16 bits"),
+        (np.full((4, 4), 0.5, dtype=np.complex64), "dtype complex64"),
     ],
 )
 def test_bad_arrays(array, message):
     with pytest.raises(ValueError, match=message):
         load_image(array)
+
+
+def test_integer_images_are_read_by_their_values_not_their_type(tmp_path):
+    """int8-int64 / uint32 arrays and mode "I" images say nothing about the bit depth: values up to
+    255 are 8-bit, up to 65535 16-bit (scaling an int32 0-255 image by the int32 maximum gave a
+    black image)."""
+    red = np.zeros((4, 5, 3), dtype=np.uint8)
+    red[..., 0], red[1, 2] = 255, (10, 20, 30)
+    expected = _rgb(red)
+    assert expected[0, 0].tolist() == [255, 0, 0]
+    for dtype in (np.int8, np.int16, np.int32, np.int64, np.uint32, np.uint64):
+        values = red.astype(np.int64).clip(0, np.iinfo(dtype).max).astype(dtype)
+        assert (_rgb(values) == _rgb(values.astype(np.uint8))).all(), dtype
+    for dtype in (np.int32, np.int64, np.uint32):
+        assert (_rgb(red.astype(dtype)) == expected).all(), dtype
+        # 16-bit values in a wider type read like the uint16 image.
+        deep = red.astype(dtype) * 257
+        assert (_rgb(deep) == expected).all(), dtype
+        assert (_rgb(deep) == _rgb(deep.astype(np.uint16))).all()
+    assert (_rgb(torch.from_numpy(red.astype(np.int32) * 257).permute(2, 0, 1)) == expected).all()
+    gray = np.array([[0, 77], [200, 255]], dtype=np.int32)
+    assert _rgb(Image.fromarray(gray, "I"))[..., 0].tolist() == gray.tolist()
+    assert _rgb(Image.fromarray(gray * 257, "I"))[..., 1].tolist() == gray.tolist()
+    Image.fromarray(gray, "I").save(tmp_path / "gray.tif")
+    with Image.open(tmp_path / "gray.tif") as image:
+        assert image.mode == "I"
+    assert _rgb(tmp_path / "gray.tif")[..., 2].tolist() == gray.tolist()
+    with pytest.raises(ValueError, match="negative pixel values"):
+        load_image(Image.fromarray(gray - 5, "I"))
+    with pytest.raises(ValueError, match="beyond 16 bits"):
+        load_image(Image.fromarray(gray * 1000, "I"))
+
+
+def test_mode_i_images_from_png_files_are_16_bit():
+    # Pillow 10.0 opens 16-bit PNGs in mode "I": a dark one (values <= 255) is still 16-bit.
+    image = Image.fromarray(np.array([[0, 257 * 100], [200, 65535]], dtype=np.int32), "I")
+    image.format = "PNG"
+    assert _rgb(image)[..., 0].tolist() == [[0, 100], [1, 255]]
+    dark = Image.fromarray(np.array([[0, 255]], dtype=np.int32), "I")
+    dark.format = "PNG"
+    assert _rgb(dark)[..., 0].tolist() == [[0, 1]]
+
+
+def test_float_mode_images_are_read_by_their_values():
+    for values, scale in (([[0.0, 0.2], [0.5, 1.0]], 1.0), ([[0.0, 51.0], [127.5, 255.0]], 255.0), ([[0, 13107], [32767.5, 65535]], 65535.0)):
+        array = np.array(values, dtype=np.float32)
+        assert _rgb(Image.fromarray(array, "F"))[..., 0].tolist() == np.round(array / scale * 255).astype(int).tolist()
+    with pytest.raises(ValueError, match=r"mode F\) holds values in \[-2"):
+        load_image(Image.fromarray(np.array([[-2.0, 0.5]], dtype=np.float32), "F"))
+    with pytest.raises(ValueError, match="over 65535"):
+        load_image(Image.fromarray(np.array([[0.0, 70000.0]], dtype=np.float32), "F"))
+    with pytest.raises(ValueError, match="NaN"):
+        load_image(Image.fromarray(np.array([[0.0, np.inf]], dtype=np.float32), "F"))
+
+
+def test_tensors_half_precision_and_ambiguous_layouts():
+    half = torch.full((3, 2, 2), 0.2)
+    for dtype in (torch.float16, torch.bfloat16):  # numpy has no bfloat16
+        assert _rgb(half.to(dtype))[0, 0].tolist() == [51, 51, 51]
+    # (3, 4, 4) fits (C, H, W) and (H, W, C=4): a tensor is channels-first (torchvision), an array
+    # channels-last (numpy / PIL).
+    red = torch.zeros(3, 4, 4, dtype=torch.uint8)
+    red[0] = 255
+    assert _rgb(red).shape == (4, 4, 3) and (_rgb(red) == [255, 0, 0]).all()
+    assert _rgb(red.numpy()).shape == (3, 4, 3)
+    assert (_rgb(red.permute(1, 2, 0).numpy()) == [255, 0, 0]).all()
 
 
 @pytest.mark.parametrize("suffix", ["png", "jpg"])
@@ -274,11 +368,42 @@ def test_truncated_files(tmp_path, suffix):
         load_image(not_an_image)
 
 
+def test_exif_orientation_is_applied(tmp_path):
+    """A phone photo stored sideways with an EXIF orientation (6: rotate 90° clockwise to view)
+    was read sideways; transformers' load_image (used by the caption pipeline before) turns it."""
+    stored = np.zeros((20, 40, 3), dtype=np.uint8)  # stored 40 wide, 20 high
+    stored[:, :20] = (255, 0, 0)  # left half red
+    image = Image.fromarray(stored)
+    exif = image.getexif()
+    exif[0x0112] = 6
+    image.save(tmp_path / "phone.jpg", exif=exif.tobytes(), quality=95)
+    for source in (tmp_path / "phone.jpg", Image.open(tmp_path / "phone.jpg")):
+        upright = _rgb(source)
+        assert upright.shape == (40, 20, 3)  # 20 wide, 40 high
+        assert upright[2, 10, 0] > 200 and upright[-3, 10, 0] < 50  # the red half on top
+    from transformers.image_utils import load_image as transformers_load_image
+
+    assert np.abs(_rgb(tmp_path / "phone.jpg").astype(int) - np.asarray(transformers_load_image(str(tmp_path / "phone.jpg")))).max() <= 1
+
+
+def test_lazily_opened_truncated_image_names_its_file(tmp_path):
+    _noise_image((64, 64)).save(tmp_path / "image.png")
+    data = (tmp_path / "image.png").read_bytes()
+    (tmp_path / "cut.png").write_bytes(data[: len(data) // 2])
+    lazy = Image.open(tmp_path / "cut.png")  # reads the header only
+    with pytest.raises(ValueError, match=r"the image '.*cut.png' is truncated or corrupt"):
+        load_image(lazy)
+
+
 def test_missing_file_unsupported_type_and_size_limit(tmp_path):
     with pytest.raises(FileNotFoundError, match="does not exist"):
         load_image(tmp_path / "missing.png")
-    with pytest.raises(FileNotFoundError):
+    with pytest.raises(FileNotFoundError, match="is a folder, not an image file"):
         load_image(str(tmp_path))  # a folder is not an image file
+    with pytest.raises(FileNotFoundError, match="empty string"):
+        load_image("")
+    with pytest.raises(ValueError, match="is a URL: load_image reads local files only"):
+        load_image("https://example.com/cat.png")
     for value in (42, [[0, 1], [2, 3]], None, b"\x89PNG"):
         with pytest.raises(TypeError, match="PIL image, a numpy array"):
             load_image(value)

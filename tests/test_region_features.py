@@ -273,6 +273,46 @@ def test_npz_errors(tmp_path):
         load_region_features(tmp_path / "pixels.h5")
 
 
+def test_boxes_outside_the_image_or_swapped_are_refused(tmp_path):
+    """Boxes divided by a wrong image size (or never in pixels of this image) came out beyond
+    [0, 1] and were passed on; the file is named here rather than a batch later in the model."""
+    features, boxes = make_regions(13, 3)
+    np.savez(tmp_path / "small.npz", x=features, bbox=boxes, image_w=WIDTH / 4, image_h=HEIGHT / 4)
+    with pytest.raises(ValueError, match=r"small.npz: the boxes, divided by the image size, range over .* instead of \[0, 1\]"):
+        load_region_features(tmp_path / "small.npz")
+    np.savez(tmp_path / "swapped.npz", x=features, bbox=boxes[:, [2, 3, 0, 1]], image_w=WIDTH, image_h=HEIGHT)
+    with pytest.raises(ValueError, match="swapped.npz: some box has x2 < x1 or y2 < y1"):
+        load_region_features(tmp_path / "swapped.npz")
+    # Padding rows past num_bbox are not boxes: left as they are.
+    padded = np.concatenate([boxes, np.full((2, 4), -1, np.float32)])
+    np.savez(tmp_path / "padded.npz", x=np.concatenate([features, np.zeros((2, D), np.float32)]), bbox=padded,
+             image_w=WIDTH, image_h=HEIGHT, num_bbox=3)
+    assert load_region_features(tmp_path / "padded.npz").mask.tolist() == [1, 1, 1, 0, 0]
+    write_tsv(tmp_path / "small.tsv", {7: (features, boxes)}, width=WIDTH / 4, height=HEIGHT / 4)
+    with pytest.raises(ValueError, match=r"small.tsv, image 7: the boxes, divided by the image size, range over"):
+        load_region_features(tmp_path / "small.tsv", image_id=7)
+
+
+def test_unreadable_feature_files_are_named(tmp_path):
+    features, boxes = make_regions(13, 3)
+    np.save(tmp_path / "ok.npy", features)
+    np.savez(tmp_path / "ok.npz", features=features)
+    for name in ("ok.npy", "ok.npz"):
+        data = (tmp_path / name).read_bytes()
+        (tmp_path / f"cut{name[2:]}").write_bytes(data[: len(data) - 40])
+        with pytest.raises(ValueError, match=rf"cut{name[2:]}: not a readable {name[2:]} file of region features"):
+            load_region_features(tmp_path / f"cut{name[2:]}")
+    np.save(tmp_path / "pickled.npy", np.array([{"x": 1}], dtype=object), allow_pickle=True)
+    with pytest.raises(ValueError, match=r"pickled.npy: not a readable .npy file .*allow_pickle"):
+        load_region_features(tmp_path / "pickled.npy")
+    np.save(tmp_path / "words.npy", np.array([["a", "b"]]))
+    with pytest.raises(ValueError, match="words.npy: the region features are <U1, not numbers"):
+        load_region_features(tmp_path / "words.npy")
+    (tmp_path / "folder.npy").mkdir()
+    with pytest.raises(FileNotFoundError, match="not found"):
+        load_region_features(tmp_path / "folder.npy")
+
+
 # --- batches ----------------------------------------------------------------------------------
 
 def regions_of(num: int, padding: int = 0, boxes: bool = True, size: int = 2) -> RegionFeatures:

@@ -81,6 +81,24 @@ def bad_input_cases(config) -> list[tuple[str, dict, str]]:
         ("image_index out of range", dict(good, image_index=torch.tensor([0, 2])), "outside the 2 images"),
         ("image_index negative", dict(good, image_index=torch.tensor([-1, 0])), "outside the 2 images"),
         ("image_index shape", dict(good, image_index=torch.tensor([0, 1, 0])), "image_index must have shape"),
+        ("float image_index", dict(good, image_index=torch.tensor([0.0, 1.0])), "image_index must be an integer tensor"),
+        ("empty batch", dict(good, input_ids=good["input_ids"][:0], attention_mask=good["attention_mask"][:0], **{image_key: good[image_key][:0]}),
+         r"empty batch \(0 questions\)"),
+        ("mask holding 2", dict(good, attention_mask=good["attention_mask"] * 2), r"only 0 \(padding\) and 1 \(read\).*\[2\]"),
+        ("mask holding -1", dict(good, attention_mask=-good["attention_mask"]), r"only 0 \(padding\) and 1.*\[-1\]"),
+        ("mask holding 0.5", dict(good, attention_mask=good["attention_mask"] * 0.5), r"only 0 \(padding\) and 1.*\[0.5\]"),
+        ("padding id inside a question without a mask",
+         dict(good, input_ids=torch.tensor([[3, 0, 4, 0, 0], [3, 4, 5, 6, 7]]), attention_mask=None),
+         "padding id 0 before a question's last word"),
+        ("only padding ids without a mask", dict(good, input_ids=torch.zeros(2, 5, dtype=torch.long), attention_mask=None),
+         "no tokens .*every id the padding id 0"),
+        ("class label out of range", dict(good, labels=torch.tensor([0, len(config.id2label)])), r"answer indices in \[0, 4\)"),
+        ("negative class label", dict(good, labels=torch.tensor([-3, 1])), r"answer indices in \[0, 4\) \(or -100"),
+        ("every label ignored", dict(good, labels=torch.tensor([-100, -100])), "every label is -100"),
+        ("class labels of another batch", dict(good, labels=torch.tensor([0, 1, 2])), r"answer indices of shape \(2,\)"),
+        ("soft labels above 1", dict(good, labels=torch.full((2, 4), 3.0)), r"VQA scores in \[0, 1\]"),
+        ("NaN soft labels", dict(good, labels=torch.full((2, 4), float("nan"))), r"VQA scores in \[0, 1\]"),
+        ("meta images", dict(good, **{image_key: good[image_key].to("meta")}), f"{image_key} is a meta tensor"),
     ]
     if pixels:
         nan = good["pixel_values"].clone()
@@ -92,13 +110,26 @@ def bad_input_cases(config) -> list[tuple[str, dict, str]]:
             ("no image", dict(good, pixel_values=None), "pixel_values is required"),
             ("4 channels", dict(good, pixel_values=torch.randn(2, 4, 64, 64)), r"pixel_values must have shape \(batch, 3"),
             ("3-D pixels", dict(good, pixel_values=torch.randn(2, 64, 64)), "pixel_values must have shape"),
+            ("1-D pixels", dict(good, pixel_values=torch.randn(10)), r"pixel_values must have shape .*got \(10,\)"),
+            ("channels-last pixels", dict(good, pixel_values=good["pixel_values"].permute(0, 2, 3, 1)), r"pixel_values must have shape \(batch, 3"),
             ("NaN pixels", dict(good, pixel_values=nan), "NaN or infinite"),
             ("inf pixels", dict(good, pixel_values=inf), "NaN or infinite"),
             ("uint8 pixels", dict(good, pixel_values=(good["pixel_values"] * 0).to(torch.uint8)), "floating point"),
+            # torch.tensor(np.array(image)).permute(2, 0, 1).float(): pixels that skipped the processor.
+            ("raw 0-255 pixels", dict(good, pixel_values=torch.randint(0, 256, (2, 3, 64, 64)).float()), "look like raw 0-255 pixels"),
+            ("raw pixels normalised without rescaling", dict(good, pixel_values=(torch.rand(2, 3, 64, 64) * 255 - 0.485) / 0.229),
+             "look like raw 0-255 pixels"),
+            ("pixels without height", dict(good, pixel_values=torch.randn(2, 3, 0, 64)), "no pixels"),
         ]
+        if config.image_encoder == "scratch_cnn":
+            smallest = 2 ** len(config.scratch_cnn_channels)
+            cases.append(("pixels smaller than the CNN reads", dict(good, pixel_values=torch.randn(2, 3, smallest - 1, 64)),
+                          f"{smallest - 1}x64 pixels are too small .* at least {smallest}x{smallest}"))
     else:
         nan = good["image_features"].clone()
         nan[1, 3, 2] = float("nan")
+        corner = torch.rand(2, 7, 2, generator=torch.Generator().manual_seed(0)) * 0.5
+        boxes = torch.cat([corner, corner + 0.25], dim=-1)  # valid (x1, y1, x2, y2) in [0, 1]
         cases += [
             ("pixels to a features model", dict(good, image_features=None, pixel_values=torch.randn(2, 3, 64, 64)), "reads precomputed image_features"),
             ("no image", dict(good, image_features=None), "image_features is required"),
@@ -106,15 +137,68 @@ def bad_input_cases(config) -> list[tuple[str, dict, str]]:
             ("NaN features", dict(good, image_features=nan), "NaN or infinite"),
             ("region mask shape", dict(good, image_attention_mask=torch.ones(2, 3)), "image_attention_mask must have shape"),
             ("image without regions", dict(good, image_attention_mask=torch.tensor([[1] * 7, [0] * 7])), "no regions"),
+            ("zero regions", dict(good, image_features=torch.randn(2, 0, IMAGE_FEATURE_SIZE)), r"no regions \(shape \(2, 0, 6\)\)"),
+            ("region mask holding 2", dict(good, image_attention_mask=torch.full((2, 7), 2)), r"image_attention_mask must hold only 0 .*\[2\]"),
+            ("region mask holding -1", dict(good, image_attention_mask=-torch.ones(2, 7)), r"image_attention_mask must hold only 0 .*\[-1"),
+            ("boxes in pixels", dict(good, image_boxes=boxes * 640), r"normalised to \[0, 1\]; they range over"),
+            ("negative boxes", dict(good, image_boxes=boxes - 0.5), r"normalised to \[0, 1\]"),
+            ("boxes with x2 < x1", dict(good, image_boxes=boxes[..., [2, 1, 0, 3]]), "x2 >= x1 and y2 >= y1"),
+            ("boxes of another region count", dict(good, image_boxes=boxes[:, :3]), r"image_boxes must have shape \(2, 7, 4\)"),
+            ("NaN boxes", dict(good, image_boxes=boxes.masked_fill(boxes > 0.5, float("nan"))), "finite floating point"),
         ]
     return cases
 
 
+def wrong_type_cases(config) -> list[tuple[str, dict, str]]:
+    """(name, inputs, the error message expected) for inputs of the wrong type (a ``TypeError``):
+    numpy arrays from ``processor(..., return_tensors="np")``, lists, dicts."""
+    good = random_inputs(config, batch=2)
+    image_key = "pixel_values" if config.image_encoder != "features" else "image_features"
+    return [
+        ("numpy input_ids", dict(good, input_ids=good["input_ids"].numpy()), "input_ids is a numpy array.*return_tensors='pt'"),
+        ("numpy attention_mask", dict(good, attention_mask=good["attention_mask"].numpy()), "attention_mask is a numpy array"),
+        ("numpy images", dict(good, **{image_key: good[image_key].numpy()}), f"{image_key} is a numpy array"),
+        ("every input in numpy", {k: v.numpy() for k, v in good.items()}, "is a numpy array.*return_tensors='pt'"),
+        ("list of image tensors", dict(good, **{image_key: list(good[image_key])}), f"{image_key} is a list of 2 tensors.*torch.stack"),
+        ("nested list of ids", dict(good, input_ids=good["input_ids"].tolist()), "input_ids must be a torch tensor; got list"),
+        ("dict of images", dict(good, **{image_key: {"pixel_values": good[image_key]}}), f"{image_key} must be a torch tensor; got dict"),
+        ("labels as a list", dict(good, labels=[0, 1]), "labels must be a torch tensor; got list"),
+        ("image_index as a list", dict(good, image_index=[0, 1]), "image_index must be a torch tensor; got list"),
+    ]
+
+
+def assert_converts_inputs(model):
+    """Inputs that are converted rather than refused give the answers of the inputs they stand for:
+    padded ids without an attention_mask (the mask is inferred from the padding id, as the original
+    MCAN / ban-vqa code does), float64 and float16 images into a float32 model (cast to its dtype),
+    and a boolean mask."""
+    inputs = random_inputs(model.config, batch=3)
+    key = "image_features" if model.config.image_encoder == "features" else "pixel_values"
+    assert (inputs["attention_mask"] == 0).any() and (inputs["input_ids"][inputs["attention_mask"] == 0] == model.config.pad_token_id).all()
+    with torch.no_grad():
+        expected = model(**inputs).logits
+        without_mask = model(**dict(inputs, attention_mask=None)).logits
+        double = model(**dict(inputs, **{key: inputs[key].double()})).logits
+        half = model(**dict(inputs, **{key: inputs[key].half()})).logits
+        boolean = model(**dict(inputs, attention_mask=inputs["attention_mask"].bool())).logits
+    torch.testing.assert_close(without_mask, expected)
+    torch.testing.assert_close(boolean, expected)
+    torch.testing.assert_close(double, expected)
+    assert double.dtype == half.dtype == torch.float32
+    torch.testing.assert_close(half, expected, rtol=0.05, atol=0.05)
+
+
 def assert_rejects_bad_inputs(model, base_model=None):
-    """Every bad input case raises its message; ``base_model`` (the headless model) too."""
+    """Every bad input case raises its message (``ValueError``, ``TypeError`` for the wrong types),
+    the inputs converted instead give the right answers (:func:`assert_converts_inputs`), and
+    ``base_model`` (the headless model) refuses a call without input_ids."""
     for name, inputs, message in bad_input_cases(model.config):
         with pytest.raises(ValueError, match=message):
             model(**inputs)
+    for name, inputs, message in wrong_type_cases(model.config):
+        with pytest.raises(TypeError, match=message):
+            model(**inputs)
+    assert_converts_inputs(model)
     if base_model is not None:
         with pytest.raises(ValueError, match="input_ids is required"):
             base_model(pixel_values=torch.randn(1, 3, 64, 64), image_features=torch.randn(1, 2, IMAGE_FEATURE_SIZE))

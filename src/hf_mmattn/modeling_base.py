@@ -8,6 +8,7 @@ from __future__ import annotations
 import math
 import os
 
+import numpy as np
 import torch
 from torch import nn
 from transformers import PreTrainedModel
@@ -26,6 +27,51 @@ from hf_mmattn import {names}
 '''
 
 
+# Pixels normalised by any processor's mean/std lie within a few units of zero (ImageNet mean/std:
+# [-2.1, 2.6]; mean = std = 0.5: [-1, 1]); raw 0-255 pixels reach far past this bound.
+PIXEL_VALUE_LIMIT = 20.0
+# Normalised box coordinates may overshoot [0, 1] by rounding (pixels divided by the image size).
+BOX_TOLERANCE = 1e-4
+
+
+def require_tensor(name: str, value) -> None:
+    """Refuses, with a ``TypeError`` saying what to pass, a model input that is not a torch tensor
+    (``None`` is left to the caller): numpy arrays (a processor called with
+    ``return_tensors="np"``), lists of tensors, nested lists, dicts..."""
+    if value is None or isinstance(value, torch.Tensor):
+        return
+    if isinstance(value, np.ndarray):
+        raise TypeError(
+            f"{name} is a numpy array: the model takes torch tensors. Call the processor with return_tensors='pt' "
+            "(its default), or convert with torch.from_numpy"
+        )
+    if isinstance(value, (list, tuple)) and value and all(isinstance(item, torch.Tensor) for item in value):
+        raise TypeError(f"{name} is a {type(value).__name__} of {len(value)} tensors: stack them into one batch tensor (torch.stack)")
+    raise TypeError(f"{name} must be a torch tensor; got {type(value).__name__} (use the model's processor)")
+
+
+def check_mask_values(name: str, mask: torch.Tensor) -> None:
+    """A mask holds 1 (or True) for what is read and 0 (False) for padding; any other value (2,
+    -1, 0.5: a mask built by arithmetic, or token ids passed as a mask) is refused."""
+    if mask.dtype == torch.bool or mask.numel() == 0:
+        return
+    if ((mask != 0) & (mask != 1)).any():
+        values = torch.unique(mask[(mask != 0) & (mask != 1)])[:5].tolist()
+        raise ValueError(f"{name} must hold only 0 (padding) and 1 (read), or booleans; it holds {values}")
+
+
+def check_same_device(**tensors: torch.Tensor | None) -> None:
+    """The tensors among the inputs of one call must share a device, and hold data (not ``meta``
+    tensors); other values are left to :func:`require_tensor`."""
+    devices = {name: tensor.device for name, tensor in tensors.items() if isinstance(tensor, torch.Tensor)}
+    for name, device in devices.items():
+        if device.type == "meta":
+            raise ValueError(f"{name} is a meta tensor (a shape without data): pass real values")
+    if len(set(devices.values())) > 1:
+        where = ", ".join(f"{name} on {device}" for name, device in devices.items())
+        raise ValueError(f"the inputs are on different devices ({where}): move them to the model's device with .to(model.device)")
+
+
 def check_image_inputs(
     config,
     pixel_values: torch.Tensor | None,
@@ -34,40 +80,112 @@ def check_image_inputs(
     image_boxes: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Rejects malformed image inputs (per ``config.image_encoder``) with an error that names the
-    problem; returns the image tensor the model reads (pixels or features)."""
+    problem; returns the image tensor the model reads (pixels or features).
+
+    Refused: inputs that are not torch tensors (numpy arrays, lists), an empty batch, features
+    with no region, masks holding anything but 0/1 (booleans are fine), boxes outside [0, 1]
+    (by more than ``BOX_TOLERANCE``) or with x2 < x1 or y2 < y1 on a real region, non-float or
+    non-finite images, and pixel values beyond ±``PIXEL_VALUE_LIMIT``: raw 0-255 pixels that
+    skipped the processor, which no normalisation of [0, 1] images gives. The image's size is
+    checked by the image encoder (layers/encoders.py), the dtype converted by the VQA heads and
+    the captioners (:func:`prepare_image_inputs`)."""
+    for name, value in (("pixel_values", pixel_values), ("image_features", image_features),
+                        ("image_attention_mask", image_attention_mask), ("image_boxes", image_boxes)):
+        require_tensor(name, value)
+    check_same_device(pixel_values=pixel_values, image_features=image_features,
+                      image_attention_mask=image_attention_mask, image_boxes=image_boxes)
     if config.image_encoder == "features":
         if image_features is None:
             raise ValueError("this model reads precomputed image_features (batch, regions, dim); pixel_values were given" if pixel_values is not None else "image_features is required")
         if image_features.dim() != 3 or image_features.shape[-1] != config.image_feature_size:
             raise ValueError(f"image_features must have shape (batch, regions, {config.image_feature_size}); got {tuple(image_features.shape)}")
+        if image_features.shape[0] == 0:
+            raise ValueError("image_features is an empty batch (0 images)")
+        if image_features.shape[1] == 0:
+            raise ValueError(f"image_features has no regions (shape {tuple(image_features.shape)}): every image needs at least one")
         images = image_features
         if image_attention_mask is not None:
             if image_attention_mask.shape != image_features.shape[:2]:
                 raise ValueError(f"image_attention_mask must have shape {tuple(image_features.shape[:2])}; got {tuple(image_attention_mask.shape)}")
+            check_mask_values("image_attention_mask", image_attention_mask)
             if (image_attention_mask.sum(dim=1) == 0).any():
                 raise ValueError("an image has no regions (its image_attention_mask row is all zero)")
         if image_boxes is not None:
-            if image_boxes.shape != (*image_features.shape[:2], 4):
-                raise ValueError(
-                    f"image_boxes must have shape {(*image_features.shape[:2], 4)}: one (x1, y1, x2, y2) box per region, "
-                    f"normalised to [0, 1]; got {tuple(image_boxes.shape)}"
-                )
-            if not image_boxes.is_floating_point() or not torch.isfinite(image_boxes).all():
-                raise ValueError("image_boxes must be finite floating point coordinates")
+            check_image_boxes(image_boxes, image_features, image_attention_mask)
     else:
         if pixel_values is None:
             raise ValueError("this model reads pixel_values (batch, 3, height, width); image_features were given" if image_features is not None else "pixel_values is required")
         if pixel_values.dim() != 4 or pixel_values.shape[1] != config.num_channels:
             raise ValueError(f"pixel_values must have shape (batch, {config.num_channels}, height, width); got {tuple(pixel_values.shape)}")
+        if pixel_values.shape[0] == 0:
+            raise ValueError("pixel_values is an empty batch (0 images)")
+        if pixel_values.shape[2] == 0 or pixel_values.shape[3] == 0:
+            raise ValueError(f"pixel_values have no pixels (shape {tuple(pixel_values.shape)})")
         images = pixel_values
     if not images.is_floating_point():
         raise ValueError(f"{'image_features' if config.image_encoder == 'features' else 'pixel_values'} must be a floating point tensor; got {images.dtype}")
-    # One reduction instead of a boolean copy of the inputs; only a non-finite sum (a NaN or an
-    # infinity, or finite values overflowing) pays for the element-wise check.
-    if not torch.isfinite(images.sum()) and not torch.isfinite(images).all():
-        raise ValueError("image inputs contain NaN or infinite values")
-
+    if config.image_encoder == "features":
+        # One reduction instead of a boolean copy of the inputs; only a non-finite sum (a NaN or an
+        # infinity, or finite values overflowing) pays for the element-wise check.
+        if not torch.isfinite(images.sum()) and not torch.isfinite(images).all():
+            raise ValueError("image inputs contain NaN or infinite values")
+    else:
+        low, high = torch.aminmax(images.detach())  # one pass; NaN and infinities propagate
+        if not (torch.isfinite(low) and torch.isfinite(high)):
+            raise ValueError("image inputs contain NaN or infinite values")
+        extreme = high.item() if high >= -low else low.item()
+        if abs(extreme) > PIXEL_VALUE_LIMIT:
+            raise ValueError(
+                f"pixel_values reach {extreme:.4g}, beyond ±{PIXEL_VALUE_LIMIT:g}: they look like raw 0-255 pixels. The model "
+                "reads pixels rescaled to [0, 1] and normalised by its processor's mean and std: pass the images through "
+                "the model's processor (AutoProcessor.from_pretrained(...)(images=...))"
+            )
     return images
+
+
+def check_image_boxes(image_boxes, image_features: torch.Tensor, image_attention_mask: torch.Tensor | None) -> None:
+    """One box per region of ``image_features``: finite ``(x1, y1, x2, y2)`` normalised to [0, 1]
+    (within ``BOX_TOLERANCE``), with ``x2 >= x1`` and ``y2 >= y1``; padded regions (mask 0) are not
+    checked."""
+    require_tensor("image_boxes", image_boxes)
+    if image_boxes.shape != (*image_features.shape[:2], 4):
+        raise ValueError(
+            f"image_boxes must have shape {(*image_features.shape[:2], 4)}: one (x1, y1, x2, y2) box per region, "
+            f"normalised to [0, 1]; got {tuple(image_boxes.shape)}"
+        )
+    if not image_boxes.is_floating_point() or not torch.isfinite(image_boxes).all():
+        raise ValueError("image_boxes must be finite floating point coordinates")
+    boxes = image_boxes.detach()
+    if isinstance(image_attention_mask, torch.Tensor) and image_attention_mask.shape == boxes.shape[:2]:
+        boxes = boxes[image_attention_mask.bool()]
+    if boxes.numel() == 0:
+        return
+    low, high = boxes.min().item(), boxes.max().item()
+    if low < -BOX_TOLERANCE or high > 1 + BOX_TOLERANCE:
+        raise ValueError(
+            f"image_boxes must be (x1, y1, x2, y2) normalised to [0, 1]; they range over [{low:.4g}, {high:.4g}]. "
+            "Divide pixel boxes by the image's width and height (hf_mmattn.data.region_features does)"
+        )
+    if ((boxes[..., 2] < boxes[..., 0] - BOX_TOLERANCE) | (boxes[..., 3] < boxes[..., 1] - BOX_TOLERANCE)).any():
+        raise ValueError("image_boxes must be (x1, y1, x2, y2) with x2 >= x1 and y2 >= y1; some box has them swapped (is it (x, y, w, h) or (y1, x1, y2, x2)?)")
+
+
+def prepare_image_inputs(model, **tensors: torch.Tensor | None) -> tuple[torch.Tensor | None, ...]:
+    """The image inputs of ``model``'s forward (pixels, features, boxes, by name) in its dtype:
+    floating point tensors of another floating dtype (float64 made by numpy, float16 into a
+    float32 model) are converted; ``None`` and non-floating tensors (which the checks refuse)
+    pass as they are. An input on another device than the model is refused (it would fail deep
+    inside a layer), unless the model is dispatched over devices (``device_map``), whose hooks
+    move the inputs themselves."""
+    prepared = []
+    for name, tensor in tensors.items():
+        if isinstance(tensor, torch.Tensor) and tensor.is_floating_point():
+            on_device = tensor.device.type == "meta" or tensor.device == model.device
+            if not on_device and getattr(model, "hf_device_map", None) is None:
+                raise ValueError(f"{name} is on {tensor.device} but the model on {model.device}: move the inputs with .to(model.device)")
+            tensor = tensor.to(model.dtype)
+        prepared.append(tensor)
+    return tuple(prepared)
 
 
 class MMAttnPreTrainedModel(PreTrainedModel):

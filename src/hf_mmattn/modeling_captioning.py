@@ -27,7 +27,14 @@ from transformers.utils import ModelOutput
 from .configuration_vqa import MMAttnImageInputConfig
 from .layers.encoders import ImageEncoder
 from .layers.recurrent_generation import RecurrentStateCache
-from .modeling_base import MMAttnPreTrainedModel, check_image_inputs
+from .modeling_base import (
+    MMAttnPreTrainedModel,
+    check_image_inputs,
+    check_mask_values,
+    check_same_device,
+    prepare_image_inputs,
+    require_tensor,
+)
 
 CAPTION_LOSS_REDUCTIONS = ("sentence", "token")
 DEFAULT_MAX_NEW_TOKENS = 50
@@ -180,8 +187,23 @@ def keep_state_at_padding(step_mask: torch.Tensor, new: torch.Tensor, old: torch
     return torch.where(step_mask.bool().unsqueeze(-1), new, old)
 
 
-def check_caption_inputs(config, input_ids, attention_mask) -> torch.Tensor:
-    """Checks the word inputs; returns the attention mask (all ones when none was given)."""
+def check_caption_inputs(config, input_ids, attention_mask, infer_padding: bool = True) -> torch.Tensor:
+    """Checks the word inputs; returns the attention mask.
+
+    Without an ``attention_mask``, and with ``infer_padding`` (a caption read from its start, not
+    words continuing a cache), the left padding is inferred from ``config.pad_token_id``: the run
+    of padding ids before a caption's first word gets 0, everything from the first word on 1, so
+    a left-padded prompt (the processor's) reads the same with or without the processor's mask.
+    Padding ids after the first word are read as words: a generated word is a word whatever its
+    id (``generate()`` leaves out an all-ones mask, and a poorly trained model may generate the
+    padding id; masking it would make a caption differ alone, in a batch, or re-read without a
+    cache), and right padding after a training caption changes none of the caption's logits.
+    Words continuing a cache are all read. When the padding id is also the start or end token
+    (or there is none), nothing can be told apart and the mask is all ones. Refused: inputs that
+    are not torch tensors, an empty batch, ids outside the vocabulary and masks holding anything
+    but 0/1 (booleans are fine)."""
+    require_tensor("input_ids", input_ids)
+    require_tensor("attention_mask", attention_mask)
     if input_ids is None:
         raise ValueError(
             "input_ids is required: the caption so far, starting with the start token "
@@ -189,16 +211,51 @@ def check_caption_inputs(config, input_ids, attention_mask) -> torch.Tensor:
         )
     if input_ids.dim() != 2 or input_ids.dtype not in (torch.int64, torch.int32):
         raise ValueError(f"input_ids must be a 2-D integer tensor (batch, words); got shape {tuple(input_ids.shape)} of dtype {input_ids.dtype}")
+    if input_ids.shape[0] == 0:
+        raise ValueError("input_ids is an empty batch (0 captions)")
     if input_ids.shape[1] == 0:
         raise ValueError("input_ids has no words: start the caption with the start token")
+    check_same_device(input_ids=input_ids, attention_mask=attention_mask)
     if input_ids.min() < 0 or input_ids.max() >= config.vocab_size:
         raise ValueError(f"input_ids contain ids outside the vocabulary [0, {config.vocab_size})")
     if attention_mask is None:
-        return torch.ones_like(input_ids)
-    if attention_mask.shape[0] != input_ids.shape[0] or attention_mask.shape[1] < input_ids.shape[1]:
+        pad_token_id = config.pad_token_id
+        if not infer_padding or pad_token_id is None or pad_token_id in (config.bos_token_id, config.eos_token_id):
+            return torch.ones_like(input_ids)
+        left_padding = (input_ids == pad_token_id).long().cumprod(dim=1)  # 1 until the first other id
+        return 1 - left_padding
+    if attention_mask.dim() != 2 or attention_mask.shape[0] != input_ids.shape[0] or attention_mask.shape[1] < input_ids.shape[1]:
         raise ValueError(f"attention_mask has shape {tuple(attention_mask.shape)} but input_ids has {tuple(input_ids.shape)}")
+    check_mask_values("attention_mask", attention_mask)
     # generate() passes the mask of the whole sequence and, with a cache, only the new words.
     return attention_mask[:, -input_ids.shape[1]:]
+
+
+def check_caption_start(config, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> None:
+    """A caption read from the start (no cache) begins, after its left padding, with the start
+    token: without it the decoder reads the first word where it learned to read the start token
+    and continues a caption that was never begun (a silently wrong caption)."""
+    real = attention_mask.bool()
+    if not real.any(dim=1).all():
+        raise ValueError("a caption has no words (its attention_mask row is all zero): start it with the start token")
+    first = input_ids.gather(1, real.long().argmax(dim=1, keepdim=True)).squeeze(1)
+    if (first != config.bos_token_id).any():
+        raise ValueError(
+            f"a caption must begin with the start token (id {config.bos_token_id}); one begins with id "
+            f"{first[first != config.bos_token_id][0].item()}. The processor (text='' or a prefix) and generate() add it"
+        )
+
+
+def check_caption_labels(config, labels, input_ids) -> None:
+    """``labels``: the ids of ``input_ids``' shape, each a word of the vocabulary or -100
+    (ignored, as the processor marks padding)."""
+    require_tensor("labels", labels)
+    if labels.shape != input_ids.shape:
+        raise ValueError(f"labels must have the shape of input_ids {tuple(input_ids.shape)}; got {tuple(labels.shape)}")
+    if labels.dtype not in (torch.int64, torch.int32):
+        raise ValueError(f"labels must be integer word ids; got dtype {labels.dtype}")
+    if ((labels < 0) & (labels != -100)).any() or (labels >= config.vocab_size).any():
+        raise ValueError(f"labels must be word ids in [0, {config.vocab_size}) or -100 (ignored)")
 
 
 def resolve_cache_argument(cache, past_key_values) -> RecurrentStateCache | None:
@@ -296,6 +353,14 @@ class MMAttnCaptioningPreTrainedModel(MMAttnPreTrainedModel):
         input_ids (`torch.LongTensor` of shape `(batch, words)`):
             The caption so far, starting with the start token; with `cache`, only the words the
             cache has not seen.
+        attention_mask (`torch.LongTensor` of shape `(batch, words)`, *optional*):
+            1 for words, 0 for padding. Without it, the padding ids (`config.pad_token_id`) before
+            the first word of a caption read from its start (left padding) are masked, and every
+            other id is read (see `check_caption_inputs`).
+        pixel_values / image_features (`torch.FloatTensor`):
+            Floating point inputs of another dtype than the model's (float64 from numpy) are converted
+            to the model's dtype; they must be on the model's device. Pixels must be normalised by the
+            model's processor: raw 0-255 values are refused (see `check_image_inputs`).
         cache ([`RecurrentStateCache`], *optional*):
             The state returned by the previous call; the image is then not needed again.
         labels (`torch.LongTensor` of shape `(batch, words)`, *optional*):
@@ -310,8 +375,11 @@ class MMAttnCaptioningPreTrainedModel(MMAttnPreTrainedModel):
         output_attentions = output_attentions if output_attentions is not None else self.config.output_attentions
         output_hidden_states = output_hidden_states if output_hidden_states is not None else self.config.output_hidden_states
         cache = resolve_cache_argument(cache, past_key_values)
-        attention_mask = check_caption_inputs(self.config, input_ids, attention_mask)
-        if cache is None or cache.get_seq_length() == 0:
+        fresh = cache is None or cache.get_seq_length() == 0  # the caption is read from its start
+        attention_mask = check_caption_inputs(self.config, input_ids, attention_mask, infer_padding=fresh)
+        pixel_values, image_features = prepare_image_inputs(self, pixel_values=pixel_values, image_features=image_features)
+        if fresh:
+            check_caption_start(self.config, input_ids, attention_mask)
             check_image_inputs(self.config, pixel_values, image_features, image_attention_mask)
             regions, region_mask, grid_size = self.image_encoder(pixel_values, image_features, image_attention_mask)
             if regions.shape[0] != input_ids.shape[0]:
@@ -320,8 +388,8 @@ class MMAttnCaptioningPreTrainedModel(MMAttnPreTrainedModel):
             cache.grid_size = grid_size
         elif input_ids.shape[0] != cache.batch_size:
             raise ValueError(f"batch mismatch: {input_ids.shape[0]} captions but the cache holds {cache.batch_size}")
-        if labels is not None and labels.shape != input_ids.shape:
-            raise ValueError(f"labels must have the shape of input_ids {tuple(input_ids.shape)}; got {tuple(labels.shape)}")
+        if labels is not None:
+            check_caption_labels(self.config, labels, input_ids)
 
         decoded = self.decode(input_ids, attention_mask, cache)
         cache.seen_tokens += input_ids.shape[1]

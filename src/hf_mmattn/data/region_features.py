@@ -30,11 +30,14 @@ import functools
 import os
 import re
 import warnings
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
+
+from ..modeling_base import BOX_TOLERANCE
 
 # The fields of a bottom-up-attention TSV line, in the order generate_tsv.py writes them.
 TSV_FIELDNAMES = ("image_id", "image_w", "image_h", "num_boxes", "boxes", "features")
@@ -94,17 +97,30 @@ def load_region_features(
     if not os.path.isfile(path):
         raise FileNotFoundError(f"region features file not found: {path}")
     if path.endswith(".npy"):
-        features = np.load(path, allow_pickle=False)
+        features = _load_numpy(path)
         _check_features(features, path)
         return RegionFeatures(np.ascontiguousarray(features, dtype=np.float32), None,
                               np.ones(features.shape[0], dtype=np.int64))
-    with np.load(path, allow_pickle=False) as archive:
-        return _read_npz(dict(archive.items()), path)
+    return _read_npz(_load_numpy(path), path)
+
+
+def _load_numpy(path: str) -> np.ndarray | dict:
+    """The array of a ``.npy`` or the arrays of a ``.npz``; a truncated, corrupt or pickled file
+    (refused: loading pickles runs code) raises ``ValueError`` naming the file."""
+    try:
+        if path.endswith(".npy"):
+            return np.load(path, allow_pickle=False)
+        with np.load(path, allow_pickle=False) as archive:
+            return dict(archive.items())
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as error:
+        raise ValueError(f"{path}: not a readable {Path(path).suffix} file of region features ({error})") from None
 
 
 def _check_features(features: np.ndarray, path: str) -> None:
     if features.ndim != 2:
         raise ValueError(f"{path}: expected an (N, D) array of region features, got shape {features.shape}")
+    if features.dtype == bool or not (np.issubdtype(features.dtype, np.floating) or np.issubdtype(features.dtype, np.integer)):
+        raise ValueError(f"{path}: the region features are {features.dtype}, not numbers")
 
 
 def _first_key(archive: dict, keys: tuple[str, ...]) -> str | None:
@@ -165,14 +181,30 @@ def _normalise_boxes(boxes: np.ndarray, archive: dict, mask: np.ndarray, path: s
         width, height = float(archive["image_w"]), float(archive["image_h"])
         if width <= 0 or height <= 0:
             raise ValueError(f"{path}: image_w = {width} and image_h = {height} must be positive")
-        return boxes / np.array([width, height, width, height], dtype=np.float32)
+        return _check_normalised_boxes(boxes / np.array([width, height, width, height], dtype=np.float32), mask, path)
     real = boxes[mask.astype(bool)]
     if real.size and (real.min() < 0 or real.max() > 1):
         raise ValueError(
             f"{path}: the boxes are in pixels (values up to {real.max():g}) but the file has no 'image_w' and "
             "'image_h' to normalise them by; store them, or store boxes already divided by the image size"
         )
-    return boxes  # already normalised
+    return _check_normalised_boxes(boxes, mask, path)  # already normalised
+
+
+def _check_normalised_boxes(boxes: np.ndarray, mask: np.ndarray, where: str) -> np.ndarray:
+    """``boxes`` if every real region's box is ``(x1, y1, x2, y2)`` inside the image (within
+    ``BOX_TOLERANCE`` of [0, 1], as the models require) with ``x2 >= x1`` and ``y2 >= y1``."""
+    real = boxes[mask.astype(bool)]
+    if not real.size:
+        return boxes
+    if not np.isfinite(real).all() or real.min() < -BOX_TOLERANCE or real.max() > 1 + BOX_TOLERANCE:
+        raise ValueError(
+            f"{where}: the boxes, divided by the image size, range over [{real.min():.4g}, {real.max():.4g}] instead of "
+            "[0, 1]: they reach outside the image (are image_w / image_h the size the boxes were detected on?)"
+        )
+    if ((real[:, 2] < real[:, 0] - BOX_TOLERANCE) | (real[:, 3] < real[:, 1] - BOX_TOLERANCE)).any():
+        raise ValueError(f"{where}: some box has x2 < x1 or y2 < y1; boxes must be (x1, y1, x2, y2)")
+    return boxes
 
 
 # --- the bottom-up-attention TSV -----------------------------------------------------------
@@ -249,7 +281,9 @@ def read_feature_tsv_row(path: str | os.PathLike, offset: int, image_id: int | N
     row = _read_tsv_line(os.fspath(path), offset, image_id)
     width, height = row["image_w"], row["image_h"]
     boxes = row["boxes"] / np.array([width, height, width, height], dtype=np.float32)
-    return RegionFeatures(row["features"], boxes, np.ones(len(boxes), dtype=np.int64))
+    mask = np.ones(len(boxes), dtype=np.int64)
+    _check_normalised_boxes(boxes, mask, f"{os.fspath(path)}, image {row['image_id']}")
+    return RegionFeatures(row["features"], boxes, mask)
 
 
 def _read_tsv_line(path: str, offset: int, image_id: int | None) -> dict:

@@ -42,6 +42,11 @@ class ScratchCNN(nn.Module):
         self.blocks = nn.Sequential(*blocks)
         self.out_channels = in_channels
 
+    @property
+    def min_image_size(self) -> int:
+        """The smallest height and width that leave a 1x1 map: each block's 2x2 pooling halves them."""
+        return 2 ** sum(isinstance(layer, nn.MaxPool2d) for layer in self.blocks)
+
     def forward(self, pixel_values: torch.Tensor) -> torch.Tensor:
         return self.blocks(pixel_values)
 
@@ -51,7 +56,9 @@ class ImageEncoder(nn.Module):
 
     Returns ``(regions, region_mask, grid_size)``; ``grid_size`` is ``(height, width)`` of the
     feature map for pixel inputs (after the optional ``config.image_grid_pool_size`` pooling) (so attention maps can be laid over the image) and ``None`` for
-    precomputed features, whose layout the model cannot know.
+    precomputed features, whose layout the model cannot know. Pixels smaller than the encoder can
+    read raise a ``ValueError`` naming the smallest size: ``2 ** blocks`` for the scratch CNN, found
+    by probing for a backbone.
     """
 
     def __init__(self, config):
@@ -96,10 +103,9 @@ class ImageEncoder(nn.Module):
             regions, region_mask, grid_size = image_features, image_attention_mask, None
         else:
             if self.kind == "scratch_cnn":
-                feature_map = self.cnn(pixel_values)
+                feature_map = self._run_scratch_cnn(pixel_values)
             else:
-                with torch.set_grad_enabled(torch.is_grad_enabled() and not self.freeze_backbone):
-                    feature_map = self.backbone(pixel_values).feature_maps[-1]
+                feature_map = self._run_backbone(pixel_values)
             if self.grid_pool_size is not None and self.grid_pool_size != tuple(feature_map.shape[-2:]):
                 feature_map = F.adaptive_avg_pool2d(feature_map, self.grid_pool_size)
             regions, region_mask, grid_size = feature_map.flatten(2).transpose(1, 2), None, tuple(feature_map.shape[-2:])
@@ -107,6 +113,64 @@ class ImageEncoder(nn.Module):
             regions = regions[image_index]
             region_mask = region_mask[image_index] if region_mask is not None else None
         return regions, region_mask, grid_size
+
+    @staticmethod
+    def _too_small(pixel_values: torch.Tensor, min_size: int, reason: str) -> str:
+        height, width = pixel_values.shape[-2:]
+        return (
+            f"pixel_values of {height}x{width} pixels are too small for this model's image encoder ({reason}): "
+            f"it needs at least {min_size}x{min_size}. The model's processor resizes images to the size it was "
+            "trained on"
+        )
+
+    def _run_scratch_cnn(self, pixel_values: torch.Tensor) -> torch.Tensor:
+        min_size = self.cnn.min_image_size
+        if min(pixel_values.shape[-2:]) < min_size:
+            raise ValueError(self._too_small(pixel_values, min_size, f"{min_size.bit_length() - 1} 2x2 poolings"))
+        return self.cnn(pixel_values)
+
+    def _run_backbone(self, pixel_values: torch.Tensor) -> torch.Tensor:
+        """The backbone's last feature map. A backbone declares no minimum input size, so an image
+        too small for it (a kernel or pooling window larger than what is left of the image) fails
+        inside torch: that failure becomes an error naming the smallest square size that passes
+        (:meth:`backbone_min_image_size`); any other failure is raised as it is."""
+        try:
+            with torch.set_grad_enabled(torch.is_grad_enabled() and not self.freeze_backbone):
+                return self.backbone(pixel_values).feature_maps[-1]
+        except RuntimeError as error:
+            min_size = self.backbone_min_image_size(pixel_values)
+            if min_size is None or min(pixel_values.shape[-2:]) >= min_size:
+                raise
+            raise ValueError(self._too_small(pixel_values, min_size, type(self.backbone).__name__)) from error
+
+    @torch.no_grad()
+    def backbone_min_image_size(self, like: torch.Tensor, largest: int = 1024) -> int | None:
+        """The smallest ``s`` such that an ``s x s`` image passes through the backbone, or ``None``
+        if none up to ``largest`` does: sizes doubled from ``like``'s smaller side until one passes,
+        then a binary search, on single zero images typed like ``like``, in eval mode so that no
+        BatchNorm statistic moves (only run after a failure)."""
+        was_training = self.backbone.training
+        self.backbone.eval()
+
+        def passes(size: int) -> bool:
+            try:
+                self.backbone(like.new_zeros(1, like.shape[1], size, size))
+            except RuntimeError:
+                return False
+            return True
+
+        try:
+            low, high = 0, max(1, min(like.shape[-2:]))  # low fails (or is 0)
+            while not passes(high):
+                if high >= largest:
+                    return None
+                low, high = high, min(2 * high, largest)
+            while high - low > 1:
+                middle = (low + high) // 2
+                low, high = (low, middle) if passes(middle) else (middle, high)
+            return high
+        finally:
+            self.backbone.train(was_training)
 
 
 class QuestionEncoding(NamedTuple):

@@ -15,27 +15,36 @@ dicts or a list of them work too. With ``return_attention=True`` each result is 
 the question (HieCoAtt, DAN) add ``"question_attentions"``: one map per step over the question's
 tokens (``processor.tokenizer`` gives the words).
 
+Misspelled or unknown parameters (``topk=3``) are refused with a ``TypeError`` that names the
+closest parameter, as are empty lists, a question that is not a string and dicts with other keys
+than ``image`` and ``question``.
+
 Models that read precomputed region features (``config.image_encoder == "features"``, as BAN and
 MCAN converted from their released checkpoints) take, in place of a picture, the features of
 one image: an ``(N, D)`` array or tensor, a ``.npy`` / ``.npz`` file (see
 ``hf_mmattn.data.region_features``), or a dict ``{"image_features": (N, D), "image_boxes": (N, 4)
-(x1, y1, x2, y2 in [0, 1], optional), "image_attention_mask": (N,) (optional)}``. No region
-detector is bundled, so such a model refuses a picture with an error that says so.
+(x1, y1, x2, y2 in [0, 1], optional), "image_attention_mask": (N,) of 0/1 (optional)}``. Features
+with no region, boxes outside [0, 1] and masks of other values are refused. No region detector
+is bundled, so such a model refuses a picture with an error that says so.
 """
 
 from __future__ import annotations
 
 import logging
+import numbers
 import os
+import types
 
 import numpy as np
 import torch
 from transformers import Pipeline
-from transformers.image_utils import load_image as load_image_from_url
 
-from ..processing.images import load_image
+from ..modeling_base import check_image_boxes, check_mask_values
+from .inputs import check_flag, check_timeout, read_image, refuse_unknown_parameters
 
 logger = logging.getLogger(__name__)
+
+INPUT_KEYS = ("image", "question")
 
 
 def _is_question_input(value) -> bool:
@@ -76,18 +85,17 @@ def _read_region_features(image, feature_size: int) -> dict[str, torch.Tensor]:
         if tensor.dim() != expected_dims:
             raise ValueError(f"{key} of one image must have {expected_dims} dimensions; got shape {tuple(tensor.shape)}")
         inputs[key] = tensor.unsqueeze(0)
-    inputs["image_features"] = inputs["image_features"].float()
+    features = inputs["image_features"] = inputs["image_features"].float()
+    if features.shape[1] == 0:
+        raise ValueError(f"the region features hold no region (shape {tuple(features.shape[1:])}): an image needs at least one")
+    if "image_attention_mask" in inputs:
+        check_mask_values("image_attention_mask", inputs["image_attention_mask"])
+        inputs["image_attention_mask"] = inputs["image_attention_mask"].long()
     if "image_boxes" in inputs:
         inputs["image_boxes"] = inputs["image_boxes"].float()
-    if "image_attention_mask" in inputs:
-        inputs["image_attention_mask"] = inputs["image_attention_mask"].long()
+        if features.shape[-1] == feature_size:  # else the model names the feature size expected
+            check_image_boxes(inputs["image_boxes"], features, inputs.get("image_attention_mask"))
     return inputs
-
-
-def _read_image(image, timeout=None):
-    if isinstance(image, str) and image.startswith(("http://", "https://", "data:image/")):
-        image = load_image_from_url(image, timeout=timeout)
-    return load_image(image)
 
 
 class VisualQuestionAnsweringPipeline(Pipeline):
@@ -96,22 +104,30 @@ class VisualQuestionAnsweringPipeline(Pipeline):
     _load_feature_extractor = False
     _load_tokenizer = False
 
-    def _sanitize_parameters(self, top_k=None, return_attention=None, timeout=None, **kwargs):
+    def _sanitize_parameters(self, top_k=None, return_attention=None, timeout=None, **unknown):
+        refuse_unknown_parameters(self, unknown, ("top_k", "return_attention", "timeout"))
         preprocess_params, forward_params, postprocess_params = {}, {}, {}
-        if timeout is not None:
+        if check_timeout(timeout) is not None:
             preprocess_params["timeout"] = timeout
         if top_k is not None:
-            if not isinstance(top_k, int) or top_k < 1:
+            if isinstance(top_k, bool) or not isinstance(top_k, numbers.Integral) or top_k < 1:
                 raise ValueError(f"top_k must be a positive integer, got {top_k!r}")
-            postprocess_params["top_k"] = top_k
-        if return_attention is not None:
+            postprocess_params["top_k"] = int(top_k)  # numpy integers too
+        if check_flag("return_attention", return_attention) is not None:
             forward_params["return_attention"] = return_attention
             postprocess_params["return_attention"] = return_attention
         return preprocess_params, forward_params, postprocess_params
 
     def __call__(self, image=None, question: str | list[str] | None = None, **kwargs):
-        if _is_question_input(image) or (isinstance(image, list) and image and all(_is_question_input(i) for i in image)):
-            inputs = image
+        for name, value in (("images", image), ("questions", question)):
+            if isinstance(value, (list, tuple)) and not value:
+                raise ValueError(f"an empty list of {name} was given: nothing to answer")
+        if _is_question_input(image) or (isinstance(image, (list, tuple)) and all(_is_question_input(i) for i in image)):
+            if question is not None:
+                raise ValueError("the questions are given twice: in the {'image', 'question'} dicts and as question=")
+            inputs = list(image) if isinstance(image, tuple) else image
+        elif isinstance(image, types.GeneratorType) and question is None:
+            inputs = image  # a stream of {"image", "question"} dicts, answered lazily
         elif image is None or question is None:
             raise ValueError("the pipeline needs an image and a question, e.g. vqa(image='cat.png', question='what is this?')")
         elif isinstance(image, (list, tuple)) and isinstance(question, (list, tuple)):
@@ -127,12 +143,17 @@ class VisualQuestionAnsweringPipeline(Pipeline):
     def preprocess(self, inputs, timeout=None):
         if not isinstance(inputs, dict) or "image" not in inputs or "question" not in inputs:
             raise ValueError("each input must be a dict with an 'image' and a 'question'")
+        unknown = sorted(set(inputs) - set(INPUT_KEYS))
+        if unknown:
+            raise ValueError(f"unknown key(s) {unknown} in an input dict; it holds an 'image' and a 'question' only")
         question = inputs["question"]
+        if not isinstance(question, str):
+            raise TypeError(f"each question must be a string; got {type(question).__name__}: {question!r}")
         if self.model.config.image_encoder == "features":
             model_inputs = self.processor(text=question, return_tensors="pt")
             model_inputs.update(_read_region_features(inputs["image"], self.model.config.image_feature_size))
         else:
-            model_inputs = self.processor(images=_read_image(inputs["image"], timeout), text=question, return_tensors="pt")
+            model_inputs = self.processor(images=read_image(inputs["image"], timeout), text=question, return_tensors="pt")
         model_inputs = model_inputs.to(self.dtype)  # image inputs in the model's dtype (bf16 / fp16 loads)
         unknown = self.processor.unknown_words(question)
         if unknown:

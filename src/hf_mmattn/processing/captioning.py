@@ -16,7 +16,7 @@ from transformers import BatchFeature, PreTrainedTokenizerFast, ProcessorMixin
 from transformers.image_utils import IMAGENET_STANDARD_MEAN, IMAGENET_STANDARD_STD
 
 from .vqa import square_image_processor
-from .words import unknown_words, word_level_tokenizer, word_vocabulary
+from .words import check_text, unknown_words, word_level_tokenizer, word_vocabulary
 
 logger = logging.getLogger(__name__)
 
@@ -73,6 +73,7 @@ class CaptioningProcessor(ProcessorMixin):
         for caption in captions:
             if not isinstance(caption, str):
                 raise TypeError(f"a caption must be a string; got {type(caption).__name__}: {caption!r}")
+            check_text(caption, "the caption")
         return list(captions)
 
     def encode_captions(self, text, add_end_token: bool = False) -> dict[str, torch.Tensor]:
@@ -104,9 +105,26 @@ class CaptioningProcessor(ProcessorMixin):
 
     def unknown_words(self, caption: str) -> list[str]:
         """The words of ``caption``, as the tokenizer normalises them, that map to ``<unk>``."""
+        if not isinstance(caption, str):
+            raise TypeError(f"unknown_words takes one caption, a string; got {type(caption).__name__}")
+        check_text(caption, "the caption")
         return unknown_words(self.tokenizer, caption)
 
-    def __call__(self, images=None, text=None, add_end_token: bool = False, return_tensors="pt", **kwargs) -> BatchFeature:
+    def __call__(
+        self, images=None, text=None, add_end_token: bool = False, return_tensors="pt", padding=True, **kwargs
+    ) -> BatchFeature:
+        """``padding`` is accepted for transformers' image-text-to-text pipeline, which passes
+        ``padding=True`` with several prompts: captions are always padded (see the module
+        docstring), so any other value is refused, as is any other keyword argument."""
+        if kwargs:
+            raise TypeError(
+                f"CaptioningProcessor got unexpected keyword argument(s) {sorted(kwargs)}; it takes images, text, "
+                "add_end_token and return_tensors ('pt' or 'np')"
+            )
+        if not isinstance(add_end_token, bool):
+            raise TypeError(f"add_end_token must be True (training captions) or False (prompts); got {add_end_token!r}")
+        if padding not in (True, "longest"):
+            raise ValueError(f"captions are always padded to the longest of the batch; padding={padding!r} is not supported")
         if images is None and text is None:
             raise ValueError("give images, text (captions, or \"\" to caption from scratch) or both")
         data = {}

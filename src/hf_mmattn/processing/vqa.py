@@ -15,7 +15,7 @@ from transformers.image_processing_backends import PilBackend
 from transformers.image_utils import IMAGENET_STANDARD_MEAN, IMAGENET_STANDARD_STD, PILImageResampling
 
 from .images import DEFAULT_MAX_PIXELS, load_image
-from .words import unknown_words, word_level_tokenizer, word_vocabulary
+from .words import check_text, unknown_words, word_level_tokenizer, word_vocabulary
 
 logger = logging.getLogger(__name__)
 
@@ -72,9 +72,12 @@ class VQAProcessor(ProcessorMixin):
     """Prepares (image, question) pairs for every VQA model of the package.
 
     ``processor(images=..., text=...)`` returns ``pixel_values`` plus ``input_ids`` /
-    ``attention_mask``. Questions must be non-empty strings; unknown words become ``[UNK]``
-    (``unknown_words`` lists them); questions longer than the tokenizer's ``model_max_length``
-    are truncated to it with a warning.
+    ``attention_mask``. Questions must be non-empty strings of valid Unicode; unknown words become
+    ``[UNK]`` (``unknown_words`` lists them); questions longer than the tokenizer's
+    ``model_max_length`` are truncated to it with a warning. Images and questions are encoded
+    independently: with fewer images than questions, give the model an ``image_index`` saying
+    which image each question is about. Other keyword arguments are refused: the processor has
+    no padding or truncation options to set.
     """
 
     def __init__(self, image_processor=None, tokenizer=None, **kwargs):
@@ -103,13 +106,22 @@ class VQAProcessor(ProcessorMixin):
                 raise TypeError(f"a question must be a string; got {type(question).__name__}: {question!r}")
             if not question.strip():
                 raise ValueError("a question is empty: ask something, e.g. 'what color is the circle?'")
+            check_text(question, "the question")
         return list(questions)
 
     def unknown_words(self, question: str) -> list[str]:
         """The words of ``question``, as the tokenizer normalises them, that map to ``[UNK]``."""
+        if not isinstance(question, str):
+            raise TypeError(f"unknown_words takes one question, a string; got {type(question).__name__}")
+        check_text(question, "the question")
         return unknown_words(self.tokenizer, question)
 
     def __call__(self, images=None, text=None, return_tensors="pt", **kwargs) -> BatchFeature:
+        if kwargs:
+            raise TypeError(
+                f"VQAProcessor got unexpected keyword argument(s) {sorted(kwargs)}; it takes images, text and "
+                "return_tensors ('pt' or 'np')"
+            )
         if images is None and text is None:
             raise ValueError("give images, text (the questions) or both")
         data = {}

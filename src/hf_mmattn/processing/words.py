@@ -37,6 +37,19 @@ def word_level_tokenizer(vocab: dict[str, int], *, unk_token: str, **tokenizer_k
     return PreTrainedTokenizerFast(tokenizer_object=tokenizer, unk_token=unk_token, **tokenizer_kwargs)
 
 
+def check_text(text: str, what: str) -> None:
+    """Refuses a string that is not valid Unicode (a lone surrogate such as ``"\\ud800"``, left by
+    decoding bytes with ``errors="surrogateescape"`` or by a JSON file that splits an emoji), which
+    the ``tokenizers`` library rejects with an unrelated type error."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as error:
+        raise ValueError(
+            f"{what} {text[:60]!r} is not valid Unicode text ({error.reason} at character {error.start}): "
+            "decode it again with errors='replace', or remove that character"
+        ) from None
+
+
 def unknown_words(tokenizer: PreTrainedTokenizerFast, text: str) -> list[str]:
     """The words of ``text``, as ``tokenizer`` normalises and splits them, outside its vocabulary."""
     backend = tokenizer.backend_tokenizer
