@@ -47,6 +47,7 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
+import transformers
 from transformers import AutoModelForImageTextToText, AutoProcessor
 
 import hf_mmattn  # noqa: F401  (registers the Auto classes)
@@ -430,6 +431,7 @@ def main(argv: list[str] | None = None) -> dict:
     ids_match = all(processor.tokenizer.convert_tokens_to_ids(word) == index for word, index in word_map.items())
     results = {
         "torch": torch.__version__,
+        "transformers": transformers.__version__,
         "threads": torch.get_num_threads(),
         "sizes": {**SIZES, "vocab_size": len(word_map), "grid": [GRID, GRID], "end_bias": END_BIAS},
         "toy_sizes": {**TOY_SIZES, "train_steps": args.toy_steps, "captions": len(TOY_CAPTION_LENGTHS)},
