@@ -212,7 +212,7 @@ def test_evaluate_module_gives_the_same_numbers(metric, no_java):
     assert metric.name == "caption_metrics"
     with pytest.warns(UserWarning):
         assert metric.compute(predictions=predictions, references=references) == expected
-    for prediction, captions in zip(predictions, references):
+    for prediction, captions in zip(predictions, references, strict=True):
         metric.add(prediction=prediction, references=captions)
     with pytest.warns(UserWarning):
         assert metric.compute() == expected

@@ -398,7 +398,7 @@ def test_max_new_tokens_is_respected_and_generation_stops_at_the_end_token(kind)
     generated = model.generate(input_ids=start_prompt(4), **random_images(model.config, batch=4, seed=2), max_new_tokens=8)
     ended = [row.index(END) if END in row else None for row in generated.tolist()]
     assert any(position is not None and position < generated.shape[1] - 1 for position in ended), generated
-    for row, position in zip(generated.tolist(), ended):
+    for row, position in zip(generated.tolist(), ended, strict=True):
         if position is not None:
             assert row[position + 1 :] == [PAD] * (len(row) - position - 1)
 

@@ -49,8 +49,8 @@ def test_same_seed_same_data_different_seed_different_data(shapes):
     other = generate_shapes_captions(num_train=300, num_val=40, num_test=30, image_size=SIZE, seed=1)
     for name in shapes:
         first, second = _raw(shapes[name]), _raw(other[name])
-        assert sum(a[0] != b[0] for a, b in zip(first, second)) > 0.9 * len(first)
-        assert sum(a[1] != b[1] for a, b in zip(first, second)) > 0.9 * len(first)
+        assert sum(a[0] != b[0] for a, b in zip(first, second, strict=True)) > 0.9 * len(first)
+        assert sum(a[1] != b[1] for a, b in zip(first, second, strict=True)) > 0.9 * len(first)
     # the splits differ from each other, and a split does not depend on the other splits' sizes
     assert _raw(shapes["validation"])[:30] != _raw(shapes["test"])
     smaller = generate_shapes_captions(num_train=7, num_val=40, num_test=0, image_size=SIZE, seed=0)
@@ -134,7 +134,7 @@ def _check_caption(caption, objects):
 def test_every_caption_is_true_of_its_objects(shapes):
     kinds = {"single": 0, "relation": 0, "list": 0, "position": 0}
     for split in shapes.values():
-        for captions, objects in zip(split["captions"], split["objects"]):
+        for captions, objects in zip(split["captions"], split["objects"], strict=True):
             assert len(set(captions)) == len(captions), captions
             caption_kinds = [_check_caption(caption, objects) for caption in captions]
             for kind in caption_kinds:
@@ -194,7 +194,7 @@ def test_options_and_bad_arguments():
     assert all(len(c) == 2 for c in data["train"]["captions"])
     many = generate_shapes_captions(num_train=30, num_val=0, num_test=0, max_objects=5, captions_per_image=8)
     assert max(len(o) for o in many["train"]["objects"]) > 3
-    for captions, objects in zip(many["train"]["captions"], many["train"]["objects"]):
+    for captions, objects in zip(many["train"]["captions"], many["train"]["objects"], strict=True):
         for caption in captions:
             _check_caption(caption, objects)
     with pytest.raises(ValueError, match="num_val"):

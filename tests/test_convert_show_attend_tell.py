@@ -346,7 +346,7 @@ def test_converted_folder_loads_with_the_auto_classes_and_generates(tmp_path, en
     for _ in range(6):
         logits, _ = tutorial_decode(decoder_state, annotations, sequences)
         sequences = torch.cat([sequences, logits[:, -1].argmax(dim=-1, keepdim=True)], dim=1)
-    for row, expected in zip(generated.tolist(), sequences.tolist()):
+    for row, expected in zip(generated.tolist(), sequences.tolist(), strict=True):
         end = expected.index(word_map["<end>"]) + 1 if word_map["<end>"] in expected else len(expected)
         assert row[:end] == expected[:end]
     assert len(processor.post_process_image_text_to_text(generated)) == 2

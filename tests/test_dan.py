@@ -67,7 +67,7 @@ def test_dual_attention_step_matches_a_float64_hand_computation():
     with torch.no_grad():
         output = step(regions, words, visual_memory, textual_memory, region_mask, word_mask)
         expected = _expected_step(step, regions, words, visual_memory, textual_memory, region_mask, word_mask)
-    for actual, reference in zip(output, expected):
+    for actual, reference in zip(output, expected, strict=True):
         assert actual.dtype == torch.float64
         torch.testing.assert_close(actual, reference, rtol=1e-12, atol=1e-12)
     assert output.visual.shape == (2, 4) and output.textual.shape == (2, 4)
@@ -113,7 +113,7 @@ def test_memory_recursion_matches_an_explicit_recomputation(num_steps):
         memory = v * u
         torch.testing.assert_close(output.question_embeds, u, rtol=1e-10, atol=1e-10)
         assert len(output.attentions) == len(output.question_attentions) == num_steps
-        for step, visual_attention, textual_attention in zip(model.steps, output.attentions, output.question_attentions):
+        for step, visual_attention, textual_attention in zip(model.steps, output.attentions, output.question_attentions, strict=True):
             v, u, alpha_v, alpha_u = _expected_step(step, features, words, memory, memory, region_mask, mask)
             torch.testing.assert_close(visual_attention, alpha_v, rtol=1e-10, atol=1e-10)
             torch.testing.assert_close(textual_attention, alpha_u, rtol=1e-10, atol=1e-10)
@@ -159,7 +159,7 @@ def test_padding_words_get_zero_weight_and_do_not_change_the_answer():
         output = model(**inputs, output_attentions=True)
         longer = model(**padded, output_attentions=True)
     torch.testing.assert_close(longer.logits, output.logits)
-    for short, long in zip(output.question_attentions, longer.question_attentions):
+    for short, long in zip(output.question_attentions, longer.question_attentions, strict=True):
         assert short.shape == (3, 5) and long.shape == (3, 8)
         assert (short[inputs["attention_mask"] == 0] == 0).all()
         assert (long[:, 5:] == 0).all()

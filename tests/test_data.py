@@ -180,7 +180,7 @@ def test_easy_vqa_answers_and_types(easy_vqa):
     train = easy_vqa["train"]
     assert all(len(answers) == 1 for answers in train["answers"])
     by_type = {}
-    for answers, answer_type in zip(train["answers"], train["answer_type"]):
+    for answers, answer_type in zip(train["answers"], train["answer_type"], strict=True):
         by_type.setdefault(answer_type, set()).add(answers[0])
     assert by_type == {
         "yes/no": {"yes", "no"},

@@ -89,8 +89,8 @@ def test_parallel_co_attention_matches_the_equations(bias):
             torch.testing.assert_close(output.image_attention[b, real_regions], torch.tensor(a_v, dtype=torch.float64))
             torch.testing.assert_close(output.question_attention[b, real_words], torch.tensor(a_q, dtype=torch.float64))
             assert (output.image_attention[b, ~real_regions] == 0).all() and (output.question_attention[b, ~real_words] == 0).all()
-            torch.testing.assert_close(output.attended_image[b], sum(a * v for a, v in zip(a_v, vs)))
-            torch.testing.assert_close(output.attended_question[b], sum(a * q for a, q in zip(a_q, words)))
+            torch.testing.assert_close(output.attended_image[b], sum(a * v for a, v in zip(a_v, vs, strict=True)))
+            torch.testing.assert_close(output.attended_question[b], sum(a * q for a, q in zip(a_q, words, strict=True)))
 
 
 @pytest.mark.parametrize("bias", [False, True])
@@ -106,7 +106,7 @@ def test_alternating_co_attention_matches_the_equations(bias):
     def attend(step, xs, guide):
         guide_part = _linear(step.guide_projection, guide) if guide is not None else 0
         weights = _softmax([_linear(step.score, torch.tanh(_linear(step.input_projection, x) + guide_part)).item() for x in xs])
-        return sum(w * x for w, x in zip(weights, xs)), torch.tensor(weights, dtype=torch.float64)
+        return sum(w * x for w, x in zip(weights, xs, strict=True)), torch.tensor(weights, dtype=torch.float64)
 
     with torch.no_grad():
         output = layer(question, regions, word_mask, region_mask)
@@ -136,7 +136,7 @@ def test_co_attention_ignores_padded_words_and_masked_regions(layer_class):
     with torch.no_grad():
         clean = layer(question, regions, word_mask, region_mask)
         dirty = layer(garbage_question, garbage_regions, word_mask, region_mask)
-        for a, b in zip(clean, dirty):
+        for a, b in zip(clean, dirty, strict=True):
             torch.testing.assert_close(a, b)
         for row in range(3):  # ... and each row gets what its real words and regions alone give
             length, count = int(word_mask[row].sum()), int(region_mask[row].sum())
@@ -174,7 +174,7 @@ def test_phrase_encoder_matches_the_n_gram_windows(windows):
                     assert (output[b, t] == 0).all()
                     continue
                 ngrams = []
-                for size, convolution in zip((1, 2, 3), encoder.convolutions):
+                for size, convolution in zip((1, 2, 3), encoder.convolutions, strict=True):
                     value = convolution.bias.clone()
                     for k in range(size):
                         position = t + starts[size] + k
@@ -215,7 +215,7 @@ def test_model_matches_the_hierarchy_built_by_hand(mode):
             h_s = torch.tanh(encoder.question_layer(torch.cat([q_s + v_s, h_p], -1)))
             torch.testing.assert_close(output.pooled_output[row], h_s[0])
             torch.testing.assert_close(output.question_embeds[row], q_s[0])
-            for level, image_map, word_map in zip(levels, output.attentions, output.question_attentions):
+            for level, image_map, word_map in zip(levels, output.attentions, output.question_attentions, strict=True):
                 torch.testing.assert_close(image_map[row], level.image_attention[0])
                 torch.testing.assert_close(word_map[row, :length], level.question_attention[0])
                 assert (word_map[row, length:] == 0).all()
@@ -236,7 +236,7 @@ def test_model_is_padding_invariant(mode, windows):
         c = model(**dict(padded, input_ids=b_ids))
     torch.testing.assert_close(a.logits, b.logits)
     torch.testing.assert_close(a.logits, c.logits)
-    for x, y in zip(a.question_attentions, b.question_attentions):
+    for x, y in zip(a.question_attentions, b.question_attentions, strict=True):
         torch.testing.assert_close(x, y[:, :5])
         assert (y[:, 5:] == 0).all()
 
@@ -257,7 +257,7 @@ def test_attention_maps_of_the_three_levels(mode, image_encoder, grid):
         quiet = model(**inputs)
     assert output.image_grid_size == grid
     assert len(output.attentions) == len(output.question_attentions) == 3
-    for image_map, word_map in zip(output.attentions, output.question_attentions):
+    for image_map, word_map in zip(output.attentions, output.question_attentions, strict=True):
         assert image_map.shape == (3, grid[0] * grid[1]) and word_map.shape == (3, 5)
         torch.testing.assert_close(image_map.sum(-1), torch.ones(3))
         torch.testing.assert_close(word_map.sum(-1), torch.ones(3))

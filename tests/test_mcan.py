@@ -76,7 +76,7 @@ def test_released_layer_norm_matches_its_formula_values_and_gradients(eps):
     torch.testing.assert_close(ours, expected, rtol=1e-12, atol=1e-12)
     ours_grads = torch.autograd.grad(ours, (x, norm.weight, norm.bias), grad)
     expected_grads = torch.autograd.grad(expected, (x, norm.weight, norm.bias), grad)
-    for actual, reference in zip(ours_grads, expected_grads):
+    for actual, reference in zip(ours_grads, expected_grads, strict=True):
         torch.testing.assert_close(actual, reference, rtol=1e-10, atol=1e-10)
     assert torch.autograd.gradcheck(lambda x, w, b: _ReleasedLayerNormFunction.apply(x, w, b, eps), (x, norm.weight, norm.bias))
     # Not nn.LayerNorm: the unbiased std and eps outside the square root change the values.
@@ -186,7 +186,7 @@ def test_sdpa_and_eager_give_the_same_outputs_and_gradients(layout):
         results[attn] = (output, {name: p.grad.clone() for name, p in model.named_parameters() if p.grad is not None})
     (sdpa, sdpa_grads), (eager, eager_grads) = results["sdpa"], results["eager"]
     torch.testing.assert_close(sdpa.logits, eager.logits, rtol=1e-5, atol=1e-6)
-    for x, y in zip(sdpa.attentions + sdpa.question_attentions, eager.attentions + eager.question_attentions):
+    for x, y in zip(sdpa.attentions + sdpa.question_attentions, eager.attentions + eager.question_attentions, strict=True):
         torch.testing.assert_close(x, y, rtol=1e-5, atol=1e-6)
     assert sdpa_grads.keys() == eager_grads.keys() and len(sdpa_grads) > 50
     for name in sdpa_grads:
@@ -256,7 +256,7 @@ def test_padded_words_change_nothing():
         other = model(**dict(inputs, **dict(longer, input_ids=other_ids)))
     torch.testing.assert_close(padded.logits, output.logits)
     torch.testing.assert_close(other.logits, output.logits)
-    for short, long in zip(output.question_attentions, padded.question_attentions):
+    for short, long in zip(output.question_attentions, padded.question_attentions, strict=True):
         torch.testing.assert_close(long[:, :5], short)
         assert (long[:, 5:] == 0).all()
         assert (short[inputs["attention_mask"] == 0] == 0).all()
@@ -520,7 +520,7 @@ def test_converter_gives_the_released_models_logits(tmp_path, format, prefix, bo
     processor = AutoProcessor.from_pretrained(folder)
     ids = processor(text=["What color is the dog?", "Is-the cat/dog RED???"])["input_ids"]
     vocab = json.loads((tmp_path / "token_to_ix.json").read_text())
-    for row, question in zip(ids.tolist(), ["What color is the dog?", "Is-the cat/dog RED???"]):
+    for row, question in zip(ids.tolist(), ["What color is the dog?", "Is-the cat/dog RED???"], strict=True):
         words = question_words(question)
         assert row[: len(words)] == [vocab.get(w, 1) for w in words] and set(row[len(words):]) <= {0}
 

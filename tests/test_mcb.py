@@ -61,7 +61,7 @@ def _explicit_question(model, input_ids, attention_mask):
     """[h_1; h_2]: final hidden states of both LSTM layers, each question run alone without padding."""
     encoder = model.question_encoder
     vectors = []
-    for ids, mask in zip(input_ids, attention_mask):
+    for ids, mask in zip(input_ids, attention_mask, strict=True):
         words = ids[: int(mask.sum())][None]
         _, (h, _) = encoder.lstm(torch.tanh(encoder.embedding(words)))
         vectors.append(torch.cat([h[0, 0], h[1, 0]]))
@@ -214,7 +214,7 @@ def test_save_and_reload_keeps_the_sketches_and_the_answers(tmp_path, caplog, im
     with torch.no_grad():
         actual = loaded(**inputs, output_attentions=True)
     torch.testing.assert_close(actual.logits, expected.logits, rtol=1e-6, atol=1e-6)
-    for x, y in zip(actual.attentions, expected.attentions):
+    for x, y in zip(actual.attentions, expected.attentions, strict=True):
         torch.testing.assert_close(x, y, rtol=1e-6, atol=1e-6)
 
     base = AutoModel.from_pretrained(tmp_path).eval()

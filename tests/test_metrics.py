@@ -121,7 +121,7 @@ def test_evaluate_module_gives_the_same_numbers(metric):
     assert metric.name == "vqa_accuracy"
     assert metric.compute(predictions=predictions, references=references, answer_types=answer_types) == expected
 
-    for prediction, answers in zip(predictions, references):
+    for prediction, answers in zip(predictions, references, strict=True):
         metric.add(prediction=prediction, references=answers)
     assert metric.compute() == compute_vqa_accuracy(predictions, references)
 

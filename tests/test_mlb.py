@@ -37,7 +37,7 @@ def _question_vectors(model, input_ids, attention_mask):
     """q: the GRU's last hidden state, each question run alone over its real words."""
     encoder = model.question_encoder
     vectors = []
-    for ids, mask in zip(input_ids, attention_mask):
+    for ids, mask in zip(input_ids, attention_mask, strict=True):
         _, h_n = encoder.lstm(encoder.embedding(ids[: int(mask.sum())])[None])
         vectors.append(h_n[-1, 0])
     return torch.stack(vectors)
@@ -55,7 +55,7 @@ def _expected_mlb(model, question, regions, region_mask):
     glimpses = [(alpha[:, :, None] * regions).sum(1) for alpha in alphas]
     answer = model.answer_fusion
     if config.glimpse_projection == "per_glimpse":
-        image = torch.cat([torch.tanh(_linear(block, v)) for block, v in zip(answer.image_projection.blocks, glimpses)], dim=-1)
+        image = torch.cat([torch.tanh(_linear(block, v)) for block, v in zip(answer.image_projection.blocks, glimpses, strict=True)], dim=-1)
     else:
         image = torch.tanh(_linear(answer.image_projection, torch.cat(glimpses, dim=-1)))
     pooled = torch.tanh(_linear(answer.question_projection, question)) * image
@@ -76,7 +76,7 @@ def test_attention_and_answer_match_the_equations_in_float64(glimpse_projection)
         alphas, pooled = _expected_mlb(model, question, inputs["image_features"], inputs["image_attention_mask"])
     torch.testing.assert_close(output.question_embeds, question, rtol=1e-12, atol=1e-12)
     assert len(output.attentions) == 3
-    for actual, expected in zip(output.attentions, alphas):
+    for actual, expected in zip(output.attentions, alphas, strict=True):
         torch.testing.assert_close(actual, expected, rtol=1e-12, atol=1e-12)
     assert output.pooled_output.shape == (3, 3 * 5)
     torch.testing.assert_close(output.pooled_output, pooled, rtol=1e-12, atol=1e-12)
@@ -133,7 +133,7 @@ def test_fusion_activation_switch(activation):
         answer = model.answer_fusion
         glimpses = [(a[:, :, None] * inputs["image_features"]).sum(1) for a in output.attentions]
         sigma = torch.relu if activation == "relu" else (lambda x: x)
-        image = torch.cat([sigma(_linear(block, v)) for block, v in zip(answer.image_projection.blocks, glimpses)], -1)
+        image = torch.cat([sigma(_linear(block, v)) for block, v in zip(answer.image_projection.blocks, glimpses, strict=True)], -1)
         expected = sigma(_linear(answer.question_projection, output.question_embeds)) * image
     torch.testing.assert_close(output.pooled_output, expected)
 

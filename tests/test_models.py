@@ -101,7 +101,7 @@ def test_san_model_matches_explicit_hops(make_tiny_model):
         with torch.no_grad():
             output = model(**inputs, output_attentions=True)
             regions, query = output.image_embeds, output.question_embeds
-            for hop, attention in zip(model.hops, output.attentions):
+            for hop, attention in zip(model.hops, output.attentions, strict=True):
                 image_part = regions @ hop.image_projection.weight.T
                 if form == "code":
                     image_part = torch.tanh(image_part + hop.image_projection.bias)
@@ -166,7 +166,7 @@ def test_image_index_equals_repeating_the_image(make_tiny_model, model_name, ima
         b = model(**repeated, output_attentions=True)
     torch.testing.assert_close(a.logits, b.logits)
     if model_name == "san":
-        for x, y in zip(a.attentions, b.attentions):
+        for x, y in zip(a.attentions, b.attentions, strict=True):
             torch.testing.assert_close(x, y)
     # The index matters: another assignment gives other answers.
     with torch.no_grad():

@@ -43,7 +43,7 @@ def _question_vectors(model, input_ids, attention_mask):
     """q: the GRU's last hidden state, each question run alone over its real words."""
     encoder = model.question_encoder
     vectors = []
-    for ids, mask in zip(input_ids, attention_mask):
+    for ids, mask in zip(input_ids, attention_mask, strict=True):
         _, h_n = encoder.lstm(encoder.embedding(ids[: int(mask.sum())])[None])
         vectors.append(h_n[-1, 0])
     return torch.stack(vectors)
@@ -81,7 +81,7 @@ def _expected_mutan(model, question, regions, region_mask):
     glimpses = [(alpha[:, :, None] * regions).sum(1) for alpha in alphas]
     answer = model.answer_fusion
     if config.glimpse_projection == "per_glimpse":
-        v_tilde = torch.cat([project(_linear(block, v)) for block, v in zip(answer.image_projection.blocks, glimpses)], dim=-1)
+        v_tilde = torch.cat([project(_linear(block, v)) for block, v in zip(answer.image_projection.blocks, glimpses, strict=True)], dim=-1)
     else:
         v_tilde = project(_linear(answer.image_projection, torch.cat(glimpses, dim=-1)))
     q_tilde = project(_linear(answer.question_projection, question))
@@ -111,7 +111,7 @@ def test_attention_and_answer_match_the_tucker_equations_in_float64(fusion, proj
         alphas, pooled = _expected_mutan(model, question, inputs["image_features"], inputs["image_attention_mask"])
     torch.testing.assert_close(output.question_embeds, question, rtol=1e-12, atol=1e-12)
     assert len(output.attentions) == 3
-    for actual, expected in zip(output.attentions, alphas):
+    for actual, expected in zip(output.attentions, alphas, strict=True):
         torch.testing.assert_close(actual, expected, rtol=1e-10, atol=1e-12)
     assert output.pooled_output.shape == (3, 6)
     torch.testing.assert_close(output.pooled_output, pooled, rtol=1e-10, atol=1e-12)
@@ -178,7 +178,7 @@ def test_factor_init_gain_scales_only_the_factor_matrices_and_reloads(tmp_path, 
             assert weight.abs().max() <= 1 / weight.shape[1] ** 0.5
     model.save_pretrained(tmp_path)
     reloaded = MutanForVisualQuestionAnswering.from_pretrained(tmp_path)
-    for (name, expected), actual in zip(model.state_dict().items(), reloaded.state_dict().values()):
+    for (name, expected), actual in zip(model.state_dict().items(), reloaded.state_dict().values(), strict=True):
         torch.testing.assert_close(actual, expected, rtol=0, atol=0, msg=name)
 
 

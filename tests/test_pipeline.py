@@ -94,17 +94,17 @@ def test_lists_and_dicts(vqa, checkpoint):
 
     one_question = vqa(image=images, question="is it red?", top_k=2)
     assert len(one_question) == 2
-    for image, result in zip(images, one_question):
+    for image, result in zip(images, one_question, strict=True):
         _check(result, _expected_answers(model, processor, image, "is it red?", 2))
 
     one_image = vqa(image=images[1], question=questions, top_k=2)
-    for question, result in zip(questions, one_image):
+    for question, result in zip(questions, one_image, strict=True):
         _check(result, _expected_answers(model, processor, images[1], question, 2))
 
     every_pair = vqa(image=images, question=questions, top_k=1)
     assert len(every_pair) == 4
     pairs = [(image, question) for question in questions for image in images]
-    for (image, question), result in zip(pairs, every_pair):
+    for (image, question), result in zip(pairs, every_pair, strict=True):
         _check(result, _expected_answers(model, processor, image, question, 1))
 
     _check(vqa({"image": images[0], "question": "is it blue?"}, top_k=2), _expected_answers(model, processor, images[0], "is it blue?", 2))
@@ -123,13 +123,13 @@ def test_batched_inference(vqa, checkpoint, batch_size):
     pairs = [(image, question) for question in questions for image in images]
     batched = vqa(image=images, question=questions, top_k=2, batch_size=batch_size)
     assert len(batched) == 4
-    for (image, question), result in zip(pairs, batched):
+    for (image, question), result in zip(pairs, batched, strict=True):
         _check(result, _expected_answers(model, processor, image, question, 2))
     with_attention = vqa(image=images, question=questions, top_k=2, batch_size=batch_size, return_attention=True)
-    for (image, question), result in zip(pairs, with_attention):
+    for (image, question), result in zip(pairs, with_attention, strict=True):
         assert result["image_grid_size"] == GRID
         single = vqa(image=image, question=question, top_k=2, return_attention=True)
-        for attention, reference in zip(result["attentions"], single["attentions"]):
+        for attention, reference in zip(result["attentions"], single["attentions"], strict=True):
             np.testing.assert_allclose(attention, reference, rtol=1e-5, atol=1e-7)
 
 
@@ -143,7 +143,7 @@ def test_return_attention(vqa, checkpoint):
     assert len(result["attentions"]) == model.config.num_hops
     with torch.no_grad():
         expected = model(**processor(images=image, text="is it red?"), output_attentions=True).attentions
-    for attention, reference in zip(result["attentions"], expected):
+    for attention, reference in zip(result["attentions"], expected, strict=True):
         assert isinstance(attention, np.ndarray) and attention.shape == GRID
         assert attention.sum() == pytest.approx(1.0, abs=1e-5)
         np.testing.assert_allclose(attention, reference[0].reshape(GRID).numpy(), rtol=1e-5, atol=1e-7)

@@ -188,7 +188,7 @@ def test_convert_tsv_to_openvqa_npz(tsv, tmp_path):
         assert sorted(archive.files) == ["bbox", "image_h", "image_w", "num_bbox", "x"]
         np.testing.assert_array_equal(archive["bbox"], images[73][1])  # pixels, as OpenVQA stores them
         assert int(archive["num_bbox"]) == 5 and float(archive["image_w"]) == WIDTH
-    for target, (image_id, (features, boxes)) in zip(written, images.items()):
+    for target, (image_id, (features, boxes)) in zip(written, images.items(), strict=True):
         regions = load_region_features(target)
         np.testing.assert_array_equal(regions.features, features)
         np.testing.assert_array_equal(regions.boxes, load_region_features(path, image_id=image_id).boxes)

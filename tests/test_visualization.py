@@ -188,7 +188,7 @@ def test_plot_caption_attention_brightens_the_attended_cell(tmp_path):
     png = np.asarray(Image.open(path).convert("RGB")).astype(int)
     original = _panel_pixels(fig, png, fig.axes[0])
     assert abs(original.mean() - 200) < 3  # the plain image keeps its grey
-    for ax, (row, col) in zip(fig.axes[1:], corners.values()):
+    for ax, (row, col) in zip(fig.axes[1:], corners.values(), strict=True):
         panel = _panel_pixels(fig, png, ax)
         height, width = panel.shape[:2]
         cell = panel[row * height // 8 : (row + 1) * height // 8, col * width // 8 : (col + 1) * width // 8]

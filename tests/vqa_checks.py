@@ -224,14 +224,14 @@ def assert_pipeline_matches_model(folder, model, processor, color: str = "red", 
     np.testing.assert_allclose([r["score"] for r in result["answers"]], scores[order].numpy(), rtol=1e-5)
 
     assert result["image_grid_size"] == (4, 4) and len(result["attentions"]) == len(expected.attentions) > 0
-    for attention, reference in zip(result["attentions"], expected.attentions):
+    for attention, reference in zip(result["attentions"], expected.attentions, strict=True):
         assert attention.shape == (4, 4) and attention.sum() == pytest.approx(1.0, abs=1e-5)
         np.testing.assert_allclose(attention, reference[0].reshape(4, 4).numpy(), rtol=1e-5, atol=1e-7)
 
     word_maps = expected.question_attentions or ()
     assert len(result.get("question_attentions") or ()) == len(word_maps)
     words = int(inputs["attention_mask"].sum())
-    for attention, reference in zip(result.get("question_attentions") or (), word_maps):
+    for attention, reference in zip(result.get("question_attentions") or (), word_maps, strict=True):
         assert attention.shape == (words,) and attention.sum() == pytest.approx(1.0, abs=1e-5)
         np.testing.assert_allclose(attention, reference[0, :words].numpy(), rtol=1e-5, atol=1e-7)
     return result
@@ -275,7 +275,7 @@ def assert_image_index_equals_repeating_the_image(model):
     torch.testing.assert_close(shared.logits, repeated.logits)
     maps = lambda output: tuple(output.attentions or ()) + tuple(output.question_attentions or ())  # noqa: E731
     assert len(maps(shared)) == len(maps(repeated)) > 0
-    for x, y in zip(maps(shared), maps(repeated)):
+    for x, y in zip(maps(shared), maps(repeated), strict=True):
         torch.testing.assert_close(x, y)
     assert not torch.allclose(shared.logits, other.logits)
 
@@ -312,7 +312,7 @@ def assert_auto_classes_round_trip(folder, model, inputs, config_class, base_cla
         actual = loaded(**inputs, output_attentions=True)
     torch.testing.assert_close(actual.logits, expected.logits, rtol=1e-6, atol=1e-6)
     for name in ("attentions", "question_attentions"):
-        for x, y in zip(getattr(actual, name) or (), getattr(expected, name) or ()):
+        for x, y in zip(getattr(actual, name) or (), getattr(expected, name) or (), strict=True):
             torch.testing.assert_close(x, y, rtol=1e-6, atol=1e-6)
 
     base = AutoModel.from_pretrained(folder).eval()
