@@ -8,6 +8,18 @@ from transformers import AutoConfig, PreTrainedConfig
 from transformers.configuration_utils import SubConfigSpec
 
 
+# ResNet-152 up to res5c ("stage4", 2048 channels at 1/32 of the image): the grid features of
+# HieCoAtt, MCB, MLB, MUTAN and DAN (SAN and Show, Attend and Tell used VGG's last conv block).
+DEFAULT_BACKBONE_CONFIG = {
+    "model_type": "resnet",
+    "layer_type": "bottleneck",
+    "embedding_size": 64,
+    "hidden_sizes": [256, 512, 1024, 2048],
+    "depths": [3, 8, 36, 3],
+    "out_features": ["stage4"],
+}
+
+
 class MMAttnImageInputConfig(PreTrainedConfig):
     r"""
     The image input of [`~hf_mmattn.layers.encoders.ImageEncoder`].
@@ -17,7 +29,10 @@ class MMAttnImageInputConfig(PreTrainedConfig):
         num_channels: image channels for pixel inputs.
         scratch_cnn_channels: channels of the scratch CNN blocks (each halves the resolution).
         backbone_config: config of a transformers backbone (dict or config, e.g. a ResNetConfig with
-            ``out_features=["stage4"]``) when ``image_encoder="backbone"``.
+            ``out_features=["stage4"]``) when ``image_encoder="backbone"``. Left out, it is
+            :data:`DEFAULT_BACKBONE_CONFIG`, ResNet-152's res5c (the image features most of these
+            papers used), randomly initialised: load ImageNet weights with
+            ``model.load_pretrained_backbone("microsoft/resnet-152")`` (or a local copy).
         freeze_backbone: keep the backbone fixed, as the papers' ImageNet CNN features are.
         image_feature_size: dimension D of precomputed ``image_features`` (B, N, D).
         image_grid_pool_size: ``[height, width]`` to which a pixel input's feature map is
@@ -35,6 +50,11 @@ class MMAttnImageInputConfig(PreTrainedConfig):
     freeze_backbone: bool = True
     image_feature_size: int = 2048
     image_grid_pool_size: list[int] | tuple[int, int] | None = None
+
+    def __post_init__(self, **kwargs):
+        if self.image_encoder == "backbone" and self.backbone_config is None:
+            self.backbone_config = dict(DEFAULT_BACKBONE_CONFIG)
+        super().__post_init__(**kwargs)
 
 
 class MMAttnVQAConfig(MMAttnImageInputConfig):

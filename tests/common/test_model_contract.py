@@ -338,3 +338,32 @@ def test_half_precision_loading(zoo_model, dtype, tmp_path):
     half.save_pretrained(tmp_path / "half")
     again = zoo_model.model_class.from_pretrained(tmp_path / "half")
     assert {t.dtype for t in again.parameters() if t.is_floating_point()} == {dtype}
+
+
+# --- default configs --------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("config_class", "model_class"), [(c, m) for c, m, *_ in registered_classes()], ids=lambda x: x.__name__)
+def test_every_model_builds_from_its_default_config(config_class, model_class, tmp_path):
+    """A user's first ``Model(Config())`` builds: pixel models get a default backbone (ResNet-152's
+    res5c, random until ``load_pretrained_backbone``) instead of "needs a backbone_config".
+    Built on the meta device: the papers' sizes are tens of millions of parameters."""
+    config = config_class()
+    if config.image_encoder == "backbone":
+        assert config.backbone_config.model_type == "resnet" and list(config.backbone_config.depths) == [3, 8, 36, 3]
+    with torch.device("meta"):
+        model = model_class(config)
+    assert sum(parameter.numel() for parameter in model.parameters()) > 1e6
+    config.save_pretrained(tmp_path)
+    fields = lambda c: {k: v for k, v in c.to_dict().items() if k != "_name_or_path"}  # noqa: E731
+    assert fields(AutoConfig.from_pretrained(tmp_path)) == fields(config)
+
+
+def test_the_default_san_answers_from_pixels():
+    from hf_mmattn import SanConfig, SanForVisualQuestionAnswering
+
+    torch.manual_seed(0)
+    model = SanForVisualQuestionAnswering(SanConfig(vocab_size=20)).eval()
+    with torch.no_grad():
+        output = model(input_ids=torch.tensor([[3, 4, 5]]), pixel_values=torch.randn(1, 3, 64, 64), output_attentions=True)
+    assert output.logits.shape == (1, model.config.num_labels) and output.image_grid_size == (2, 2)
+    assert torch.isfinite(output.logits).all()
