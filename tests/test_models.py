@@ -626,3 +626,103 @@ def test_san_presets_give_the_released_code(tmp_path, name):
     assert {k: v for k, v in again.to_dict().items() if k != "_name_or_path"} == {k: v for k, v in config.to_dict().items() if k != "_name_or_path"}
     with pytest.raises(ValueError, match="unknown SAN preset 'imageqa'"):
         SanConfig.from_preset("imageqa")
+
+
+def test_baseline_drops_between_its_lstm_layers():
+    """VQA_LSTM_CNN's LSTM drops the first layer's outputs before the second (misc/LSTM.lua,
+    dropout 0.5 from train.lua). With lstm_dropout=1 and no other dropout, in training the second
+    layer reads zeros: its final [c_2; h_2] is an LSTM run on a zero input, by hand; in evaluation
+    it reads the first layer. ``lstm_dropout`` left at None is ``dropout``."""
+    torch.manual_seed(0)
+    config = tiny_config("lstm_q_norm_i", "features", dropout=0.0, lstm_dropout=1.0)
+    model = hf_mmattn.LstmQNormIModel(config).double()
+    inputs = random_inputs(config, batch=3)
+    inputs["image_features"] = inputs["image_features"].double()
+    lstm = model.question_encoder.lstm
+    hidden = config.question_hidden_size
+    with torch.no_grad():
+        trained = model.train()(**inputs).question_embeds
+        evaluated = model.eval()(**inputs).question_embeds
+        for row in range(3):
+            length = int(inputs["attention_mask"][row].sum())
+            h = c = torch.zeros(hidden, dtype=torch.float64)
+            for _ in range(length):  # the second layer on zeros: only its biases and its own state move it
+                gates = lstm.bias_ih_l1 + lstm.bias_hh_l1 + lstm.weight_hh_l1 @ h
+                i, f, g, o = gates.chunk(4)
+                c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
+                h = torch.sigmoid(o) * torch.tanh(c)
+            torch.testing.assert_close(trained[row, 2 * hidden :], torch.cat([c, h]))
+    torch.testing.assert_close(trained[:, : 2 * hidden], evaluated[:, : 2 * hidden])  # [c_1; h_1]: no dropout before
+    assert not torch.allclose(trained[:, 2 * hidden :], evaluated[:, 2 * hidden :])
+    # Defaults: the released 0.5 through `dropout`; a config with dropout 0 (easy-VQA) has none.
+    assert hf_mmattn.LstmQNormIModel(tiny_config("lstm_q_norm_i", "features")).question_encoder.lstm.dropout == 0.5
+    assert hf_mmattn.LstmQNormIModel(tiny_config("lstm_q_norm_i", "features", dropout=0.0)).question_encoder.lstm.dropout == 0.0
+    assert hf_mmattn.LstmQNormIModel(tiny_config("lstm_q_norm_i", "features", lstm_dropout=0.2)).question_encoder.lstm.dropout == 0.2
+
+
+def test_baseline_dropout_placements_are_the_released_code():
+    """train.lua: Linear(V→200) → Dropout(0.5) → Tanh; the LSTM's inter-layer dropout; netdef.AxB:
+    dropout on both fusion inputs; Dropout(0.5) before the classifier."""
+    model = vqa_class("lstm_q_norm_i")(tiny_config("lstm_q_norm_i", "features", dropout=0.5))
+    assert dropout_rates(model) == {
+        "model.question_encoder.dropout": 0.5, "model.fusion.dropout": 0.5, "classifier.layers.0": 0.5,
+    }
+    assert model.model.question_encoder.lstm.dropout == 0.5
+
+
+def test_baseline_released_initialization_by_construction():
+    """VQA_LSTM_CNN's train.lua draws every parameter of the embedding, the LSTM and the multimodal
+    net (weights and biases) from U(-0.08, 0.08); the padding row stays 0, a scratch CNN keeps
+    PyTorch's default. On the preset's full-size layers, also the spread of U(±0.08)."""
+    torch.manual_seed(0)
+    config = LstmQNormIConfig.from_preset("vqa-lstm-cnn", vocab_size=100, num_labels=1000)
+    model = vqa_class("lstm_q_norm_i")(config)
+    for name, parameter in model.named_parameters():
+        if name.endswith("embedding.weight"):
+            assert (parameter[0] == 0).all()
+            parameter = parameter[1:]
+        assert_uniform(parameter, 0.08, name)
+    assert model.classifier.layers[1].weight.numel() > 1000
+    torch.manual_seed(0)
+    model = vqa_class("lstm_q_norm_i")(tiny_config("lstm_q_norm_i", "scratch_cnn", initialization="released"))
+    first = model.model.image_encoder.cnn.blocks[0]
+    assert first.weight.abs().max() > 0.08  # U(±1/√27)
+    assert (model.model.image_encoder.cnn.blocks[1].weight == 1).all()
+
+
+def test_baseline_preset_gives_the_released_code(tmp_path):
+    config = LstmQNormIConfig.from_preset("vqa-lstm-cnn", vocab_size=40, num_labels=5)
+    assert (config.word_embedding_size, config.question_hidden_size, config.question_num_layers, config.fusion_hidden_size) == (200, 512, 2, 1024)
+    assert (config.image_encoder, config.image_feature_size, config.normalize_image) == ("features", 4096, True)
+    assert (config.dropout, config.lstm_dropout, config.initialization, config.answer_head) == (0.5, 0.5, "released", "linear")
+    assert LstmQNormIConfig.from_preset("vqa-lstm-cnn", image_encoder="features").image_encoder == "features"
+    torch.manual_seed(0)
+    model = vqa_class("lstm_q_norm_i")(config).eval()
+    inputs = random_inputs(config, batch=2)
+    with torch.no_grad():
+        logits = model(**inputs).logits
+    assert logits.shape == (2, 5) and torch.isfinite(logits).all()
+    config.save_pretrained(tmp_path)
+    again = AutoConfig.from_pretrained(tmp_path)
+    assert (again.lstm_dropout, again.initialization) == (0.5, "released")
+    with pytest.raises(ValueError, match="unknown deeper LSTM Q \\+ norm I preset"):
+        LstmQNormIConfig.from_preset("vqa")
+    with pytest.raises(ValueError, match="initialization must be one of"):
+        LstmQNormIConfig(initialization="torch")
+    with pytest.raises(ValueError, match="lstm_dropout must be a probability"):
+        LstmQNormIConfig(lstm_dropout=-0.1)
+
+
+@pytest.mark.parametrize("model_name", MODELS)
+def test_loading_a_released_init_checkpoint_keeps_its_weights(tmp_path, make_tiny_model, model_name):
+    """The released initialisation runs on what a checkpoint lacks, never on what it holds:
+    weights far outside the init's bounds come back as saved."""
+    model = make_tiny_model(model_name, "scratch_cnn", initialization="released")
+    with torch.no_grad():
+        for parameter in model.parameters():
+            parameter.add_(3.0)
+    model.save_pretrained(tmp_path)
+    loaded = AutoModelForVisualQuestionAnswering.from_pretrained(tmp_path)
+    assert loaded.config.initialization == "released"
+    for name, tensor in model.state_dict().items():
+        assert torch.equal(loaded.state_dict()[name], tensor), name

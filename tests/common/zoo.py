@@ -51,7 +51,10 @@ TINY_CONFIGS: dict[type, dict[str, Callable]] = {
             "san", encoder, question_encoder="cnn", question_cnn_channels=[3, 4, 5], question_cnn_windows="narrow", initialization="released"
         ),
     },
-    LstmQNormIConfig: {"lstm_q_norm_i": lambda encoder: tiny_config("lstm_q_norm_i", encoder)},
+    LstmQNormIConfig: {
+        "lstm_q_norm_i": lambda encoder: tiny_config("lstm_q_norm_i", encoder),
+        "lstm_q_norm_i_released_init": lambda encoder: tiny_config("lstm_q_norm_i", encoder, initialization="released"),
+    },
     HieCoAttConfig: {"hiecoatt": test_hiecoatt.hiecoatt_config},
     McbConfig: {"mcb": test_mcb.mcb_config},
     MlbConfig: {"mlb": test_mlb.mlb_config},

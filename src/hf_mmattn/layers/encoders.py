@@ -212,6 +212,10 @@ class LSTMQuestionEncoder(nn.Module):
     """Word embedding → (optional tanh) → LSTM or GRU over the question; padding-aware through
     packing. ``bidirectional=True`` sums the forward and backward outputs at each word (the text
     encoder of DAN, Nam et al. 2017, section 4.1). Returns a [`QuestionEncoding`].
+
+    ``dropout`` acts on the word embeddings (before the activation); ``rnn_dropout`` between
+    stacked RNN layers (``nn.LSTM``'s own inter-layer dropout, on every layer's outputs but the
+    last; ignored with one layer).
     """
 
     def __init__(
@@ -225,6 +229,7 @@ class LSTMQuestionEncoder(nn.Module):
         dropout: float = 0.0,
         rnn_type: str = "lstm",
         bidirectional: bool = False,
+        rnn_dropout: float = 0.0,
     ):
         super().__init__()
         if rnn_type not in ("lstm", "gru"):
@@ -233,7 +238,10 @@ class LSTMQuestionEncoder(nn.Module):
         self.embedding_activation = nn.Tanh() if embedding_activation == "tanh" else nn.Identity()
         self.dropout = nn.Dropout(dropout)
         rnn_class = nn.LSTM if rnn_type == "lstm" else nn.GRU
-        self.lstm = rnn_class(embedding_size, hidden_size, num_layers=num_layers, batch_first=True, bidirectional=bidirectional)
+        self.lstm = rnn_class(
+            embedding_size, hidden_size, num_layers=num_layers, batch_first=True, bidirectional=bidirectional,
+            dropout=rnn_dropout if num_layers > 1 else 0.0,
+        )
         self.bidirectional = bidirectional
         self.output_size = hidden_size
 
