@@ -56,7 +56,10 @@ TINY_CONFIGS: dict[type, dict[str, Callable]] = {
         "lstm_q_norm_i_released_init": lambda encoder: tiny_config("lstm_q_norm_i", encoder, initialization="released"),
     },
     HieCoAttConfig: {"hiecoatt": test_hiecoatt.hiecoatt_config},
-    McbConfig: {"mcb": test_mcb.mcb_config},
+    McbConfig: {
+        "mcb": test_mcb.mcb_config,
+        "mcb_released_init": lambda encoder: test_mcb.mcb_config(encoder, initialization="released"),
+    },
     MlbConfig: {"mlb": test_mlb.mlb_config},
     MutanConfig: {"mutan": test_mutan.mutan_config},
     DanConfig: {"dan": test_dan.dan_config},
