@@ -226,7 +226,7 @@ class MMAttnPreTrainedModel(PreTrainedModel):
         * ``"embedding"``: the word embeddings (the padding row stays 0).
 
         Written with ``transformers.initialization`` so loading never re-initialises weights
-        that come from a checkpoint. A layer with an ``init_gain`` (set by
+        that come from a checkpoint. Under PyTorch's default, a layer with an ``init_gain`` (set by
         [`~hf_mmattn.layers.fusion.scale_initialization`]) gets its weight bound multiplied by it."""
         released = getattr(self, "_released_initialization", None)
         if (
