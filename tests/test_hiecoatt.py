@@ -343,3 +343,65 @@ def test_registered_with_the_auto_classes():
     assert type(AutoConfig.for_model("mmattn_hiecoatt")) is HieCoAttConfig
     assert type(AutoModelForVisualQuestionAnswering.from_config(hiecoatt_config())) is HieCoAttForVisualQuestionAnswering
     assert hf_mmattn.HieCoAttModel is HieCoAttModel
+
+
+# --- the authors' code: dropout on the question level, presets ----------------------------------
+
+def test_question_level_features_are_dropped_as_in_the_code():
+    """The code's LSTM ends in Dropout(0.5) on every step's output (misc/LSTM.lua, 'drop_final'),
+    so the question-level co-attention reads the LSTM's outputs dropped: in training each is 0 or
+    twice the LSTM's (dropout 0.5), about half of them 0; in evaluation they are the LSTM's."""
+    from torch.nn.utils.rnn import pad_packed_sequence
+
+    model = make_model("features", head=False, question_num_layers=1, dropout=0.5)
+    inputs = random_inputs(model.config, batch=3)
+    captured = {}
+    model.lstm.register_forward_hook(lambda module, args, output: captured.__setitem__("lstm", output[0]))
+    model.question_co_attention.register_forward_pre_hook(lambda module, args: captured.__setitem__("read", args[0]))
+    for training in (True, False):
+        torch.manual_seed(0)
+        with torch.no_grad():
+            model.train(training)(**inputs)
+        outputs, _ = pad_packed_sequence(captured["lstm"], batch_first=True, total_length=inputs["input_ids"].shape[1])
+        read, real = captured["read"], outputs != 0
+        if not training:
+            torch.testing.assert_close(read, outputs, rtol=0, atol=0)
+            continue
+        kept = read[real] != 0
+        torch.testing.assert_close(read[real][kept], 2 * outputs[real][kept], rtol=0, atol=0)
+        assert 0.3 < 1 - kept.float().mean() < 0.7
+        assert (read[~real] == 0).all()
+    assert make_model("features", dropout=0.0).model.sentence_dropout.p == 0.0
+
+
+def test_dropout_placements_are_the_authors_code():
+    """Every dropout of jiasenlu/HieCoAttenVQA, each at `dropout` (0.5 there): word features,
+    phrase features, between the LSTM layers and on its output, the projected regions, the
+    co-attention hidden layers (one module per co-attention step), the recursive encoder's inputs
+    and the classifier's."""
+    model = make_model("features", dropout=0.5)
+    rates = {name: module.p for name, module in model.named_modules() if isinstance(module, torch.nn.Dropout)}
+    assert set(rates.values()) == {0.5}
+    assert {"model.word_dropout", "model.phrase_dropout", "model.sentence_dropout", "model.image_projection.2",
+            "model.word_co_attention.dropout", "model.phrase_co_attention.dropout", "model.question_co_attention.dropout",
+            "model.recursive_encoder.dropout", "classifier.layers.0"} == set(rates)
+    assert model.model.lstm.dropout == 0.5
+
+
+@pytest.mark.parametrize(("name", "feature_size"), [("hiecoattenvqa-vgg", 512), ("hiecoattenvqa-residual", 2048)])
+def test_presets_give_the_authors_code(tmp_path, name, feature_size):
+    config = HieCoAttConfig.from_preset(name, vocab_size=40, num_labels=5)
+    assert (config.co_attention, config.attention_form, config.phrase_windows, config.question_num_layers) == ("alternating", "code", "code", 2)
+    assert (config.hidden_size, config.answer_encoding_size, config.dropout, config.answer_head) == (512, 1024, 0.5, "linear")
+    assert (config.image_encoder, config.image_feature_size) == ("features", feature_size)
+    assert HieCoAttConfig.from_preset(name, image_encoder="features", hidden_size=64).hidden_size == 64
+    torch.manual_seed(0)
+    model = HieCoAttForVisualQuestionAnswering(config).eval()
+    inputs = random_inputs(config, batch=2)
+    with torch.no_grad():
+        logits = model(**inputs).logits
+    assert logits.shape == (2, 5) and torch.isfinite(logits).all()
+    config.save_pretrained(tmp_path)
+    assert AutoConfig.from_pretrained(tmp_path).co_attention == "alternating"
+    with pytest.raises(ValueError, match="unknown HieCoAtt preset"):
+        HieCoAttConfig.from_preset("hiecoatt")

@@ -14,6 +14,7 @@ import pytest
 import torch
 from conftest import IMAGE_FEATURE_SIZE, random_inputs, tiny_vqa_config
 from safetensors.torch import load_file, save_file
+from test_models import assert_uniform
 from transformers import AutoConfig, AutoModel, AutoModelForVisualQuestionAnswering
 from vqa_checks import (
     assert_image_index_equals_repeating_the_image,
@@ -291,3 +292,65 @@ def test_config_validates_its_fields():
     config = McbConfig()
     assert (config.question_vector_size, config.mcb_output_size, config.attention_hidden_size, config.num_glimpses) == (2048, 16000, 512, 2)
     assert (config.word_embedding_size, config.image_feature_size, config.dropout, config.question_dropout) == (300, 2048, 0.1, 0.3)
+
+
+# --- the released code: initialisation and preset ------------------------------------------------
+
+def test_released_initialization_by_construction():
+    """vqa-mcb's Caffe fillers (train_att_bc.py, qlstm()): the Embed and both LSTMs' weights from
+    U(-0.08, 0.08), the LSTMs' biases 0, the attention convolutions and the classifier from
+    ``xavier``, U(±√(3/fan_in)), with Caffe's default bias filler, 0. The sketches are drawn from
+    sketch_seed as ever; a scratch CNN keeps PyTorch's default. On the preset's full-size layers,
+    also the spread of each uniform."""
+    torch.manual_seed(0)
+    config = McbConfig.from_preset("vqa-mcb", vocab_size=100, num_labels=10)
+    model = McbForVisualQuestionAnswering(config)
+    linears = [model.model.attention.score[1], model.model.attention.score[3], model.classifier.layers[1]]
+    assert [layer.weight.shape[1] for layer in linears] == [16000, 512, 16000]
+    for layer in linears:
+        assert_uniform(layer.weight, (3 / layer.weight.shape[1]) ** 0.5)
+        assert (layer.bias == 0).all()
+    embedding = model.model.question_encoder.embedding.weight
+    assert (embedding[0] == 0).all()
+    assert_uniform(embedding[1:], 0.08)
+    for name, parameter in model.model.question_encoder.lstm.named_parameters():
+        if name.startswith("weight"):
+            assert_uniform(parameter, 0.08, name)
+        else:
+            assert (parameter == 0).all(), name
+    reference = McbForVisualQuestionAnswering(McbConfig.from_preset("vqa-mcb", vocab_size=100, num_labels=10, initialization="pytorch"))
+    for key in SKETCH_KEYS:
+        assert torch.equal(model.state_dict()[key], reference.state_dict()[key])
+
+    torch.manual_seed(0)
+    model = make_model("scratch_cnn", initialization="released")
+    first = model.model.image_encoder.cnn.blocks[0]
+    assert first.weight.abs().max() > 0.08 and first.weight.abs().max() <= 1 / 27**0.5
+    assert (model.model.image_encoder.cnn.blocks[1].weight == 1).all()
+
+
+def test_preset_gives_the_released_code(tmp_path):
+    """multi_att_2_glove: dropout 0.3 on the LSTMs' outputs and 0.1 after each MCB, d = 16000, the
+    code's one-norm attention map, Caffe's initialisation, res5c features from a feature file."""
+    config = McbConfig.from_preset("vqa-mcb", vocab_size=40, num_labels=5)
+    assert (config.attention_normalization, config.image_normalization, config.initialization) == ("tensor", "tensor", "released")
+    assert (config.question_dropout, config.dropout, config.mcb_output_size, config.image_encoder, config.answer_head) == (0.3, 0.1, 16000, "features", "linear")
+    assert McbConfig.from_preset("vqa-mcb", image_encoder="features", mcb_output_size=64).mcb_output_size == 64
+    torch.manual_seed(0)
+    model = McbForVisualQuestionAnswering(config).eval()
+    rates = {name: module.p for name, module in model.named_modules() if isinstance(module, torch.nn.Dropout)}
+    assert rates == {
+        "model.question_encoder.dropout": 0.0, "model.question_dropout": 0.3, "model.attention.score.0": 0.1, "classifier.layers.0": 0.1,
+    }
+    assert model.model.question_encoder.lstm.dropout == 0.3
+    inputs = random_inputs(config, batch=2)
+    inputs["image_features"] = inputs["image_features"][:, :3]
+    with torch.no_grad():
+        logits = model(**inputs).logits
+    assert logits.shape == (2, 5) and torch.isfinite(logits).all()
+    config.save_pretrained(tmp_path)
+    assert AutoConfig.from_pretrained(tmp_path).initialization == "released"
+    with pytest.raises(ValueError, match="unknown MCB preset"):
+        McbConfig.from_preset("mcb")
+    with pytest.raises(ValueError, match="initialization must be one of"):
+        McbConfig(initialization="caffe")

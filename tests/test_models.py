@@ -419,3 +419,310 @@ def test_saved_card_lists_the_architecture_not_the_loading_metadata(tmp_path, ma
     assert f"| `attention_form` | {model.config.attention_form} |" in card
     assert "`auto_map`" not in card and "`custom_pipelines`" not in card
     assert json.loads((tmp_path / "config.json").read_text())["auto_map"]  # still in the config
+
+
+# --- released code: dropout placements, CNN windows, initialisation, presets -----------------
+
+def dropout_rates(model) -> dict[str, float]:
+    """Every ``nn.Dropout`` of ``model`` by its module name, with its probability."""
+    return {name: module.p for name, module in model.named_modules() if isinstance(module, torch.nn.Dropout)}
+
+
+def assert_uniform(tensor: torch.Tensor, bound: float, name: str = "") -> None:
+    """``tensor`` looks drawn from U(-bound, bound): within the bound, and with 1,000 values or more,
+    a standard deviation of bound/√3 (within 5%) and a mean near 0."""
+    values = tensor.detach().double().flatten()
+    assert values.abs().max() <= bound + 1e-7, f"{name}: |value| up to {values.abs().max():.4g}, beyond {bound}"
+    if values.numel() >= 1000:
+        torch.testing.assert_close(values.std(), torch.tensor(bound / 3**0.5, dtype=torch.float64), rtol=0.05, atol=0, msg=name)
+        assert abs(values.mean()) < 0.05 * bound, name
+
+
+def test_san_dropout_rates_sit_where_configured():
+    """region_dropout on the regions before their projection, attention_dropout on each hop's h_A,
+    classifier_dropout before the classifier (and its hidden layer): three rates, not one."""
+    config = tiny_config("san", "features", answer_head="mlp", dropout=0.9, region_dropout=0.1, attention_dropout=0.2, classifier_dropout=0.3)
+    rates = dropout_rates(vqa_class("san")(config))
+    assert rates == {
+        "model.question_encoder.dropout": 0.0,  # the word embeddings: the code's sent_drop, off
+        "model.region_dropout": 0.1,
+        "model.hops.0.dropout": 0.2,
+        "model.hops.1.dropout": 0.2,
+        "classifier.layers.0": 0.3,
+        "classifier.layers.3": 0.3,
+    }
+
+
+def test_san_released_dropout_leaves_the_attention_deterministic_in_training():
+    """imageqa-san drops only before the classifier: in training mode the base model's output
+    (regions, hops, u_K) is the evaluation one, while the logits are not."""
+    torch.manual_seed(0)
+    config = tiny_config("san", "features", region_dropout=0.0, attention_dropout=0.0, classifier_dropout=0.5)
+    model = vqa_class("san")(config)
+    inputs = random_inputs(config, batch=3)
+    with torch.no_grad():
+        evaluated = model.eval()(**inputs, output_attentions=True)
+        trained = model.train()(**inputs, output_attentions=True)
+    torch.testing.assert_close(trained.pooled_output, evaluated.pooled_output, rtol=0, atol=0)
+    for a, b in zip(trained.attentions, evaluated.attentions, strict=True):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)
+    assert not torch.equal(trained.logits, evaluated.logits)
+    # One rate for everything (`dropout`, the fields left at None): the attention is dropped too.
+    model = vqa_class("san")(tiny_config("san", "features", dropout=0.5))
+    with torch.no_grad():
+        evaluated = model.eval()(**inputs)
+        trained = model.train()(**inputs)
+    assert not torch.equal(trained.pooled_output, evaluated.pooled_output)
+
+
+def test_san_config_saved_with_only_dropout_builds_the_model_it_built(tmp_path, make_tiny_model):
+    """A checkpoint saved before region_dropout / attention_dropout / classifier_dropout and the
+    other new fields existed: its config holds `dropout` alone. It loads with those fields at None,
+    `dropout` on the regions, every hop and the classifier as before, the wide CNN windows and
+    PyTorch's initialisation, and the very same outputs."""
+    for question_encoder in ("lstm", "cnn"):
+        model = make_tiny_model("san", "features", question_encoder=question_encoder, question_cnn_channels=[3, 4, 5], dropout=0.3, answer_head="mlp")
+        model.save_pretrained(tmp_path)
+        saved = json.loads((tmp_path / "config.json").read_text())
+        new_fields = ("region_dropout", "attention_dropout", "classifier_dropout", "question_cnn_windows", "initialization")
+        assert all(name in saved for name in new_fields)
+        (tmp_path / "config.json").write_text(json.dumps({k: v for k, v in saved.items() if k not in new_fields}))
+        loaded = AutoModelForVisualQuestionAnswering.from_pretrained(tmp_path)
+        config = loaded.config
+        assert (config.region_dropout, config.attention_dropout, config.classifier_dropout) == (None, None, None)
+        assert (config.question_cnn_windows, config.initialization, config.dropout) == ("wide", "pytorch", 0.3)
+        rates = dropout_rates(loaded)
+        rates.pop("model.question_encoder.dropout", None)  # the word embeddings (LSTM): `dropout` never reached them
+        assert rates == dict.fromkeys(["model.region_dropout", "model.hops.0.dropout", "model.hops.1.dropout", "classifier.layers.0", "classifier.layers.3"], 0.3)
+        if question_encoder == "cnn":
+            assert loaded.model.question_encoder.windows == "wide"
+        inputs = random_inputs(model.config, batch=3)
+        with torch.no_grad():
+            torch.testing.assert_close(loaded(**inputs).logits, model(**inputs).logits, rtol=1e-6, atol=1e-6)
+
+
+def _conv_windows_by_hand(embedding, convolution, words, windows):
+    """max over the windows of tanh(Σ_j W[:, :, j] x_{t+j} + b), each x a word's embedding and
+    zero outside the question (eq. 8-9), in float64."""
+    weight, bias = convolution.weight.double(), convolution.bias.double()
+    size = weight.shape[-1]
+    vectors = [embedding.weight[word].double() for word in words]
+    length = len(words)
+    if windows == "narrow":
+        starts = range(max(length - size + 1, 1))
+    else:
+        starts = range(-(size - 1), length)
+    features = []
+    for start in starts:
+        total = bias.clone()
+        for j in range(size):
+            if 0 <= start + j < length:
+                total = total + weight[:, :, j] @ vectors[start + j]
+        features.append(torch.tanh(total))
+    return torch.stack(features).max(dim=0).values
+
+
+@pytest.mark.parametrize("windows", ["narrow", "wide"])
+def test_san_cnn_question_windows_by_hand(windows):
+    """h̃_c = max_t tanh(W_c x_{t:t+c-1} + b_c): "narrow" over eq. 8's windows inside the question
+    (a question shorter than c words keeps its one window, zero-padded), "wide" over every window
+    holding a word; questions of 5, 2 and 1 words, with the batch's padding, in float64."""
+    torch.manual_seed(0)
+    config = tiny_config("san", "features", question_encoder="cnn", question_cnn_kernel_sizes=[1, 2, 3], question_cnn_channels=[3, 4, 5], question_cnn_windows=windows)
+    model = hf_mmattn.SanModel(config).double().eval()
+    encoder = model.question_encoder
+    assert encoder.windows == windows
+    input_ids = torch.tensor([[3, 4, 5, 6, 7], [8, 2, 0, 0, 0], [5, 0, 0, 0, 0]])
+    attention_mask = (input_ids != 0).long()
+    with torch.no_grad():
+        encoded = encoder(input_ids, attention_mask).last_hidden
+        for row in range(3):
+            words = input_ids[row][attention_mask[row].bool()].tolist()
+            expected = torch.cat([_conv_windows_by_hand(encoder.embedding, conv, words, windows) for conv in encoder.convolutions])
+            torch.testing.assert_close(encoded[row], expected)
+        # Padding changes nothing, whatever id it holds.
+        padded_ids = F.pad(input_ids, (0, 3), value=6)
+        padded = encoder(padded_ids, F.pad(attention_mask, (0, 3))).last_hidden
+    torch.testing.assert_close(padded, encoded, rtol=0, atol=1e-12)
+
+
+def test_san_cnn_windows_are_checked_and_default_to_wide():
+    assert SanConfig().question_cnn_windows == "wide"
+    with pytest.raises(ValueError, match="question_cnn_windows must be one of"):
+        SanConfig(question_cnn_windows="valid")
+    with pytest.raises(ValueError, match="initialization must be one of"):
+        SanConfig(initialization="xavier")
+    with pytest.raises(ValueError, match="attention_dropout must be a probability"):
+        SanConfig(attention_dropout=1.5)
+
+
+def test_san_released_initialization_by_construction():
+    """imageqa-san's init_params: every weight matrix (projections, hops, classifier, LSTM, CNN
+    question model) from U(-0.01, 0.01), biases 0 but the LSTM's forget gate (forget_bias 1),
+    word embeddings from U(-0.5, 0.5) (the padding row 0); the scratch CNN keeps PyTorch's
+    default. The preset's full-size layers also have the standard deviation of U(±b), b/√3."""
+    torch.manual_seed(0)
+    config = SanConfig.from_preset("imageqa-san", vocab_size=300, num_labels=50)
+    model = vqa_class("san")(config)
+    for name, parameter in model.named_parameters():
+        if name.endswith("embedding.weight"):
+            assert_uniform(parameter[1:], 0.5, name)
+            assert (parameter[0] == 0).all()
+        elif "bias_ih" in name:
+            hidden = config.question_hidden_size
+            assert (parameter[hidden : 2 * hidden] == 1).all() and (parameter[:hidden] == 0).all() and (parameter[2 * hidden :] == 0).all()
+        elif "bias" in name:
+            assert (parameter == 0).all(), name
+        else:
+            assert_uniform(parameter, 0.01, name)
+    assert model.model.question_encoder.lstm.weight_hh_l0.numel() > 1000  # the spread was checked
+
+    # The CNN question model's convolutions, and a scratch CNN left to PyTorch.
+    torch.manual_seed(0)
+    model = vqa_class("san")(tiny_config("san", "scratch_cnn", question_encoder="cnn", question_cnn_channels=[30, 40, 50], initialization="released"))
+    for convolution in model.model.question_encoder.convolutions:
+        assert_uniform(convolution.weight, 0.01)
+        assert (convolution.bias == 0).all()
+    first = model.model.image_encoder.cnn.blocks[0]
+    bound = 1 / (3 * 3 * 3) ** 0.5
+    assert first.weight.abs().max() <= bound and first.weight.abs().max() > 0.5 * bound
+    assert (model.model.image_encoder.cnn.blocks[1].weight == 1).all()  # BatchNorm's default
+
+    # PyTorch's default stays the default: U(±1/√fan_in), biases drawn too.
+    torch.manual_seed(0)
+    default = vqa_class("san")(tiny_config("san", "features"))
+    projection = default.model.image_projection[0]
+    assert projection.weight.abs().max() > 0.1 and (projection.bias != 0).all()
+
+
+@pytest.mark.parametrize("name", ["imageqa-san", "imageqa-san-cnn"])
+def test_san_presets_give_the_released_code(tmp_path, name):
+    """Dropout before the classifier only, the code's attention form, its initialisation, 512-d
+    VGG regions from a feature file; SAN(CNN) with eq. 8's narrow windows. The preset builds and
+    answers with its own image input (features), round-trips through save / load, and takes
+    overrides."""
+    config = SanConfig.from_preset(name, vocab_size=40, num_labels=5)
+    assert (config.attention_form, config.initialization, config.answer_head, config.num_hops) == ("code", "released", "linear", 2)
+    assert (config.image_encoder, config.image_feature_size, config.word_embedding_size) == ("features", 512, 500)
+    assert (config.dropout_rate("region"), config.dropout_rate("attention"), config.dropout_rate("classifier")) == (0.0, 0.0, 0.5)
+    if name == "imageqa-san-cnn":
+        assert (config.question_encoder, config.question_cnn_windows, config.hidden_size) == ("cnn", "narrow", 1280)
+    else:
+        assert (config.question_encoder, config.hidden_size) == ("lstm", 1024)
+    assert SanConfig.from_preset(name, image_encoder="features", num_hops=1).num_hops == 1
+    torch.manual_seed(0)
+    model = vqa_class("san")(config).eval()
+    expected = {"model.region_dropout": 0.0, "model.hops.0.dropout": 0.0, "model.hops.1.dropout": 0.0, "classifier.layers.0": 0.5}
+    if config.question_encoder == "lstm":
+        expected["model.question_encoder.dropout"] = 0.0
+    assert dropout_rates(model) == expected
+    inputs = random_inputs(config, batch=2)
+    with torch.no_grad():
+        logits = model(**inputs).logits
+    assert logits.shape == (2, 5) and torch.isfinite(logits).all()
+    config.save_pretrained(tmp_path)
+    again = AutoConfig.from_pretrained(tmp_path)
+    assert type(again) is SanConfig
+    assert {k: v for k, v in again.to_dict().items() if k != "_name_or_path"} == {k: v for k, v in config.to_dict().items() if k != "_name_or_path"}
+    with pytest.raises(ValueError, match="unknown SAN preset 'imageqa'"):
+        SanConfig.from_preset("imageqa")
+
+
+def test_baseline_drops_between_its_lstm_layers():
+    """VQA_LSTM_CNN's LSTM drops the first layer's outputs before the second (misc/LSTM.lua,
+    dropout 0.5 from train.lua). With lstm_dropout=1 and no other dropout, in training the second
+    layer reads zeros: its final [c_2; h_2] is an LSTM run on a zero input, by hand; in evaluation
+    it reads the first layer. ``lstm_dropout`` left at None is ``dropout``."""
+    torch.manual_seed(0)
+    config = tiny_config("lstm_q_norm_i", "features", dropout=0.0, lstm_dropout=1.0)
+    model = hf_mmattn.LstmQNormIModel(config).double()
+    inputs = random_inputs(config, batch=3)
+    inputs["image_features"] = inputs["image_features"].double()
+    lstm = model.question_encoder.lstm
+    hidden = config.question_hidden_size
+    with torch.no_grad():
+        trained = model.train()(**inputs).question_embeds
+        evaluated = model.eval()(**inputs).question_embeds
+        for row in range(3):
+            length = int(inputs["attention_mask"][row].sum())
+            h = c = torch.zeros(hidden, dtype=torch.float64)
+            for _ in range(length):  # the second layer on zeros: only its biases and its own state move it
+                gates = lstm.bias_ih_l1 + lstm.bias_hh_l1 + lstm.weight_hh_l1 @ h
+                i, f, g, o = gates.chunk(4)
+                c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
+                h = torch.sigmoid(o) * torch.tanh(c)
+            torch.testing.assert_close(trained[row, 2 * hidden :], torch.cat([c, h]))
+    torch.testing.assert_close(trained[:, : 2 * hidden], evaluated[:, : 2 * hidden])  # [c_1; h_1]: no dropout before
+    assert not torch.allclose(trained[:, 2 * hidden :], evaluated[:, 2 * hidden :])
+    # Defaults: the released 0.5 through `dropout`; a config with dropout 0 (easy-VQA) has none.
+    assert hf_mmattn.LstmQNormIModel(tiny_config("lstm_q_norm_i", "features")).question_encoder.lstm.dropout == 0.5
+    assert hf_mmattn.LstmQNormIModel(tiny_config("lstm_q_norm_i", "features", dropout=0.0)).question_encoder.lstm.dropout == 0.0
+    assert hf_mmattn.LstmQNormIModel(tiny_config("lstm_q_norm_i", "features", lstm_dropout=0.2)).question_encoder.lstm.dropout == 0.2
+
+
+def test_baseline_dropout_placements_are_the_released_code():
+    """train.lua: Linear(V→200) → Dropout(0.5) → Tanh; the LSTM's inter-layer dropout; netdef.AxB:
+    dropout on both fusion inputs; Dropout(0.5) before the classifier."""
+    model = vqa_class("lstm_q_norm_i")(tiny_config("lstm_q_norm_i", "features", dropout=0.5))
+    assert dropout_rates(model) == {
+        "model.question_encoder.dropout": 0.5, "model.fusion.dropout": 0.5, "classifier.layers.0": 0.5,
+    }
+    assert model.model.question_encoder.lstm.dropout == 0.5
+
+
+def test_baseline_released_initialization_by_construction():
+    """VQA_LSTM_CNN's train.lua draws every parameter of the embedding, the LSTM and the multimodal
+    net (weights and biases) from U(-0.08, 0.08); the padding row stays 0, a scratch CNN keeps
+    PyTorch's default. On the preset's full-size layers, also the spread of U(±0.08)."""
+    torch.manual_seed(0)
+    config = LstmQNormIConfig.from_preset("vqa-lstm-cnn", vocab_size=100, num_labels=1000)
+    model = vqa_class("lstm_q_norm_i")(config)
+    for name, parameter in model.named_parameters():
+        if name.endswith("embedding.weight"):
+            assert (parameter[0] == 0).all()
+            parameter = parameter[1:]
+        assert_uniform(parameter, 0.08, name)
+    assert model.classifier.layers[1].weight.numel() > 1000
+    torch.manual_seed(0)
+    model = vqa_class("lstm_q_norm_i")(tiny_config("lstm_q_norm_i", "scratch_cnn", initialization="released"))
+    first = model.model.image_encoder.cnn.blocks[0]
+    assert first.weight.abs().max() > 0.08  # U(±1/√27)
+    assert (model.model.image_encoder.cnn.blocks[1].weight == 1).all()
+
+
+def test_baseline_preset_gives_the_released_code(tmp_path):
+    config = LstmQNormIConfig.from_preset("vqa-lstm-cnn", vocab_size=40, num_labels=5)
+    assert (config.word_embedding_size, config.question_hidden_size, config.question_num_layers, config.fusion_hidden_size) == (200, 512, 2, 1024)
+    assert (config.image_encoder, config.image_feature_size, config.normalize_image) == ("features", 4096, True)
+    assert (config.dropout, config.lstm_dropout, config.initialization, config.answer_head) == (0.5, 0.5, "released", "linear")
+    assert LstmQNormIConfig.from_preset("vqa-lstm-cnn", image_encoder="features").image_encoder == "features"
+    torch.manual_seed(0)
+    model = vqa_class("lstm_q_norm_i")(config).eval()
+    inputs = random_inputs(config, batch=2)
+    with torch.no_grad():
+        logits = model(**inputs).logits
+    assert logits.shape == (2, 5) and torch.isfinite(logits).all()
+    config.save_pretrained(tmp_path)
+    again = AutoConfig.from_pretrained(tmp_path)
+    assert (again.lstm_dropout, again.initialization) == (0.5, "released")
+    with pytest.raises(ValueError, match="unknown deeper LSTM Q \\+ norm I preset"):
+        LstmQNormIConfig.from_preset("vqa")
+    with pytest.raises(ValueError, match="initialization must be one of"):
+        LstmQNormIConfig(initialization="torch")
+    with pytest.raises(ValueError, match="lstm_dropout must be a probability"):
+        LstmQNormIConfig(lstm_dropout=-0.1)
+
+
+@pytest.mark.parametrize("model_name", MODELS)
+def test_loading_a_released_init_checkpoint_keeps_its_weights(tmp_path, make_tiny_model, model_name):
+    """The released initialisation runs on what a checkpoint lacks, never on what it holds:
+    weights far outside the init's bounds come back as saved."""
+    model = make_tiny_model(model_name, "scratch_cnn", initialization="released")
+    with torch.no_grad():
+        for parameter in model.parameters():
+            parameter.add_(3.0)
+    model.save_pretrained(tmp_path)
+    loaded = AutoModelForVisualQuestionAnswering.from_pretrained(tmp_path)
+    assert loaded.config.initialization == "released"
+    for name, tensor in model.state_dict().items():
+        assert torch.equal(loaded.state_dict()[name], tensor), name

@@ -198,13 +198,66 @@ class MMAttnPreTrainedModel(PreTrainedModel):
 
     @torch.no_grad()
     def _init_weights(self, module):
-        """PyTorch's own default initialisation of each layer, as the original implementations
-        (Torch7, Theano, PyTorch ports) train from. transformers' default N(0, 0.02) is made for
-        deep pre-trained transformers; on these small from-scratch networks it leaves the
-        question-image interaction untrained for epochs (easy-VQA yes/no stuck at the prior).
+        """PyTorch's own default initialisation of each layer, unless the model's config asks for
+        the released code's (``config.initialization="released"``, below).
+
+        PyTorch's default is what HieCoAtt's Torch7 code trains from (Torch7's defaults for
+        ``nn.Linear``, ``TemporalConvolution`` and ``LookupTable`` are PyTorch's: U(±1/√fan_in),
+        N(0, 1)) and what PyTorch implementations such as vqa.pytorch train from. It is not what
+        every original implementation does: imageqa-san draws every weight from U(±0.01), zero
+        biases but a forget-gate bias of 1, and its word embeddings from U(±0.5); VQA_LSTM_CNN
+        draws every parameter from U(±0.08); vqa-mcb uses Caffe fillers (U(±0.08) for the
+        embedding and LSTMs, zero biases, ``xavier`` U(±√(3/fan_in)) for the convolutions and the
+        classifier). transformers' default N(0, 0.02) is made for deep pre-trained transformers;
+        on these small from-scratch networks it leaves the question-image interaction untrained
+        for epochs (easy-VQA yes/no stuck at the prior).
+
+        A model class that declares ``_released_initialization`` offers its released code's
+        initialisation as ``config.initialization="released"``; the declaration is a dict of
+        U(-b, b) bounds (0 for zeros) of the layers the released code has, every layer but the
+        image encoder's (the released code reads fixed CNN features; a backbone or scratch CNN
+        keeps PyTorch's default):
+
+        * ``"weight"`` / ``"bias"``: ``nn.Linear`` and ``nn.Conv1d`` weights and biases;
+          ``"weight": "xavier"`` is Caffe's xavier filler U(±√(3/fan_in));
+        * ``"rnn_weight"`` / ``"rnn_bias"``: the LSTM's (GRU's) weights and biases, and
+          ``"forget_bias"`` (optional) the forget-gate slice of every ``bias_ih`` (``bias_hh``'s
+          stays as ``"rnn_bias"``: the released codes have one bias, PyTorch's two add up);
+        * ``"embedding"``: the word embeddings (the padding row stays 0).
+
         Written with ``transformers.initialization`` so loading never re-initialises weights
-        that come from a checkpoint. A layer with an ``init_gain`` (set by
+        that come from a checkpoint. Under PyTorch's default, a layer with an ``init_gain`` (set by
         [`~hf_mmattn.layers.fusion.scale_initialization`]) gets its weight bound multiplied by it."""
+        released = getattr(self, "_released_initialization", None)
+        if (
+            released is not None
+            and getattr(self.config, "initialization", "pytorch") == "released"
+            and isinstance(module, (nn.Linear, nn.Conv1d, nn.RNNBase, nn.Embedding))
+            and not any(module is part for part in getattr(self.base_model, "image_encoder", nn.Identity()).modules())
+        ):
+
+            def draw(tensor, bound):  # U(-bound, bound); zeros for a bound of 0
+                return init.zeros_(tensor) if bound == 0 else init.uniform_(tensor, -bound, bound)
+
+            if isinstance(module, (nn.Linear, nn.Conv1d)):
+                bound = released["weight"]
+                if bound == "xavier":
+                    bound = math.sqrt(3 / nn.init._calculate_fan_in_and_fan_out(module.weight)[0])
+                draw(module.weight, bound)
+                if module.bias is not None:
+                    draw(module.bias, released["bias"])
+            elif isinstance(module, nn.RNNBase):
+                for name, parameter in module.named_parameters(recurse=False):
+                    loaded = getattr(parameter, "_is_hf_initialized", False)
+                    draw(parameter, released["rnn_weight"] if name.startswith("weight") else released["rnn_bias"])
+                    if name.startswith("bias_ih") and released.get("forget_bias") is not None and not loaded:
+                        # PyTorch's gates are (input, forget, cell, output): the forget gate is the second slice.
+                        init.constant_(parameter[module.hidden_size : 2 * module.hidden_size], released["forget_bias"])
+            else:
+                draw(module.weight, released["embedding"])
+                if module.padding_idx is not None and not getattr(module.weight, "_is_hf_initialized", False):
+                    init.zeros_(module.weight[module.padding_idx])
+            return
         if isinstance(module, (nn.Linear, nn.Conv1d, nn.Conv2d, nn.ConvTranspose1d, nn.ConvTranspose2d, nn.Bilinear)):
             if isinstance(module, nn.Bilinear):
                 fan_in = module.weight.shape[1]

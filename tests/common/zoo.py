@@ -41,12 +41,25 @@ def captioner_config(kind: str, image_encoder: str):
 
 
 # image_encoder → a tiny config; several variants for a config class whose switches change the
-# modules it builds (hard attention adds the REINFORCE baseline, the tutorial preset a vector gate).
+# modules it builds (hard attention adds the REINFORCE baseline, the tutorial preset a vector gate)
+# or how _init_weights draws them (the released codes' initialisation).
 TINY_CONFIGS: dict[type, dict[str, Callable]] = {
-    SanConfig: {"san": lambda encoder: tiny_config("san", encoder)},
-    LstmQNormIConfig: {"lstm_q_norm_i": lambda encoder: tiny_config("lstm_q_norm_i", encoder)},
+    SanConfig: {
+        "san": lambda encoder: tiny_config("san", encoder),
+        "san_released_init": lambda encoder: tiny_config("san", encoder, initialization="released"),
+        "san_cnn_released_init": lambda encoder: tiny_config(
+            "san", encoder, question_encoder="cnn", question_cnn_channels=[3, 4, 5], question_cnn_windows="narrow", initialization="released"
+        ),
+    },
+    LstmQNormIConfig: {
+        "lstm_q_norm_i": lambda encoder: tiny_config("lstm_q_norm_i", encoder),
+        "lstm_q_norm_i_released_init": lambda encoder: tiny_config("lstm_q_norm_i", encoder, initialization="released"),
+    },
     HieCoAttConfig: {"hiecoatt": test_hiecoatt.hiecoatt_config},
-    McbConfig: {"mcb": test_mcb.mcb_config},
+    McbConfig: {
+        "mcb": test_mcb.mcb_config,
+        "mcb_released_init": lambda encoder: test_mcb.mcb_config(encoder, initialization="released"),
+    },
     MlbConfig: {"mlb": test_mlb.mlb_config},
     MutanConfig: {"mutan": test_mutan.mutan_config},
     DanConfig: {"dan": test_dan.dan_config},

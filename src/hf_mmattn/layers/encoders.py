@@ -212,6 +212,10 @@ class LSTMQuestionEncoder(nn.Module):
     """Word embedding → (optional tanh) → LSTM or GRU over the question; padding-aware through
     packing. ``bidirectional=True`` sums the forward and backward outputs at each word (the text
     encoder of DAN, Nam et al. 2017, section 4.1). Returns a [`QuestionEncoding`].
+
+    ``dropout`` acts on the word embeddings (before the activation); ``rnn_dropout`` between
+    stacked RNN layers (``nn.LSTM``'s own inter-layer dropout, on every layer's outputs but the
+    last; ignored with one layer).
     """
 
     def __init__(
@@ -225,6 +229,7 @@ class LSTMQuestionEncoder(nn.Module):
         dropout: float = 0.0,
         rnn_type: str = "lstm",
         bidirectional: bool = False,
+        rnn_dropout: float = 0.0,
     ):
         super().__init__()
         if rnn_type not in ("lstm", "gru"):
@@ -233,7 +238,10 @@ class LSTMQuestionEncoder(nn.Module):
         self.embedding_activation = nn.Tanh() if embedding_activation == "tanh" else nn.Identity()
         self.dropout = nn.Dropout(dropout)
         rnn_class = nn.LSTM if rnn_type == "lstm" else nn.GRU
-        self.lstm = rnn_class(embedding_size, hidden_size, num_layers=num_layers, batch_first=True, bidirectional=bidirectional)
+        self.lstm = rnn_class(
+            embedding_size, hidden_size, num_layers=num_layers, batch_first=True, bidirectional=bidirectional,
+            dropout=rnn_dropout if num_layers > 1 else 0.0,
+        )
         self.bidirectional = bidirectional
         self.output_size = hidden_size
 
@@ -249,11 +257,26 @@ class LSTMQuestionEncoder(nn.Module):
         return QuestionEncoding(last_hidden, word_states, state)
 
 
+CNN_WINDOWS = ("wide", "narrow")
+
+
 class CNNQuestionEncoder(nn.Module):
     """Convolutional question model of SAN (Yang et al. 2016, section 3.2, eq. 7-10).
 
     Unigram, bigram and trigram convolutions over the word embeddings, tanh, max-pooled over
-    the question (padding excluded), concatenated: ``h = [h_1; h_2; h_3]``.
+    the question (padding excluded), concatenated: ``h = [h_1; h_2; h_3]``::
+
+        h_{c,t} = tanh(W_c x_{t:t+c-1} + b_c)          (eq. 8)
+        h̃_c = max_t h_{c,t},   h = [h̃_1; h̃_2; h̃_3]     (eq. 9-10)
+
+    ``windows`` says which windows the max runs over, for a question of T words:
+
+    * ``"wide"``: every window that holds at least one word, the question zero-padded by c-1 on
+      both sides (``T + c - 1`` windows, the first and last ones partly outside the question);
+    * ``"narrow"``: eq. 8's ``h_{c,1} .. h_{c,T-c+1}``, the windows inside the question; a question
+      shorter than c words keeps one window, its words followed by zeros.
+
+    The two read the same parameters, so a checkpoint loads under either.
     """
 
     def __init__(
@@ -263,28 +286,41 @@ class CNNQuestionEncoder(nn.Module):
         kernel_sizes: list[int] | tuple[int, ...],
         channels: list[int] | tuple[int, ...],
         pad_token_id: int = 0,
+        windows: str = "wide",
     ):
         super().__init__()
         if len(kernel_sizes) != len(channels):
             raise ValueError("question_cnn_kernel_sizes and question_cnn_channels must have the same length")
+        if windows not in CNN_WINDOWS:
+            raise ValueError(f"question_cnn_windows must be one of {CNN_WINDOWS}, got {windows!r}")
+        self.windows = windows
         self.embedding = nn.Embedding(vocab_size, embedding_size, padding_idx=pad_token_id)
         self.convolutions = nn.ModuleList(
-            nn.Conv1d(embedding_size, out_channels, kernel_size, padding=kernel_size - 1)
-            for kernel_size, out_channels in zip(kernel_sizes, channels)
+            nn.Conv1d(embedding_size, out_channels, kernel_size, padding=kernel_size - 1 if windows == "wide" else 0)
+            for kernel_size, out_channels in zip(kernel_sizes, channels, strict=True)
         )
         self.output_size = sum(channels)
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor):
-        embedded = self.embedding(input_ids).transpose(1, 2)  # (batch, embedding, words)
+        # Zero past the last word, whatever ids the padding holds: windows reaching past it read zeros.
+        embedded = self.embedding(input_ids) * attention_mask.unsqueeze(-1).to(self.embedding.weight.dtype)
+        embedded = embedded.transpose(1, 2)  # (batch, embedding, words)
         lengths = attention_mask.sum(dim=1)
         pooled = []
         for convolution in self.convolutions:
-            # padding=k-1 on both sides: output t covers words t-k+1..t, so a window is valid
-            # when it touches at least one real word, i.e. t < length + k - 1.
-            features = torch.tanh(convolution(embedded))
             kernel_size = convolution.kernel_size[0]
+            if self.windows == "wide":
+                # padding=k-1 on both sides: output t covers words t-k+1..t, so a window is valid
+                # when it touches at least one real word, i.e. t < length + k - 1.
+                features = torch.tanh(convolution(embedded))
+                window_count = lengths + kernel_size - 1
+            else:
+                # k-1 zeros on the right: output t covers words t..t+k-1, valid inside the question
+                # (t < length - k + 1), and at least the first window.
+                features = torch.tanh(convolution(F.pad(embedded, (0, kernel_size - 1))))
+                window_count = (lengths - kernel_size + 1).clamp(min=1)
             positions = torch.arange(features.shape[-1], device=features.device)
-            valid = positions.unsqueeze(0) < (lengths + kernel_size - 1).unsqueeze(1)
+            valid = positions.unsqueeze(0) < window_count.unsqueeze(1)
             features = features.masked_fill(~valid.unsqueeze(1), torch.finfo(features.dtype).min)
             pooled.append(features.max(dim=-1).values)
         return QuestionEncoding(torch.cat(pooled, dim=-1))

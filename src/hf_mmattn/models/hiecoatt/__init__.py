@@ -1,4 +1,4 @@
-from .configuration_hiecoatt import HieCoAttConfig
+from .configuration_hiecoatt import HIECOATT_PRESETS, HieCoAttConfig
 from .modeling_hiecoatt import HieCoAttForVisualQuestionAnswering, HieCoAttModel, HieCoAttPreTrainedModel
 
-__all__ = ["HieCoAttConfig", "HieCoAttModel", "HieCoAttForVisualQuestionAnswering", "HieCoAttPreTrainedModel"]
+__all__ = ["HIECOATT_PRESETS", "HieCoAttConfig", "HieCoAttModel", "HieCoAttForVisualQuestionAnswering", "HieCoAttPreTrainedModel"]

@@ -8,6 +8,21 @@ CO_ATTENTIONS = ("parallel", "alternating")
 FORMS = ("paper", "code")
 LEVELS = ("word", "phrase", "question")
 
+# The authors' Lua Torch code (jiasenlu/HieCoAttenVQA, train.lua's default options and misc/):
+# alternating co-attention (-co_atten_type Alternating), biased projections, the cuDNN n-gram
+# windows, hidden size 512, a 2-layer LSTM (-rnn_layers 2), an h^s of 1024
+# (misc/recursive_atten.lua), dropout 0.5, one linear softmax layer, 196 regions read from a
+# feature file: VGG's 512-d (-feature_type VGG, the default) or ResNet's 2048-d (Residual). The
+# code initialises with Torch7's defaults, which are PyTorch's for these layers.
+HIECOATT_PRESETS: dict[str, dict] = {
+    "hiecoattenvqa-vgg": dict(
+        hidden_size=512, attention_hidden_size=512, co_attention="alternating", attention_form="code",
+        phrase_windows="code", question_num_layers=2, answer_encoding_size=1024, dropout=0.5,
+        answer_head="linear", image_encoder="features", image_feature_size=512,
+    ),
+}
+HIECOATT_PRESETS["hiecoattenvqa-residual"] = dict(HIECOATT_PRESETS["hiecoattenvqa-vgg"], image_feature_size=2048)
+
 
 class HieCoAttConfig(MMAttnVQAConfig):
     r"""
@@ -17,6 +32,8 @@ class HieCoAttConfig(MMAttnVQAConfig):
     code (jiasenlu/HieCoAttenVQA, ``train.lua``): word embeddings and hidden layers of 512, an
     h^s of 1024 for VQA (512 for COCO-QA), dropout 0.5, a 2-layer question LSTM (the code's
     default), ResNet-152 regions (196 × 2048 at 448 × 448).
+    ``HieCoAttConfig.from_preset(name, **overrides)`` gives the authors' code's settings where they
+    differ from the paper (``HIECOATT_PRESETS``: ``"hiecoattenvqa-vgg"``, ``"hiecoattenvqa-residual"``).
 
     Args:
         hidden_size: d, the size of the word embedding, the phrase features, the question LSTM,
@@ -39,9 +56,10 @@ class HieCoAttConfig(MMAttnVQAConfig):
     The vocabulary, image input (``image_encoder`` ...) and answer head (``answer_head``,
     ``answer_hidden_size``, ``dropout``) fields are those of [`MMAttnVQAConfig`]. With
     ``answer_head="linear"`` the classifier is the paper's ``p = softmax(W_h h^s)``. ``dropout``
-    (0.5 "on each layer", section 4.2) applies where the authors' code puts it: the word and phrase features,
-    the projected regions, between LSTM layers, the co-attention hidden layers, the inputs of
-    the recursive encoder and of the classifier.
+    (0.5 "on each layer", section 4.2) applies where the authors' code puts it: the word and phrase
+    features, the projected regions, between LSTM layers and on the LSTM's output (the
+    question-level features), the co-attention hidden layers, the inputs of the recursive encoder
+    and of the classifier.
     """
 
     model_type = "mmattn_hiecoatt"
@@ -66,6 +84,14 @@ class HieCoAttConfig(MMAttnVQAConfig):
                 raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
         super().__post_init__(**kwargs)
 
+    @classmethod
+    def from_preset(cls, name: str, **overrides) -> HieCoAttConfig:
+        """The settings of the authors' code (``"hiecoattenvqa-vgg"``, ``"hiecoattenvqa-residual"``)
+        with ``overrides`` (``vocab_size``, ``id2label``...) applied on top."""
+        if name not in HIECOATT_PRESETS:
+            raise ValueError(f"unknown HieCoAtt preset {name!r}; choose one of {sorted(HIECOATT_PRESETS)}")
+        return cls(**{**HIECOATT_PRESETS[name], **overrides})
+
     def attention_titles(self, count: int) -> list[str]:
         """``outputs.attentions`` holds one image map per level of the question hierarchy."""
         if count == len(LEVELS):
@@ -73,4 +99,4 @@ class HieCoAttConfig(MMAttnVQAConfig):
         return super().attention_titles(count)
 
 
-__all__ = ["HieCoAttConfig"]
+__all__ = ["HIECOATT_PRESETS", "HieCoAttConfig"]

@@ -94,6 +94,13 @@ class HieCoAttModel(HieCoAttPreTrainedModel):
     phrase and question levels, in that order, and ``question_attentions`` the word maps ``a^q``
     of the same levels (for alternating co-attention the third step's, which gives ``q̂``).
     ``question_embeds`` is the question-level attended question vector ``q̂^s``.
+
+    ``config.dropout`` applies where the authors' code (jiasenlu/HieCoAttenVQA) puts its dropouts
+    of 0.5: the word features after their tanh (``LanguageEmbedding.LE``), the phrase features
+    (``LanguageEmbedding.conv``), the projected regions (``word_level.lua``), between the LSTM
+    layers and on the LSTM's output, the question-level features (``LSTM.lua``: ``drop_L``,
+    ``drop_final``), the co-attention hidden layers H (``attention.lua``), the inputs of the
+    recursive encoder's layers and of the classifier (``attention.recursive_atten``).
     """
 
     def __init__(self, config: HieCoAttConfig):
@@ -107,6 +114,8 @@ class HieCoAttModel(HieCoAttPreTrainedModel):
             hidden, hidden, num_layers=config.question_num_layers, batch_first=True,
             dropout=config.dropout if config.question_num_layers > 1 else 0.0,
         )
+        # The code's LSTM ends in a dropout on every step's top output (misc/LSTM.lua, 'drop_final').
+        self.sentence_dropout = nn.Dropout(config.dropout)
         self.image_encoder = ImageEncoder(config)
         # Regions → a one-layer tanh perceptron to the question's size d, shared by the levels.
         self.image_projection = nn.Sequential(nn.Linear(self.image_encoder.output_size, hidden), nn.Tanh(), nn.Dropout(config.dropout))
@@ -152,7 +161,7 @@ class HieCoAttModel(HieCoAttPreTrainedModel):
         # Question hierarchy (section 3.2): Q^w, Q^p, Q^s, each (batch, T, d), zero on padding.
         words = self.word_dropout(torch.tanh(self.embedding(input_ids))) * attention_mask.unsqueeze(-1).to(self.embedding.weight.dtype)
         phrases = self.phrase_dropout(self.phrase_encoder(words, attention_mask))
-        sentence, _ = run_packed_rnn(self.lstm, phrases, attention_mask)
+        sentence = self.sentence_dropout(run_packed_rnn(self.lstm, phrases, attention_mask)[0])
 
         regions, region_mask, grid_size = self.image_encoder(pixel_values, image_features, image_attention_mask)
         regions = self.image_projection(regions)

@@ -20,9 +20,18 @@ from .configuration_lstm_q_norm_i import LstmQNormIConfig
 
 class LstmQNormIPreTrainedModel(MMAttnVQAPreTrainedModel):
     config_class = LstmQNormIConfig
+    # config.initialization="released": GT-Vision-Lab/VQA_LSTM_CNN train.lua draws the flattened
+    # parameters of the embedding net, the LSTM and the multimodal net (weights and biases) from
+    # U(-0.08, 0.08) ("embedding_w_q:uniform(-0.08, 0.08)" and the two lines after it). See _init_weights.
+    _released_initialization = {"weight": 0.08, "bias": 0.08, "rnn_weight": 0.08, "rnn_bias": 0.08, "embedding": 0.08}
 
 
 class LstmQNormIModel(LstmQNormIPreTrainedModel):
+    """The question LSTM, the image vector and their fusion; returns the fused vector as
+    ``pooled_output``. Dropout as in the released code: on the word embeddings (before the tanh),
+    between the LSTM layers (``lstm_dropout``), on both inputs of the fusion; the head adds one
+    before the classifier."""
+
     def __init__(self, config: LstmQNormIConfig):
         super().__init__(config)
         self.question_encoder = LSTMQuestionEncoder(
@@ -33,6 +42,7 @@ class LstmQNormIModel(LstmQNormIPreTrainedModel):
             pad_token_id=config.pad_token_id,
             embedding_activation="tanh",
             dropout=config.dropout,
+            rnn_dropout=config.dropout if config.lstm_dropout is None else config.lstm_dropout,
         )
         self.image_encoder = ImageEncoder(config)
         self.fusion = ElementwiseProductFusion(

@@ -5,6 +5,22 @@ from __future__ import annotations
 from ...configuration_vqa import MMAttnVQAConfig
 
 NORMALIZATIONS = ("tensor", "region", "none")
+INITIALIZATIONS = ("pytorch", "released")
+
+# The released Caffe model (akirafukui/vqa-mcb, train/multi_att_2_glove/train_att_bc.py, qlstm()):
+# 300-d embedding, two LSTMs of 1024, dropout 0.3 on each LSTM's outputs and 0.1 after each MCB,
+# d = 16000, a 512-unit attention convolution and 2 glimpses, one L2 normalisation over the
+# attention MCB's whole map and over each image's grid (the code's), 14x14x2048 res5c features
+# read from files, one InnerProduct to the answers, Caffe's fillers. The fixed GloVe vectors it
+# concatenates to the learned embedding are not implemented (model card).
+MCB_PRESETS: dict[str, dict] = {
+    "vqa-mcb": dict(
+        word_embedding_size=300, question_hidden_size=1024, question_num_layers=2, question_dropout=0.3,
+        mcb_output_size=16000, attention_hidden_size=512, num_glimpses=2, image_normalization="tensor",
+        attention_normalization="tensor", dropout=0.1, image_encoder="features", image_feature_size=2048,
+        answer_head="linear", initialization="released",
+    ),
+}
 
 
 class McbConfig(MMAttnVQAConfig):
@@ -16,6 +32,8 @@ class McbConfig(MMAttnVQAConfig):
     stacked LSTMs of 1024 whose final hidden states form a 2048-d question vector, ResNet-152
     res5c regions (14x14x2048), MCB of d=16000 for the attention (then a 1x1 conv of 512 + ReLU and
     a 1x1 conv to 2 glimpses) and again for the answer, 3000 answers.
+    ``McbConfig.from_preset("vqa-mcb", **overrides)`` gives the released code's settings where
+    they differ (``MCB_PRESETS``: its normalisation of the attention map, its initialisation).
 
     Args:
         word_embedding_size: size of the learned word embedding (tanh applied after it).
@@ -39,6 +57,13 @@ class McbConfig(MMAttnVQAConfig):
             ``sketch_seed``, the answer MCB from ``sketch_seed + 1``. The drawn sketches are saved
             with the weights, so a checkpoint does not depend on this value.
         image_feature_size: D of precomputed region features (2048 for res5c).
+        initialization: ``"pytorch"``: PyTorch's default initialisation of every layer;
+            ``"released"``: the Caffe fillers of the released code: the word embedding and the
+            LSTMs' weights from U(-0.08, 0.08) (``weight_filler=dict(type='uniform', ...)``), the
+            LSTMs' biases 0 (``bias_filler`` constant 0), the attention convolutions and the
+            classifier from Caffe's ``xavier`` filler, U(±√(3/fan_in)), with Caffe's default zero
+            bias. The image encoder (absent from the released code, which reads fixed ResNet
+            features) keeps PyTorch's default either way.
 
     The vocabulary, image input and answer head fields are those of [`MMAttnVQAConfig`];
     ``dropout`` (0.1 in the code) applies after each MCB: before the attention's first
@@ -59,16 +84,27 @@ class McbConfig(MMAttnVQAConfig):
     sketch_seed: int = 0
     dropout: float = 0.1
     image_feature_size: int = 2048
+    initialization: str = "pytorch"
 
     def __post_init__(self, **kwargs):
         if self.image_normalization not in NORMALIZATIONS:
             raise ValueError(f"image_normalization must be one of {NORMALIZATIONS}, got {self.image_normalization!r}")
         if self.attention_normalization not in ("region", "tensor"):
             raise ValueError(f"attention_normalization must be 'region' or 'tensor', got {self.attention_normalization!r}")
+        if self.initialization not in INITIALIZATIONS:
+            raise ValueError(f"initialization must be one of {INITIALIZATIONS}, got {self.initialization!r}")
         for name in ("mcb_output_size", "num_glimpses", "question_num_layers"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
         super().__post_init__(**kwargs)
+
+    @classmethod
+    def from_preset(cls, name: str, **overrides) -> McbConfig:
+        """The settings of the released model (``"vqa-mcb"``) with ``overrides`` (``vocab_size``,
+        ``id2label``...) applied on top."""
+        if name not in MCB_PRESETS:
+            raise ValueError(f"unknown MCB preset {name!r}; choose one of {sorted(MCB_PRESETS)}")
+        return cls(**{**MCB_PRESETS[name], **overrides})
 
     @property
     def question_vector_size(self) -> int:
@@ -76,4 +112,4 @@ class McbConfig(MMAttnVQAConfig):
         return self.question_num_layers * self.question_hidden_size
 
 
-__all__ = ["McbConfig"]
+__all__ = ["MCB_PRESETS", "McbConfig"]

@@ -57,6 +57,11 @@ class GridNormalizedCompactBilinearPooling(CompactBilinearPooling):
 
 class McbPreTrainedModel(MMAttnVQAPreTrainedModel):
     config_class = McbConfig
+    # config.initialization="released": akirafukui/vqa-mcb train/multi_att_2_glove/train_att_bc.py:
+    # Embed and both LSTMs weight_filler uniform(-0.08, 0.08), the LSTMs' bias_filler constant 0;
+    # att_conv1, att_conv2 and the prediction InnerProduct weight_filler xavier (Caffe: U(±√(3/fan_in)))
+    # and the default bias_filler, constant 0. See _init_weights.
+    _released_initialization = {"weight": "xavier", "bias": 0.0, "rnn_weight": 0.08, "rnn_bias": 0.0, "embedding": 0.08}
 
 
 class McbModel(McbPreTrainedModel):

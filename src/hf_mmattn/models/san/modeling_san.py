@@ -19,11 +19,21 @@ from .configuration_san import SanConfig
 
 class SanPreTrainedModel(MMAttnVQAPreTrainedModel):
     config_class = SanConfig
+    # config.initialization="released": zcyang/imageqa-san, src/san_att_lstm_twolayer.py (options
+    # 'init_type' = 'uniform', 'range' = 0.01, 'forget_bias' = 1.0) and
+    # src/san_att_lstm_twolayer_theano.py: init_weight (U(-range, range)) for every weight matrix,
+    # init_fflayer (biases 0), init_lstm_layer (bias 0, forget gate slice forget_bias),
+    # init_params (w_emb from U(-0.5, 0.5), "the same initialization as BOW"). See _init_weights.
+    _released_initialization = {"weight": 0.01, "bias": 0.0, "rnn_weight": 0.01, "rnn_bias": 0.0, "forget_bias": 1.0, "embedding": 0.5}
 
 
 class SanModel(SanPreTrainedModel):
     """Question encoder, image encoder and the stack of attention hops; returns the final query
-    ``u_K`` as ``pooled_output`` and one attention map per hop."""
+    ``u_K`` as ``pooled_output`` and one attention map per hop.
+
+    Dropout (each rate from [`SanConfig`]): ``region_dropout`` on the regions f_I before their
+    projection, ``attention_dropout`` on each hop's h_A; the head adds ``classifier_dropout``
+    before the classifier, the only one the released code uses."""
 
     def __init__(self, config: SanConfig):
         super().__init__(config)
@@ -38,13 +48,14 @@ class SanModel(SanPreTrainedModel):
                 config.question_cnn_kernel_sizes,
                 config.question_cnn_channels,
                 pad_token_id=config.pad_token_id,
+                windows=config.question_cnn_windows,
             )
         self.image_encoder = ImageEncoder(config)
         # v_I = tanh(W_I f_I + b_I), eq. 2: regions projected to the question's size d.
         self.image_projection = nn.Sequential(nn.Linear(self.image_encoder.output_size, config.hidden_size), nn.Tanh())
-        self.region_dropout = nn.Dropout(config.dropout)
+        self.region_dropout = nn.Dropout(config.dropout_rate("region"))
         self.hops = nn.ModuleList(
-            StackedAttentionHop(config.hidden_size, config.attention_hidden_size, config.attention_form, config.dropout)
+            StackedAttentionHop(config.hidden_size, config.attention_hidden_size, config.attention_form, config.dropout_rate("attention"))
             for _ in range(config.num_hops)
         )
         self.post_init()
@@ -104,7 +115,7 @@ class SanForVisualQuestionAnswering(MMAttnForVisualQuestionAnswering, SanPreTrai
         super().__init__(config)
         self.model = SanModel(config)
         self.classifier = AnswerClassifier(
-            config.hidden_size, config.num_labels, config.answer_head, config.answer_hidden_size, config.dropout
+            config.hidden_size, config.num_labels, config.answer_head, config.answer_hidden_size, config.dropout_rate("classifier")
         )
         self.post_init()
 
