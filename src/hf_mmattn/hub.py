@@ -1,8 +1,7 @@
 """Model cards and pushing to the Hugging Face Hub.
 
-Every architecture has a card template in ``model_cards/<name>.md`` (installed as
-``hf_mmattn.model_cards``), where ``<name>`` is the config's ``model_type`` without the
-``mmattn_`` prefix. The template is a Jinja document describing the paper (e.g. Yang et al.,
+Every architecture has a card template in its folder, ``models/<name>/card.md``, where
+``<name>`` is the config's ``model_type`` without the ``mmattn_`` prefix. The template is a Jinja document describing the paper (e.g. Yang et al.,
 "Stacked Attention Networks for Image Question Answering", CVPR 2016; Antol et al., "VQA:
 Visual Question Answering", ICCV 2015), the equations implemented, where the paper and its
 released code differ, and the results measured for this checkpoint. :func:`build_model_card`
@@ -81,9 +80,11 @@ def build_model_card(
     """
     config = model.config
     name = model_name(config.model_type)
-    template = files("hf_mmattn.model_cards") / f"{name}.md"
-    if not template.is_file():
-        available = sorted(p.name[:-3] for p in template.parent.iterdir() if p.name.endswith(".md"))
+    template = card_template(name)
+    if template is None:
+        from .models import discover
+
+        available = sorted(model.name for model in discover() if card_template(model.name) is not None)
         raise ValueError(
             f"no model card template for model_type {config.model_type!r}; templates exist for {available}."
         )
@@ -121,6 +122,15 @@ def build_model_card(
         training_summary=training_summary,
         usage=_usage_snippet(pipeline_tag, model_id or PLACEHOLDER_MODEL_ID),
     )
+
+
+def card_template(name: str):
+    """``models/<name>/card.md`` as an importlib resource, or ``None`` when there is none."""
+    try:
+        template = files(f"hf_mmattn.models.{name}") / "card.md"
+    except ModuleNotFoundError:
+        return None
+    return template if template.is_file() else None
 
 
 def save_model_card(save_directory: str | Path, model, **kwargs) -> Path:

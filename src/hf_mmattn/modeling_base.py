@@ -1,6 +1,6 @@
 """What every model of the package shares, whatever its task: PyTorch's default initialisation,
 pretrained backbone loading, the image input checks, and the model card and remote-code entry
-points written on save. The VQA contract is in ``modeling_vqa.py``, the captioning one in
+points written on save. The VQA contract is in ``tasks/vqa/modeling.py``, the captioning one in
 ``modeling_captioning.py``."""
 
 from __future__ import annotations
@@ -189,9 +189,9 @@ def prepare_image_inputs(model, **tensors: torch.Tensor | None) -> tuple[torch.T
 
 
 class MMAttnPreTrainedModel(PreTrainedModel):
-    """Base class of every model of the package. Subclasses name their remote-code entry points
-    (``_remote_code_entry_points``: Auto class → class name) and their pipeline
-    (``remote_code_task``, ``remote_code_pipeline``, ``remote_code_auto_class``)."""
+    """Base class of every model of the package. A task family's base class names the pipeline of
+    its checkpoints (``remote_code_task``, ``remote_code_pipeline``, ``remote_code_auto_class``);
+    the remote-code entry points come from the Auto classes the model is registered with."""
 
     base_model_prefix = "model"
     _no_split_modules = []
@@ -300,18 +300,32 @@ class MMAttnPreTrainedModel(PreTrainedModel):
     # The checkpoint's pipeline for `trust_remote_code` loading: a task name of the package's own
     # (a checkpoint whose custom_pipelines names a registered task such as
     # "visual-question-answering" would make transformers demand trust_remote_code even after
-    # `import hf_mmattn`), the pipeline class and the Auto class it loads the model with.
-    remote_code_task: str
-    remote_code_pipeline: str
-    remote_code_auto_class: str
+    # `import hf_mmattn`), the pipeline class and the Auto class it loads the model with. A family
+    # that transformers' built-in pipeline serves leaves remote_code_pipeline None.
+    remote_code_task: str | None = None
+    remote_code_pipeline: str | None = None
+    remote_code_auto_class: str = "AutoModel"
 
     def _remote_code_entry_points(self) -> dict[str, str]:
-        raise NotImplementedError
+        """Auto class name → class name for this checkpoint's ``auto_map``, read from transformers'
+        own registries (where ``import hf_mmattn`` registered every discovered model)."""
+        import transformers
+        from transformers.models.auto.processing_auto import PROCESSOR_MAPPING
+
+        config_class = type(self.config)
+        entry_points = {"AutoConfig": config_class.__name__}
+        for auto_name in dict.fromkeys(("AutoModel", self.remote_code_auto_class)):
+            mapping = getattr(transformers, auto_name)._model_mapping
+            if config_class in mapping:
+                entry_points[auto_name] = mapping[config_class].__name__
+        if config_class in PROCESSOR_MAPPING:
+            entry_points["AutoProcessor"] = PROCESSOR_MAPPING[config_class].__name__
+        return entry_points
 
     def save_pretrained(self, save_directory, *args, model_card_kwargs: dict | None = None, **kwargs):
         """``PreTrainedModel.save_pretrained`` plus, in the same folder:
 
-        * a README.md model card rendered from ``model_cards/<model>.md``; ``model_card_kwargs``
+        * a README.md model card rendered from ``models/<model>/card.md``; ``model_card_kwargs``
           go to :func:`hf_mmattn.hub.build_model_card` (``eval_results``, ``dataset_id``,
           ``training_summary``...);
         * ``config.custom_pipelines`` and ``config.auto_map`` naming a small module that imports
@@ -320,18 +334,19 @@ class MMAttnPreTrainedModel(PreTrainedModel):
         entry_points = self._remote_code_entry_points()
         self.config.auto_map = {auto: f"{REMOTE_CODE_MODULE}.{name}" for auto, name in entry_points.items()}
         pipeline_class = self.remote_code_pipeline
-        self.config.custom_pipelines = {
-            self.remote_code_task: {
-                "impl": f"{REMOTE_CODE_MODULE}.{pipeline_class}",
-                "pt": [self.remote_code_auto_class],
-                "type": "multimodal",
+        if pipeline_class is not None:
+            self.config.custom_pipelines = {
+                self.remote_code_task: {
+                    "impl": f"{REMOTE_CODE_MODULE}.{pipeline_class}",
+                    "pt": [self.remote_code_auto_class],
+                    "type": "multimodal",
+                }
             }
-        }
         super().save_pretrained(save_directory, *args, **kwargs)
         if kwargs.get("is_main_process", True):
             from .hub import save_model_card
 
-            names = ", ".join(sorted({*entry_points.values(), pipeline_class}))
+            names = ", ".join(sorted({*entry_points.values(), *([pipeline_class] if pipeline_class else [])}))
             with open(os.path.join(save_directory, f"{REMOTE_CODE_MODULE}.py"), "w") as module:
                 module.write(REMOTE_CODE_TEMPLATE.format(names=names))
             save_model_card(save_directory, self, **(model_card_kwargs or {}))

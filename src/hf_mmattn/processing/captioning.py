@@ -15,7 +15,7 @@ import torch
 from transformers import BatchFeature, PreTrainedTokenizerFast, ProcessorMixin
 from transformers.image_utils import IMAGENET_STANDARD_MEAN, IMAGENET_STANDARD_STD
 
-from .vqa import square_image_processor
+from .image_processor import square_image_processor
 from .words import check_text, unknown_words, word_level_tokenizer, word_vocabulary
 
 logger = logging.getLogger(__name__)

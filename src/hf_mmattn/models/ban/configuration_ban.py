@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ...configuration_vqa import MMAttnVQAConfig
+from ...tasks.vqa.configuration import MMAttnVQAConfig
 
 QUESTION_PADDINGS = ("masked", "released")
 WORD_EMBEDDING_TYPES = ("concat", "single")
@@ -86,6 +86,9 @@ class BanConfig(MMAttnVQAConfig):
     image_encoder: str = "features"
     image_feature_size: int = 2048
 
+    presets = BAN_PRESETS
+    display_name = "BAN"
+
     def __post_init__(self, **kwargs):
         for name, allowed in (
             ("question_padding", QUESTION_PADDINGS),
@@ -99,13 +102,6 @@ class BanConfig(MMAttnVQAConfig):
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
         super().__post_init__(**kwargs)
 
-    @classmethod
-    def from_preset(cls, name: str, **overrides) -> BanConfig:
-        """The sizes of a released model (``"ban-vqa"``, ``"openvqa-ban-4"``, ``"openvqa-ban-8"``)
-        with ``overrides`` (``vocab_size``, ``id2label``...) applied on top."""
-        if name not in BAN_PRESETS:
-            raise ValueError(f"unknown BAN preset {name!r}; choose one of {sorted(BAN_PRESETS)}")
-        return cls(**{**BAN_PRESETS[name], **overrides})
 
     @property
     def question_input_size(self) -> int:

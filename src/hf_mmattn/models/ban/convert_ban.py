@@ -27,7 +27,8 @@ from ...convert import (
     read_pickle_data,
     save_converted_folder,
 )
-from ...processing.vqa import VQAImageProcessor, VQAProcessor
+from ...processing.image_processor import VQAImageProcessor
+from ...tasks.vqa.processing import VQAProcessor
 from .configuration_ban import BAN_PRESETS, BanConfig
 from .modeling_ban import BanForVisualQuestionAnswering
 

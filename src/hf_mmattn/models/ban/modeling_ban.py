@@ -38,7 +38,7 @@ from ...layers.bilinear_attention import (
     grid_boxes,
 )
 from ...layers.encoders import ImageEncoder, run_packed_rnn
-from ...modeling_vqa import MMAttnForVisualQuestionAnswering, MMAttnVQAPreTrainedModel, VQAModelOutput, check_vqa_inputs
+from ...tasks.vqa.modeling import MMAttnForVisualQuestionAnswering, MMAttnVQAPreTrainedModel, VQAModelOutput, check_vqa_inputs
 from .configuration_ban import BanConfig
 
 

@@ -14,7 +14,7 @@ from torch import nn
 from ...layers.attention import DualAttentionStep, masked_mean
 from ...layers.encoders import ImageEncoder, LSTMQuestionEncoder
 from ...layers.fusion import AnswerClassifier
-from ...modeling_vqa import MMAttnForVisualQuestionAnswering, MMAttnVQAPreTrainedModel, VQAModelOutput, check_vqa_inputs
+from ...tasks.vqa.modeling import MMAttnForVisualQuestionAnswering, MMAttnVQAPreTrainedModel, VQAModelOutput, check_vqa_inputs
 from .configuration_dan import DanConfig
 
 

@@ -1,4 +1,7 @@
+from .. import ModelDeclaration
 from .configuration_hiecoatt import HIECOATT_PRESETS, HieCoAttConfig
 from .modeling_hiecoatt import HieCoAttForVisualQuestionAnswering, HieCoAttModel, HieCoAttPreTrainedModel
 
-__all__ = ["HIECOATT_PRESETS", "HieCoAttConfig", "HieCoAttModel", "HieCoAttForVisualQuestionAnswering", "HieCoAttPreTrainedModel"]
+MODEL = ModelDeclaration(family="vqa", config=HieCoAttConfig, base=HieCoAttModel, heads=(HieCoAttForVisualQuestionAnswering,))
+
+__all__ = ["MODEL", "HIECOATT_PRESETS", "HieCoAttConfig", "HieCoAttModel", "HieCoAttForVisualQuestionAnswering", "HieCoAttPreTrainedModel"]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ...configuration_vqa import MMAttnVQAConfig
+from ...tasks.vqa.configuration import MMAttnVQAConfig
 
 CO_ATTENTIONS = ("parallel", "alternating")
 FORMS = ("paper", "code")
@@ -73,6 +73,9 @@ class HieCoAttConfig(MMAttnVQAConfig):
     answer_encoding_size: int = 1024
     image_feature_size: int = 2048
 
+    presets = HIECOATT_PRESETS
+    display_name = "HieCoAtt"
+
     def __post_init__(self, **kwargs):
         if self.co_attention not in CO_ATTENTIONS:
             raise ValueError(f"co_attention must be one of {CO_ATTENTIONS}, got {self.co_attention!r}")
@@ -84,13 +87,6 @@ class HieCoAttConfig(MMAttnVQAConfig):
                 raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
         super().__post_init__(**kwargs)
 
-    @classmethod
-    def from_preset(cls, name: str, **overrides) -> HieCoAttConfig:
-        """The settings of the authors' code (``"hiecoattenvqa-vgg"``, ``"hiecoattenvqa-residual"``)
-        with ``overrides`` (``vocab_size``, ``id2label``...) applied on top."""
-        if name not in HIECOATT_PRESETS:
-            raise ValueError(f"unknown HieCoAtt preset {name!r}; choose one of {sorted(HIECOATT_PRESETS)}")
-        return cls(**{**HIECOATT_PRESETS[name], **overrides})
 
     def attention_titles(self, count: int) -> list[str]:
         """``outputs.attentions`` holds one image map per level of the question hierarchy."""

@@ -17,7 +17,7 @@ from torch import nn
 from ...layers.attention import AlternatingCoAttention, ParallelCoAttention
 from ...layers.encoders import ImageEncoder, run_packed_rnn
 from ...layers.fusion import AnswerClassifier
-from ...modeling_vqa import MMAttnForVisualQuestionAnswering, MMAttnVQAPreTrainedModel, VQAModelOutput, check_vqa_inputs
+from ...tasks.vqa.modeling import MMAttnForVisualQuestionAnswering, MMAttnVQAPreTrainedModel, VQAModelOutput, check_vqa_inputs
 from .configuration_hiecoatt import HieCoAttConfig
 
 NGRAM_SIZES = (1, 2, 3)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ...configuration_vqa import MMAttnVQAConfig
+from ...tasks.vqa.configuration import MMAttnVQAConfig
 
 INITIALIZATIONS = ("pytorch", "released")
 
@@ -64,6 +64,9 @@ class LstmQNormIConfig(MMAttnVQAConfig):
     lstm_dropout: float | None = None
     initialization: str = "pytorch"
 
+    presets = LSTM_Q_NORM_I_PRESETS
+    display_name = "deeper LSTM Q + norm I"
+
     def __post_init__(self, **kwargs):
         if self.initialization not in INITIALIZATIONS:
             raise ValueError(f"initialization must be one of {INITIALIZATIONS}, got {self.initialization!r}")
@@ -71,13 +74,6 @@ class LstmQNormIConfig(MMAttnVQAConfig):
             raise ValueError(f"lstm_dropout must be a probability in [0, 1] (or None for `dropout`), got {self.lstm_dropout}")
         super().__post_init__(**kwargs)
 
-    @classmethod
-    def from_preset(cls, name: str, **overrides) -> LstmQNormIConfig:
-        """The settings of the released model (``"vqa-lstm-cnn"``) with ``overrides``
-        (``vocab_size``, ``id2label``...) applied on top."""
-        if name not in LSTM_Q_NORM_I_PRESETS:
-            raise ValueError(f"unknown deeper LSTM Q + norm I preset {name!r}; choose one of {sorted(LSTM_Q_NORM_I_PRESETS)}")
-        return cls(**{**LSTM_Q_NORM_I_PRESETS[name], **overrides})
 
     @property
     def question_vector_size(self) -> int:

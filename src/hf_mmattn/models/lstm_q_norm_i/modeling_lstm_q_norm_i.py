@@ -14,7 +14,7 @@ import torch.nn.functional as F
 
 from ...layers.encoders import ImageEncoder, LSTMQuestionEncoder
 from ...layers.fusion import AnswerClassifier, ElementwiseProductFusion
-from ...modeling_vqa import MMAttnForVisualQuestionAnswering, MMAttnVQAPreTrainedModel, VQAModelOutput, check_vqa_inputs
+from ...tasks.vqa.modeling import MMAttnForVisualQuestionAnswering, MMAttnVQAPreTrainedModel, VQAModelOutput, check_vqa_inputs
 from .configuration_lstm_q_norm_i import LstmQNormIConfig
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ...configuration_vqa import MMAttnVQAConfig
+from ...tasks.vqa.configuration import MMAttnVQAConfig
 from ...layers.modular_coattention import LAYER_NORM_FORMS
 
 LAYOUTS = ("encoder_decoder", "stacking")
@@ -81,6 +81,9 @@ class McanConfig(MMAttnVQAConfig):
 
     attention_step_name = "glimpse"
 
+    presets = MCAN_PRESETS
+    display_name = "MCAN"
+
     def __post_init__(self, **kwargs):
         if self.layout not in LAYOUTS:
             raise ValueError(f"layout must be one of {LAYOUTS}, got {self.layout!r}")
@@ -97,13 +100,6 @@ class McanConfig(MMAttnVQAConfig):
         if self.use_box_features and self.image_encoder != "features":
             raise ValueError("use_box_features needs region features (image_encoder='features') and their image_boxes")
         super().__post_init__(**kwargs)
-
-    @classmethod
-    def from_preset(cls, name: str, **overrides) -> McanConfig:
-        """A config of one of ``MCAN_PRESETS`` ("mcan-small", "mcan-large"), with ``overrides``."""
-        if name not in MCAN_PRESETS:
-            raise ValueError(f"unknown MCAN preset {name!r}; choose one of {sorted(MCAN_PRESETS)}")
-        return cls(**{**MCAN_PRESETS[name], **overrides})
 
 
 __all__ = ["MCAN_PRESETS", "McanConfig"]

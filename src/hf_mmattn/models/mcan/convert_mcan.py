@@ -35,7 +35,8 @@ from ...convert import (
     load_original_checkpoint,
     save_converted_folder,
 )
-from ...processing.vqa import VQAImageProcessor, VQAProcessor
+from ...processing.image_processor import VQAImageProcessor
+from ...tasks.vqa.processing import VQAProcessor
 from .configuration_mcan import LAYOUTS, McanConfig
 from .modeling_mcan import McanForVisualQuestionAnswering
 

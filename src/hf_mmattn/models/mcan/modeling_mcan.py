@@ -35,7 +35,7 @@ from ...layers.modular_coattention import (
     SequencePacking,
     make_layer_norm,
 )
-from ...modeling_vqa import (
+from ...tasks.vqa.modeling import (
     MMAttnForVisualQuestionAnswering,
     MMAttnVQAPreTrainedModel,
     VQAModelOutput,

@@ -1,4 +1,7 @@
+from .. import ModelDeclaration
 from .configuration_mcb import MCB_PRESETS, McbConfig
 from .modeling_mcb import McbForVisualQuestionAnswering, McbModel, McbPreTrainedModel
 
-__all__ = ["MCB_PRESETS", "McbConfig", "McbModel", "McbForVisualQuestionAnswering", "McbPreTrainedModel"]
+MODEL = ModelDeclaration(family="vqa", config=McbConfig, base=McbModel, heads=(McbForVisualQuestionAnswering,))
+
+__all__ = ["MODEL", "MCB_PRESETS", "McbConfig", "McbModel", "McbForVisualQuestionAnswering", "McbPreTrainedModel"]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ...configuration_vqa import MMAttnVQAConfig
+from ...tasks.vqa.configuration import MMAttnVQAConfig
 
 NORMALIZATIONS = ("tensor", "region", "none")
 INITIALIZATIONS = ("pytorch", "released")
@@ -86,6 +86,9 @@ class McbConfig(MMAttnVQAConfig):
     image_feature_size: int = 2048
     initialization: str = "pytorch"
 
+    presets = MCB_PRESETS
+    display_name = "MCB"
+
     def __post_init__(self, **kwargs):
         if self.image_normalization not in NORMALIZATIONS:
             raise ValueError(f"image_normalization must be one of {NORMALIZATIONS}, got {self.image_normalization!r}")
@@ -98,13 +101,6 @@ class McbConfig(MMAttnVQAConfig):
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
         super().__post_init__(**kwargs)
 
-    @classmethod
-    def from_preset(cls, name: str, **overrides) -> McbConfig:
-        """The settings of the released model (``"vqa-mcb"``) with ``overrides`` (``vocab_size``,
-        ``id2label``...) applied on top."""
-        if name not in MCB_PRESETS:
-            raise ValueError(f"unknown MCB preset {name!r}; choose one of {sorted(MCB_PRESETS)}")
-        return cls(**{**MCB_PRESETS[name], **overrides})
 
     @property
     def question_vector_size(self) -> int:

@@ -23,7 +23,7 @@ from torch import nn
 from ...layers.attention import MultiGlimpseAttention
 from ...layers.encoders import ImageEncoder, LSTMQuestionEncoder
 from ...layers.fusion import AnswerClassifier, CompactBilinearPooling, signed_sqrt
-from ...modeling_vqa import MMAttnForVisualQuestionAnswering, MMAttnVQAPreTrainedModel, VQAModelOutput, check_vqa_inputs
+from ...tasks.vqa.modeling import MMAttnForVisualQuestionAnswering, MMAttnVQAPreTrainedModel, VQAModelOutput, check_vqa_inputs
 from .configuration_mcb import McbConfig
 
 

@@ -1,4 +1,7 @@
+from .. import ModelDeclaration
 from .configuration_mlb import MlbConfig
 from .modeling_mlb import MlbForVisualQuestionAnswering, MlbModel, MlbPreTrainedModel
 
-__all__ = ["MlbConfig", "MlbModel", "MlbForVisualQuestionAnswering", "MlbPreTrainedModel"]
+MODEL = ModelDeclaration(family="vqa", config=MlbConfig, base=MlbModel, heads=(MlbForVisualQuestionAnswering,))
+
+__all__ = ["MODEL", "MlbConfig", "MlbModel", "MlbForVisualQuestionAnswering", "MlbPreTrainedModel"]

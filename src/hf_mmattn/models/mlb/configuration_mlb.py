@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ...configuration_vqa import MMAttnVQAConfig
+from ...tasks.vqa.configuration import MMAttnVQAConfig
 from ...layers.fusion import ACTIVATIONS
 
 GLIMPSE_PROJECTIONS = ("per_glimpse", "joint")

@@ -23,7 +23,7 @@ import torch
 from ...layers.attention import MultiGlimpseAttention
 from ...layers.encoders import ImageEncoder, LSTMQuestionEncoder
 from ...layers.fusion import AnswerClassifier, LowRankBilinearFusion
-from ...modeling_vqa import MMAttnForVisualQuestionAnswering, MMAttnVQAPreTrainedModel, VQAModelOutput, check_vqa_inputs
+from ...tasks.vqa.modeling import MMAttnForVisualQuestionAnswering, MMAttnVQAPreTrainedModel, VQAModelOutput, check_vqa_inputs
 from .configuration_mlb import MlbConfig
 
 

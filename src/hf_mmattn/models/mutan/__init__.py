@@ -1,4 +1,7 @@
+from .. import ModelDeclaration
 from .configuration_mutan import MutanConfig
 from .modeling_mutan import MutanForVisualQuestionAnswering, MutanModel, MutanPreTrainedModel
 
-__all__ = ["MutanConfig", "MutanModel", "MutanForVisualQuestionAnswering", "MutanPreTrainedModel"]
+MODEL = ModelDeclaration(family="vqa", config=MutanConfig, base=MutanModel, heads=(MutanForVisualQuestionAnswering,))
+
+__all__ = ["MODEL", "MutanConfig", "MutanModel", "MutanForVisualQuestionAnswering", "MutanPreTrainedModel"]

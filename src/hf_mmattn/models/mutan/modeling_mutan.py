@@ -25,7 +25,7 @@ from torch import nn
 from ...layers.attention import MultiGlimpseAttention
 from ...layers.encoders import ImageEncoder, LSTMQuestionEncoder
 from ...layers.fusion import AnswerClassifier, MutanFusion, TuckerFusion
-from ...modeling_vqa import MMAttnForVisualQuestionAnswering, MMAttnVQAPreTrainedModel, VQAModelOutput, check_vqa_inputs
+from ...tasks.vqa.modeling import MMAttnForVisualQuestionAnswering, MMAttnVQAPreTrainedModel, VQAModelOutput, check_vqa_inputs
 from .configuration_mutan import MutanConfig
 
 

@@ -1,4 +1,7 @@
+from .. import ModelDeclaration
 from .configuration_san import SAN_PRESETS, SanConfig
 from .modeling_san import SanForVisualQuestionAnswering, SanModel, SanPreTrainedModel
 
-__all__ = ["SAN_PRESETS", "SanConfig", "SanModel", "SanForVisualQuestionAnswering", "SanPreTrainedModel"]
+MODEL = ModelDeclaration(family="vqa", config=SanConfig, base=SanModel, heads=(SanForVisualQuestionAnswering,))
+
+__all__ = ["MODEL", "SAN_PRESETS", "SanConfig", "SanModel", "SanForVisualQuestionAnswering", "SanPreTrainedModel"]

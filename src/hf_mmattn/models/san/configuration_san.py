@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ...configuration_vqa import MMAttnVQAConfig
+from ...tasks.vqa.configuration import MMAttnVQAConfig
 from ...layers.encoders import CNN_WINDOWS
 
 INITIALIZATIONS = ("pytorch", "released")
@@ -85,6 +85,9 @@ class SanConfig(MMAttnVQAConfig):
     classifier_dropout: float | None = None
     initialization: str = "pytorch"
 
+    presets = SAN_PRESETS
+    display_name = "SAN"
+
     def __post_init__(self, **kwargs):
         if self.question_encoder not in ("lstm", "cnn"):
             raise ValueError(f"question_encoder must be 'lstm' or 'cnn', got {self.question_encoder!r}")
@@ -100,13 +103,6 @@ class SanConfig(MMAttnVQAConfig):
                 raise ValueError(f"{name} must be a probability in [0, 1] (or None for `dropout`), got {value}")
         super().__post_init__(**kwargs)
 
-    @classmethod
-    def from_preset(cls, name: str, **overrides) -> SanConfig:
-        """The settings of a released model (``"imageqa-san"``: SAN(LSTM); ``"imageqa-san-cnn"``:
-        SAN(CNN)) with ``overrides`` (``vocab_size``, ``id2label``...) applied on top."""
-        if name not in SAN_PRESETS:
-            raise ValueError(f"unknown SAN preset {name!r}; choose one of {sorted(SAN_PRESETS)}")
-        return cls(**{**SAN_PRESETS[name], **overrides})
 
     def dropout_rate(self, place: str) -> float:
         """The dropout probability at ``place`` (``"region"``, ``"attention"`` or ``"classifier"``):

@@ -13,7 +13,7 @@ from torch import nn
 from ...layers.attention import StackedAttentionHop
 from ...layers.encoders import CNNQuestionEncoder, ImageEncoder, LSTMQuestionEncoder
 from ...layers.fusion import AnswerClassifier
-from ...modeling_vqa import MMAttnForVisualQuestionAnswering, MMAttnVQAPreTrainedModel, VQAModelOutput, check_vqa_inputs
+from ...tasks.vqa.modeling import MMAttnForVisualQuestionAnswering, MMAttnVQAPreTrainedModel, VQAModelOutput, check_vqa_inputs
 from .configuration_san import SanConfig
 
 

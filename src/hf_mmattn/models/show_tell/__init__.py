@@ -1,4 +1,7 @@
+from .. import ModelDeclaration
 from .configuration_show_tell import ShowTellConfig
 from .modeling_show_tell import ShowTellForConditionalGeneration
 
-__all__ = ["ShowTellConfig", "ShowTellForConditionalGeneration"]
+MODEL = ModelDeclaration(family="captioning", config=ShowTellConfig, heads=(ShowTellForConditionalGeneration,))
+
+__all__ = ["MODEL", "ShowTellConfig", "ShowTellForConditionalGeneration"]

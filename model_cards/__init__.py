@@ -1,1 +1,0 @@
-"""Model card templates, one per architecture (installed as hf_mmattn.model_cards)."""
