@@ -27,6 +27,18 @@ BAN_PRESETS: dict[str, dict] = {
 }
 BAN_PRESETS["openvqa-ban-8"] = dict(BAN_PRESETS["openvqa-ban-4"], num_glimpses=8)
 
+# The tests' "tiny" sizes; "scratch-cnn": the examples' settings for 64x64 synthetic images with the
+# scratch CNN (easy-VQA; the defaults are the papers' sizes for 448x448 VGG/ResNet features), used
+# by run_vqa.py with --image_encoder scratch_cnn. On easy-VQA dropout slows these small models
+# down and buys nothing (benchmarks/README.md).
+BAN_PRESETS["tiny"] = dict(
+    word_embedding_size=5, hidden_size=6, num_glimpses=2, answer_hidden_size=8, use_counter=False, num_counted_objects=4,
+)
+BAN_PRESETS["scratch-cnn"] = dict(  # no counting module: easy-VQA asks no "how many" questions
+    word_embedding_size=32, word_embedding_type="single", hidden_size=64, num_glimpses=2, use_counter=False,
+    answer_hidden_size=128, dropout=0.0, attention_dropout=0.0, classifier_dropout=0.0,
+)
+
 
 class BanConfig(MMAttnVQAConfig):
     r"""

@@ -4,6 +4,19 @@ from __future__ import annotations
 
 from ...tasks.vqa.configuration import MMAttnVQAConfig
 
+# The tests' "tiny" sizes; "scratch-cnn": the examples' settings for 64x64 synthetic images with the
+# scratch CNN (easy-VQA; the defaults are the papers' sizes for 448x448 VGG/ResNet features), used
+# by run_vqa.py with --image_encoder scratch_cnn. On easy-VQA dropout slows these small models
+# down and buys nothing (benchmarks/README.md).
+DAN_PRESETS: dict[str, dict] = {}
+DAN_PRESETS["tiny"] = dict(
+    word_embedding_size=8, question_hidden_size=6, attention_hidden_size=5, num_steps=2, answer_hidden_size=16,
+)
+DAN_PRESETS["scratch-cnn"] = dict(
+    word_embedding_size=32, question_hidden_size=128, attention_hidden_size=64,
+    answer_head="mlp", answer_hidden_size=256, dropout=0.0,
+)
+
 
 class DanConfig(MMAttnVQAConfig):
     r"""
@@ -34,6 +47,9 @@ class DanConfig(MMAttnVQAConfig):
     num_steps: int = 2
     image_feature_size: int = 2048
 
+    presets = DAN_PRESETS
+    display_name = "r-DAN"
+
     def __post_init__(self, **kwargs):
         if self.num_steps < 1:
             raise ValueError(f"num_steps must be at least 1, got {self.num_steps}")
@@ -48,4 +64,4 @@ class DanConfig(MMAttnVQAConfig):
         return self.question_hidden_size
 
 
-__all__ = ["DanConfig"]
+__all__ = ["DAN_PRESETS", "DanConfig"]

@@ -23,6 +23,18 @@ HIECOATT_PRESETS: dict[str, dict] = {
 }
 HIECOATT_PRESETS["hiecoattenvqa-residual"] = dict(HIECOATT_PRESETS["hiecoattenvqa-vgg"], image_feature_size=2048)
 
+# The tests' "tiny" sizes; "scratch-cnn": the examples' settings for 64x64 synthetic images with the
+# scratch CNN (easy-VQA; the defaults are the papers' sizes for 448x448 VGG/ResNet features), used
+# by run_vqa.py with --image_encoder scratch_cnn. On easy-VQA dropout slows these small models
+# down and buys nothing (benchmarks/README.md).
+HIECOATT_PRESETS["tiny"] = dict(
+    hidden_size=8, attention_hidden_size=6, answer_encoding_size=10, answer_hidden_size=16,
+)
+HIECOATT_PRESETS["scratch-cnn"] = dict(
+    hidden_size=64, attention_hidden_size=64, answer_encoding_size=128, question_num_layers=1,
+    answer_head="linear", dropout=0.0,
+)
+
 
 class HieCoAttConfig(MMAttnVQAConfig):
     r"""

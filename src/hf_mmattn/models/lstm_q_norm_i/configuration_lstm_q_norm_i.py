@@ -19,6 +19,18 @@ LSTM_Q_NORM_I_PRESETS: dict[str, dict] = {
     ),
 }
 
+# The tests' "tiny" sizes; "scratch-cnn": the examples' settings for 64x64 synthetic images with the
+# scratch CNN (easy-VQA; the defaults are the papers' sizes for 448x448 VGG/ResNet features), used
+# by run_vqa.py with --image_encoder scratch_cnn. On easy-VQA dropout slows these small models
+# down and buys nothing (benchmarks/README.md).
+LSTM_Q_NORM_I_PRESETS["tiny"] = dict(
+    word_embedding_size=8, question_hidden_size=6, question_num_layers=2, fusion_hidden_size=12, answer_hidden_size=16,
+)
+LSTM_Q_NORM_I_PRESETS["scratch-cnn"] = dict(
+    word_embedding_size=32, question_hidden_size=128, fusion_hidden_size=256,
+    answer_head="mlp", answer_hidden_size=256, dropout=0.0, normalize_image=False,
+)
+
 
 class LstmQNormIConfig(MMAttnVQAConfig):
     r"""

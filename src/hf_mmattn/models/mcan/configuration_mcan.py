@@ -20,6 +20,22 @@ MCAN_PRESETS = {
     ),
 }
 
+# The tests' "tiny" sizes; "scratch-cnn": the examples' settings for 64x64 synthetic images with the
+# scratch CNN (easy-VQA; the defaults are the papers' sizes for 448x448 VGG/ResNet features), used
+# by run_vqa.py with --image_encoder scratch_cnn. On easy-VQA dropout slows these small models
+# down and buys nothing (benchmarks/README.md).
+MCAN_PRESETS["tiny"] = dict(
+    word_embedding_size=5, hidden_size=8, intermediate_size=16, num_attention_heads=2, num_layers=2, attflat_hidden_size=6,
+    attflat_glimpses=2, fused_size=10, dropout=0.0, answer_hidden_size=16,
+)
+MCAN_PRESETS["scratch-cnn"] = dict(  # a fourth CNN block (4x4 grid): each region sees a whole shape,
+        # and 16 regions train 2x faster than 64. The MLP head learns the yes/no questions by epoch 4
+        # (the paper's linear head: epoch 6). Train with --learning_rate 3e-4 and 1,000 warm-up steps
+    word_embedding_size=32, hidden_size=64, intermediate_size=128, num_attention_heads=4, num_layers=2,
+    attflat_hidden_size=64, fused_size=128, dropout=0.0, scratch_cnn_channels=[32, 64, 128, 128],
+    answer_head="mlp", answer_hidden_size=128,
+)
+
 
 class McanConfig(MMAttnVQAConfig):
     r"""

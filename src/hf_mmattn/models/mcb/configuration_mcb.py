@@ -22,6 +22,18 @@ MCB_PRESETS: dict[str, dict] = {
     ),
 }
 
+# The tests' "tiny" sizes; "scratch-cnn": the examples' settings for 64x64 synthetic images with the
+# scratch CNN (easy-VQA; the defaults are the papers' sizes for 448x448 VGG/ResNet features), used
+# by run_vqa.py with --image_encoder scratch_cnn. On easy-VQA dropout slows these small models
+# down and buys nothing (benchmarks/README.md).
+MCB_PRESETS["tiny"] = dict(
+    word_embedding_size=8, question_hidden_size=6, mcb_output_size=16, attention_hidden_size=5, num_glimpses=2, answer_hidden_size=16,
+)
+MCB_PRESETS["scratch-cnn"] = dict(  # the code's one L2 norm over the attention map: shapes learned 2 epochs sooner than per region
+    word_embedding_size=32, question_hidden_size=128, mcb_output_size=512, attention_hidden_size=64,
+    attention_normalization="tensor", answer_head="mlp", answer_hidden_size=256, dropout=0.0, question_dropout=0.0,
+)
+
 
 class McbConfig(MMAttnVQAConfig):
     r"""

@@ -7,6 +7,19 @@ from ...layers.fusion import ACTIVATIONS
 
 GLIMPSE_PROJECTIONS = ("per_glimpse", "joint")
 
+# The tests' "tiny" sizes; "scratch-cnn": the examples' settings for 64x64 synthetic images with the
+# scratch CNN (easy-VQA; the defaults are the papers' sizes for 448x448 VGG/ResNet features), used
+# by run_vqa.py with --image_encoder scratch_cnn. On easy-VQA dropout slows these small models
+# down and buys nothing (benchmarks/README.md).
+MLB_PRESETS: dict[str, dict] = {}
+MLB_PRESETS["tiny"] = dict(
+    word_embedding_size=8, question_hidden_size=6, joint_size=5, num_glimpses=2, answer_hidden_size=16,
+)
+MLB_PRESETS["scratch-cnn"] = dict(
+    word_embedding_size=32, question_hidden_size=128, joint_size=64, num_glimpses=4, fusion_activation="relu",
+    answer_head="mlp", answer_hidden_size=256, dropout=0.0,
+)
+
 
 class MlbConfig(MMAttnVQAConfig):
     r"""
@@ -50,6 +63,9 @@ class MlbConfig(MMAttnVQAConfig):
     fusion_activation: str = "tanh"
     image_feature_size: int = 2048
 
+    presets = MLB_PRESETS
+    display_name = "MLB"
+
     def __post_init__(self, **kwargs):
         if self.glimpse_projection not in GLIMPSE_PROJECTIONS:
             raise ValueError(f"glimpse_projection must be one of {GLIMPSE_PROJECTIONS}, got {self.glimpse_projection!r}")
@@ -66,4 +82,4 @@ class MlbConfig(MMAttnVQAConfig):
         return self.num_glimpses * self.joint_size
 
 
-__all__ = ["MlbConfig"]
+__all__ = ["MLB_PRESETS", "MlbConfig"]

@@ -8,6 +8,22 @@ FUSIONS = ("mutan", "tucker")
 GLIMPSE_PROJECTIONS = ("per_glimpse", "joint")
 ACTIVATIONS = ("none", "tanh", "relu")
 
+# The tests' "tiny" sizes; "scratch-cnn": the examples' settings for 64x64 synthetic images with the
+# scratch CNN (easy-VQA; the defaults are the papers' sizes for 448x448 VGG/ResNet features), used
+# by run_vqa.py with --image_encoder scratch_cnn. On easy-VQA dropout slows these small models
+# down and buys nothing (benchmarks/README.md).
+MUTAN_PRESETS: dict[str, dict] = {}
+MUTAN_PRESETS["tiny"] = dict(
+    word_embedding_size=8, question_hidden_size=6, num_glimpses=2, attention_projected_size=5, attention_fused_size=7,
+    attention_rank=3, question_projected_size=4, glimpse_projected_size=3, fused_size=6, rank=2, answer_hidden_size=16,
+)
+MUTAN_PRESETS["scratch-cnn"] = dict(  # linear projections and a wider factor init: with the paper's tanh, or PyTorch's init, shapes stall
+    word_embedding_size=32, question_hidden_size=128, attention_projected_size=64, attention_fused_size=64,
+    question_projected_size=64, glimpse_projected_size=64, fused_size=128,
+    fusion_projection_activation="none", factor_init_gain=3.0,
+    answer_head="mlp", answer_hidden_size=256, dropout=0.0,
+)
+
 
 class MutanConfig(MMAttnVQAConfig):
     r"""
@@ -76,6 +92,9 @@ class MutanConfig(MMAttnVQAConfig):
     rank: int = 5
     image_feature_size: int = 2048
 
+    presets = MUTAN_PRESETS
+    display_name = "MUTAN"
+
     def __post_init__(self, **kwargs):
         for name, allowed in (
             ("fusion", FUSIONS),
@@ -96,4 +115,4 @@ class MutanConfig(MMAttnVQAConfig):
         super().__post_init__(**kwargs)
 
 
-__all__ = ["MutanConfig"]
+__all__ = ["MUTAN_PRESETS", "MutanConfig"]

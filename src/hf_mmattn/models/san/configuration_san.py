@@ -25,6 +25,18 @@ SAN_PRESETS["imageqa-san-cnn"] = dict(
     question_cnn_channels=[256, 512, 512], question_cnn_windows="narrow",
 )
 
+# The tests' "tiny" sizes; "scratch-cnn": the examples' settings for 64x64 synthetic images with the
+# scratch CNN (easy-VQA; the defaults are the papers' sizes for 448x448 VGG/ResNet features), used
+# by run_vqa.py with --image_encoder scratch_cnn. On easy-VQA dropout slows these small models
+# down and buys nothing (benchmarks/README.md).
+SAN_PRESETS["tiny"] = dict(
+    word_embedding_size=8, question_hidden_size=12, attention_hidden_size=10, num_hops=2, answer_hidden_size=16,
+)
+SAN_PRESETS["scratch-cnn"] = dict(
+    word_embedding_size=32, question_hidden_size=128, attention_hidden_size=64,
+    answer_head="mlp", answer_hidden_size=256, dropout=0.0,
+)
+
 
 class SanConfig(MMAttnVQAConfig):
     r"""
