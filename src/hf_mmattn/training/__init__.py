@@ -1,5 +1,10 @@
-"""Training plumbing shared by the example scripts (``examples/vqa/run_vqa.py``,
-``examples/captioning/run_captioning.py``), one concept a module:
+"""Training of the example scripts (``examples/vqa/run_vqa.py``,
+``examples/captioning/run_captioning.py``): one loop for every family, with pluggable steps.
+
+A script keeps what belongs to its task (data, model and processor, evaluation, figures, the
+model card) and hands the rest to :class:`TrainingLoop` with a step: :class:`SupervisedStep` for
+a model that returns its loss, or its own :class:`TrainingStep` subclass (:class:`GANStep` for a
+generator and a discriminator with an optimizer each). One concept a module:
 
 * :mod:`.arguments`: the command-line options of training (:func:`add_training_arguments`,
   :func:`check_training_arguments`), ``--config_overrides`` (:func:`parse_config_overrides`),
@@ -8,8 +13,8 @@
   and the trackers (:func:`init_trackers`);
 * :mod:`.schedule`: the length of training and the learning-rate schedule
   (:func:`set_training_length`, :func:`make_scheduler`);
-* :mod:`.steps`: what one batch does (:func:`train_on_batch`);
-* :mod:`.loop`: the batches of an epoch (:func:`epoch_batches`);
+* :mod:`.steps`: what one batch does (the step interface; :func:`train_on_batch`);
+* :mod:`.loop`: the loop (:class:`TrainingLoop`, :func:`epoch_batches`);
 * :mod:`.run_record`: what a run trains on (:func:`describe_run`, :func:`fingerprint_dataset`),
   compared on resume (:class:`CheckpointMismatchError`);
 * :mod:`.checkpoints`: checkpoints saved whole or not at all, with checksums
@@ -43,20 +48,25 @@ from .checkpoints import (  # noqa: F401
     resume_from_checkpoint,
     save_checkpoint,
 )
-from .loop import epoch_batches
+from .loop import TrainingLoop, count_examples, epoch_batches
 from .reporting import model_card_summary, push_output_to_hub, run_stats
 from .run_record import CheckpointMismatchError, describe_run, fingerprint_dataset
 from .schedule import make_scheduler, set_training_length
-from .steps import train_on_batch
+from .steps import GANStep, SupervisedStep, TrainingStep, train_on_batch
 
 __all__ = [
     "CheckpointLoadError",
     "CheckpointMismatchError",
+    "GANStep",
+    "SupervisedStep",
     "TRAINING_ARGUMENTS_FREE_ON_RESUME",
+    "TrainingLoop",
+    "TrainingStep",
     "add_training_arguments",
     "backbone_settings",
     "check_training_arguments",
     "checkpoint_folders",
+    "count_examples",
     "describe_run",
     "epoch_batches",
     "fingerprint_dataset",
