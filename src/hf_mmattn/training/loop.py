@@ -117,8 +117,8 @@ class TrainingLoop:
           compared with the checkpoint's on resume (None: nothing recorded or compared).
         * ``evaluate(epoch)``: the script's evaluation, called with the epoch's index after each
           epoch under ``--eval_every_epoch`` (its ``tracked_metrics`` go to the trackers), and
-          with None after training; it returns a dict of results (the final one becomes ``eval_results.json``, with
-          the run's statistics added) and logs what it wants to.
+          with None after training; it returns a dict of results (the final one becomes
+          ``eval_results.json``, with the run's statistics added) and logs what it wants to.
         * ``save(eval_results)``: the script's saving into ``--output_dir`` (model, processor,
           card, figures), on the main process, after ``eval_results.json`` and before the push."""
         accelerator, args, step = self.accelerator, self.args, self.step
