@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import time
 from pathlib import Path
 
 import torch
@@ -327,74 +326,41 @@ def main(argv=None):
 
     # Adam, as sgrvinod's port (the paper used RMSProp on Flickr8k and Adam on Flickr30k/COCO).
     optimizer = torch.optim.Adam((p for p in model.parameters() if p.requires_grad), lr=args.learning_rate, weight_decay=args.weight_decay)
-    steps_per_epoch = training.set_training_length(args, accelerator, len(train_sampler))  # sets max_train_steps, num_train_epochs
-    scheduler = training.make_scheduler(args, optimizer, accelerator)
-    model, optimizer, train_dataloader, eval_dataloader, scheduler = accelerator.prepare(
-        model, optimizer, train_dataloader, eval_dataloader, scheduler
-    )
-    training.init_trackers(accelerator, args, "run_captioning")
+    step = training.SupervisedStep(model, optimizer, args.max_grad_norm, log_outputs=("caption_loss",))
+    # Sets the training length, prepares the model, optimizer, schedule and dataloaders, starts the trackers.
+    loop = training.TrainingLoop(accelerator, args, step, train_dataloader, eval_dataloader=eval_dataloader,
+                                 project_name="run_captioning", examples="captions",
+                                 count_examples=lambda batch: len(batch["input_ids"]))
+    model, eval_dataloader = step.model, loop.eval_dataloader
     # What this run trains on, saved with every checkpoint; under --resume_from_checkpoint, compared
-    # with the checkpoint's before its states are loaded, and where it left off.
-    run = training.describe_run(args, accelerator, steps_per_epoch, train_data=train, processor=processor, model=model,
+    # with the checkpoint's before its states are loaded.
+    run = training.describe_run(args, accelerator, loop.steps_per_epoch, train_data=train, processor=processor, model=model,
                                 free_arguments=FREE_ON_RESUME)
-    completed_steps, starting_epoch, resume_step = training.resume_from_checkpoint(accelerator, args, steps_per_epoch, run)
-
     unwrapped = accelerator.unwrap_model(model)
     logger.info(
         "%d training captions of %d images, %d %s images, %d words, %d parameters (%d trainable), %d steps",
         len(pairs), len(train), len(evaluation), args.eval_split, len(processor.tokenizer),
         unwrapped.num_parameters(), unwrapped.num_parameters(only_trainable=True), args.max_train_steps,
     )
-    progress = tqdm(range(args.max_train_steps), initial=completed_steps, disable=not accelerator.is_local_main_process, desc="training")
-    model.train()
-    train_start = time.perf_counter()
-    captions_seen = 0
-    for epoch in range(starting_epoch, args.num_train_epochs):
-        if completed_steps >= args.max_train_steps:
-            break
-        # The epoch a run resumes in skips the batches of the steps it trained on before.
-        skip_steps = resume_step if epoch == starting_epoch else 0
-        for batch in training.epoch_batches(accelerator, train_dataloader, epoch, skip_steps, args.gradient_accumulation_steps):
-            outputs = training.train_on_batch(accelerator, model, optimizer, scheduler, batch, args.max_grad_norm)
-            captions_seen += len(batch["input_ids"])
-            if not accelerator.sync_gradients:
-                continue
-            completed_steps += 1
-            progress.update(1)
-            progress.set_postfix(loss=f"{outputs.loss.item():.3f}", caption_nll=f"{outputs.caption_loss.item():.3f}")
-            if args.with_tracking:
-                accelerator.log({"train_loss": outputs.loss.item(), "caption_loss": outputs.caption_loss.item(),
-                                 "lr": scheduler.get_last_lr()[0]}, step=completed_steps)
-            training.maybe_save_checkpoint(accelerator, args, completed_steps, epoch, run=run)  # every --checkpointing_steps N
-            if completed_steps >= args.max_train_steps:
-                break
-        training.maybe_save_checkpoint(accelerator, args, completed_steps, epoch, end_of_epoch=True, run=run)  # --checkpointing_steps epoch
-        if args.eval_every_epoch:
-            metrics, predictions = evaluate_captions(model, eval_dataloader, accelerator, processor, evaluation, args, show_progress=False)
-            logger.info("epoch %d: BLEU-4 %.4f CIDEr-D %.4f, e.g. %r", epoch + 1, metrics["bleu_4"], metrics["cider_d"], predictions[0])
-            if args.with_tracking:
-                accelerator.log({k: metrics[k] for k in ("bleu_4", "cider_d", "rouge_l")}, step=completed_steps)
-        if completed_steps >= args.max_train_steps:
-            break
-    train_time = time.perf_counter() - train_start
-    progress.close()
+    predictions = []  # the final evaluation's captions, in dataset order
 
-    eval_results, predictions = evaluate_captions(model, eval_dataloader, accelerator, processor, evaluation, args)
-    eval_results.update(
-        split=args.eval_split,
-        num_beams=args.num_beams,
-        max_new_tokens=args.max_new_tokens,
-        **training.run_stats(accelerator, train_time, captions_seen, completed_steps, examples="captions"),
-    )
-    scores = ", ".join(f"{k} {eval_results[k]:.4f}" for k in ("bleu_1", "bleu_4", "meteor", "rouge_l", "cider_d") if eval_results[k] is not None)
-    logger.info("%s (%d images, beam %d): %s", args.eval_split, eval_results["num_images"], args.num_beams, scores)
-    for row in range(min(3, len(predictions))):
-        logger.info("image %d: %r (reference: %r)", row, predictions[row], evaluation[row]["captions"][0])
-    if args.with_tracking:
-        accelerator.end_training()
+    def evaluate(epoch):
+        """After an epoch (``epoch``) or training (None): the caption metrics of beam search."""
+        metrics, captions = evaluate_captions(model, eval_dataloader, accelerator, processor, evaluation, args,
+                                              show_progress=epoch is None)
+        if epoch is not None:
+            logger.info("epoch %d: BLEU-4 %.4f CIDEr-D %.4f, e.g. %r", epoch + 1, metrics["bleu_4"], metrics["cider_d"], captions[0])
+            return metrics
+        predictions[:] = captions
+        scores = ", ".join(f"{k} {metrics[k]:.4f}" for k in ("bleu_1", "bleu_4", "meteor", "rouge_l", "cider_d") if metrics[k] is not None)
+        logger.info("%s (%d images, beam %d): %s", args.eval_split, metrics["num_images"], args.num_beams, scores)
+        for row in range(min(3, len(captions))):
+            logger.info("image %d: %r (reference: %r)", row, captions[row], evaluation[row]["captions"][0])
+        return {**metrics, "split": args.eval_split, "num_beams": args.num_beams, "max_new_tokens": args.max_new_tokens}
 
-    accelerator.wait_for_everyone()
-    if accelerator.is_main_process:
+    def save(eval_results):
+        """The model with its card and generation defaults, the processor, the generated captions and
+        the attention figures, into --output_dir."""
         unwrapped = accelerator.unwrap_model(model)
         dataset_id, dataset_name = DATASET_NAMES[args.dataset]
         unwrapped.save_pretrained(
@@ -407,16 +373,15 @@ def main(argv=None):
             ),
         )
         processor.save_pretrained(args.output_dir)
-        (output_dir / "eval_results.json").write_text(json.dumps(eval_results, indent=2))
         (output_dir / "generated_captions.json").write_text(json.dumps(
             [{"image_id": image_id, "caption": caption} for image_id, caption in zip(evaluation["image_id"], predictions)], indent=1,
         ))
         figures = save_attention_figures(unwrapped, processor, evaluation, output_dir, args.num_attention_figures, args.figure_cmap)
         if figures:
             logger.info("attention figures: %s", ", ".join(figures))
-        training.push_output_to_hub(args)  # under --push_to_hub
-    accelerator.wait_for_everyone()
-    return eval_results
+
+    # Resume, train, evaluate (after each epoch under --eval_every_epoch), save, push.
+    return loop.run(run, evaluate=evaluate, tracked_metrics=("bleu_4", "cider_d", "rouge_l"), save=save)
 
 
 if __name__ == "__main__":

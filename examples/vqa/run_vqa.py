@@ -16,8 +16,6 @@ refuse to resume on other data or options (``--ignore_checkpoint_mismatch`` to g
 from __future__ import annotations
 
 import argparse
-import json
-import time
 from pathlib import Path
 
 import torch
@@ -277,70 +275,33 @@ def main(argv=None):
     eval_dataloader = DataLoader(range(len(eval_questions)), batch_sampler=eval_sampler, collate_fn=VQACollator(eval_questions, eval_images))
 
     optimizer = torch.optim.AdamW((p for p in model.parameters() if p.requires_grad), lr=args.learning_rate, weight_decay=args.weight_decay)
-    steps_per_epoch = training.set_training_length(args, accelerator, len(train_sampler))  # sets max_train_steps, num_train_epochs
-    scheduler = training.make_scheduler(args, optimizer, accelerator)
-    model, optimizer, train_dataloader, eval_dataloader, scheduler = accelerator.prepare(
-        model, optimizer, train_dataloader, eval_dataloader, scheduler
-    )
-    training.init_trackers(accelerator, args, "run_vqa")
+    step = training.SupervisedStep(model, optimizer, args.max_grad_norm, ignore_keys=("question_indices",))
+    # Sets the training length, prepares the model, optimizer, schedule and dataloaders, starts the trackers.
+    loop = training.TrainingLoop(accelerator, args, step, train_dataloader, eval_dataloader=eval_dataloader, project_name="run_vqa",
+                                 examples="questions", count_examples=lambda batch: len(batch["input_ids"]))
+    model, eval_dataloader = step.model, loop.eval_dataloader
     # What this run trains on, saved with every checkpoint; under --resume_from_checkpoint, compared
-    # with the checkpoint's before its states are loaded, and where it left off.
-    run = training.describe_run(args, accelerator, steps_per_epoch, train_data=train, processor=processor, model=model,
+    # with the checkpoint's before its states are loaded.
+    run = training.describe_run(args, accelerator, loop.steps_per_epoch, train_data=train, processor=processor, model=model,
                                 free_arguments=FREE_ON_RESUME)
-    completed_steps, starting_epoch, resume_step = training.resume_from_checkpoint(accelerator, args, steps_per_epoch, run)
-
     logger.info(
         "%d training questions on %d images, %d eval questions, %d answers, %d parameters (%d trainable), %d steps",
         len(trainable), len(train_images), len(eval_questions), len(answers),
         accelerator.unwrap_model(model).num_parameters(), accelerator.unwrap_model(model).num_parameters(only_trainable=True), args.max_train_steps,
     )
-    progress = tqdm(range(args.max_train_steps), initial=completed_steps, disable=not accelerator.is_local_main_process, desc="training")
-    model.train()
-    train_start = time.perf_counter()
-    questions_seen = 0
-    eval_results = None
-    for epoch in range(starting_epoch, args.num_train_epochs):
-        if completed_steps >= args.max_train_steps:
-            break
-        # The epoch a run resumes in skips the batches of the steps it trained on before.
-        skip_steps = resume_step if epoch == starting_epoch else 0
-        for batch in training.epoch_batches(accelerator, train_dataloader, epoch, skip_steps, args.gradient_accumulation_steps):
-            batch.pop("question_indices")
-            loss = training.train_on_batch(accelerator, model, optimizer, scheduler, batch, args.max_grad_norm).loss
-            questions_seen += len(batch["input_ids"])
-            if not accelerator.sync_gradients:
-                continue
-            completed_steps += 1
-            progress.update(1)
-            progress.set_postfix(loss=f"{loss.item():.4f}")
-            if args.with_tracking:
-                accelerator.log({"train_loss": loss.item(), "lr": scheduler.get_last_lr()[0]}, step=completed_steps)
-            training.maybe_save_checkpoint(accelerator, args, completed_steps, epoch, run=run)  # every --checkpointing_steps N
-            if completed_steps >= args.max_train_steps:
-                break
-        training.maybe_save_checkpoint(accelerator, args, completed_steps, epoch, end_of_epoch=True, run=run)  # --checkpointing_steps epoch
-        if args.eval_every_epoch:
-            eval_results = evaluate_model(model, eval_dataloader, accelerator, answers, evaluation, show_progress=False)
-            per_type = ", ".join(f"{k} {v:.2f}" for k, v in eval_results.get("per_answer_type", {}).items())
-            logger.info("epoch %d: VQA accuracy %.2f (%s)", epoch + 1, eval_results["vqa_accuracy"], per_type)
-            if args.with_tracking:
-                accelerator.log({"vqa_accuracy": eval_results["vqa_accuracy"]}, step=completed_steps)
-        if completed_steps >= args.max_train_steps:
-            break
-    train_time = time.perf_counter() - train_start
-    progress.close()
 
-    eval_results = evaluate_model(model, eval_dataloader, accelerator, answers, evaluation)
-    eval_results.update(
-        split="test" if args.dataset == "easy_vqa" else "eval",
-        **training.run_stats(accelerator, train_time, questions_seen, completed_steps, examples="questions"),
-    )
-    logger.info("VQA accuracy %.2f %s", eval_results["vqa_accuracy"], eval_results.get("per_answer_type"))
-    if args.with_tracking:
-        accelerator.end_training()
+    def evaluate(epoch):
+        """After an epoch (``epoch``) or training (None): the VQA accuracy, per answer type."""
+        results = evaluate_model(model, eval_dataloader, accelerator, answers, evaluation, show_progress=epoch is None)
+        if epoch is not None:
+            per_type = ", ".join(f"{k} {v:.2f}" for k, v in results.get("per_answer_type", {}).items())
+            logger.info("epoch %d: VQA accuracy %.2f (%s)", epoch + 1, results["vqa_accuracy"], per_type)
+            return results
+        logger.info("VQA accuracy %.2f %s", results["vqa_accuracy"], results.get("per_answer_type"))
+        return {**results, "split": "test" if args.dataset == "easy_vqa" else "eval"}
 
-    accelerator.wait_for_everyone()
-    if accelerator.is_main_process:
+    def save(eval_results):
+        """The model with its card, the processor and the attention figures, into --output_dir."""
         unwrapped = accelerator.unwrap_model(model)
         dataset_id, dataset_name = ("easy-vqa", "easy-VQA") if args.dataset == "easy_vqa" else ("vqa_v2", "VQA v2")
         unwrapped.save_pretrained(
@@ -351,13 +312,12 @@ def main(argv=None):
             ),
         )
         processor.save_pretrained(args.output_dir)
-        (output_dir / "eval_results.json").write_text(json.dumps(eval_results, indent=2))
         figures = save_attention_figures(unwrapped, processor, evaluation, output_dir, args.num_attention_figures)
         if figures:
             logger.info("attention figures: %s", ", ".join(figures))
-        training.push_output_to_hub(args)  # under --push_to_hub
-    accelerator.wait_for_everyone()
-    return eval_results
+
+    # Resume, train, evaluate (after each epoch under --eval_every_epoch), save, push.
+    return loop.run(run, evaluate=evaluate, tracked_metrics=("vqa_accuracy",), save=save)
 
 
 if __name__ == "__main__":
