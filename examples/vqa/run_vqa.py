@@ -24,69 +24,20 @@ from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 from transformers import AutoModelForVisualQuestionAnswering
 
-import hf_mmattn  # noqa: F401  (registers the architectures with the Auto classes)
+import hf_mmattn  # registers the architectures with the Auto classes; discover() lists them
 from hf_mmattn import training
 from hf_mmattn.data import build_answer_vocabulary, easy_vqa_answers, load_easy_vqa, load_vqa_v2
 from hf_mmattn.data.batching import EncodedQuestions, GroupByImageBatchSampler, ImageStore, VQACollator
 from hf_mmattn.metrics import compute_vqa_accuracy
 from hf_mmattn.processing import VQAProcessor
-from hf_mmattn.registration import VQA_MODELS
 
 logger = get_logger(__name__)
 
-# --model_type name (the model_type without the package prefix) -> config class, e.g. "san".
-MODEL_TYPES = {config.model_type.removeprefix("mmattn_"): config for config, _, _ in VQA_MODELS}
-
-# Settings for 64x64 synthetic images with a scratch CNN (the configs' defaults are the papers'
-# sizes for 448x448 VGG/ResNet features); --config_overrides changes any of them. Measured on
-# easy-VQA (benchmarks/README.md): dropout slows these small models down and buys nothing, and
-# the baseline's L2 normalisation, meant for fixed VGG fc7 features, shrinks a learned CNN's
-# pooled vector to ~0.09 per component so the element-wise product starts near zero: with it the
-# baseline is at 62.6% after 5 epochs, without it 99.4%.
-SCRATCH_PRESETS = {
-    "san": dict(
-        word_embedding_size=32, question_hidden_size=128, attention_hidden_size=64,
-        answer_head="mlp", answer_hidden_size=256, dropout=0.0,
-    ),
-    "lstm_q_norm_i": dict(
-        word_embedding_size=32, question_hidden_size=128, fusion_hidden_size=256,
-        answer_head="mlp", answer_hidden_size=256, dropout=0.0, normalize_image=False,
-    ),
-    "hiecoatt": dict(
-        hidden_size=64, attention_hidden_size=64, answer_encoding_size=128, question_num_layers=1,
-        answer_head="linear", dropout=0.0,
-    ),
-    "mcb": dict(  # the code's one L2 norm over the attention map: shapes learned 2 epochs sooner than per region
-        word_embedding_size=32, question_hidden_size=128, mcb_output_size=512, attention_hidden_size=64,
-        attention_normalization="tensor", answer_head="mlp", answer_hidden_size=256, dropout=0.0, question_dropout=0.0,
-    ),
-    "mlb": dict(
-        word_embedding_size=32, question_hidden_size=128, joint_size=64, num_glimpses=4, fusion_activation="relu",
-        answer_head="mlp", answer_hidden_size=256, dropout=0.0,
-    ),
-    "mutan": dict(  # linear projections and a wider factor init: with the paper's tanh, or PyTorch's init, shapes stall
-        word_embedding_size=32, question_hidden_size=128, attention_projected_size=64, attention_fused_size=64,
-        question_projected_size=64, glimpse_projected_size=64, fused_size=128,
-        fusion_projection_activation="none", factor_init_gain=3.0,
-        answer_head="mlp", answer_hidden_size=256, dropout=0.0,
-    ),
-    "dan": dict(
-        word_embedding_size=32, question_hidden_size=128, attention_hidden_size=64,
-        answer_head="mlp", answer_hidden_size=256, dropout=0.0,
-    ),
-    "ban": dict(  # no counting module: easy-VQA asks no "how many" questions
-        word_embedding_size=32, word_embedding_type="single", hidden_size=64, num_glimpses=2, use_counter=False,
-        answer_hidden_size=128, dropout=0.0, attention_dropout=0.0, classifier_dropout=0.0,
-    ),
-    # A fourth CNN block (4x4 grid): each region sees a whole shape, and 16 regions train 2x faster
-    # than 64. The MLP head learns the yes/no questions by epoch 4 (the paper's linear head: epoch 6).
-    # Train with --learning_rate 3e-4 and 1,000 warm-up steps (benchmarks/README.md).
-    "mcan": dict(
-        word_embedding_size=32, hidden_size=64, intermediate_size=128, num_attention_heads=4, num_layers=2,
-        attflat_hidden_size=64, fused_size=128, dropout=0.0, scratch_cnn_channels=[32, 64, 128, 128],
-        answer_head="mlp", answer_hidden_size=128,
-    ),
-}
+# --model_type name (a folder under hf_mmattn/models of the VQA family) -> config class, e.g. "san".
+# With --image_encoder scratch_cnn a model starts from its config's "scratch-cnn" preset: sizes for
+# 64x64 synthetic images (the configs' defaults are the papers' sizes for 448x448 VGG/ResNet
+# features); --config_overrides changes any of them.
+MODEL_TYPES = {model.name: model.config for model in hf_mmattn.discover("vqa")}
 
 # Options that may differ when a run is resumed: where a fresh model came from (the checkpoint's
 # weights replace it; its config and vocabulary are compared), the question and annotation files
@@ -175,7 +126,7 @@ def build_model_and_processor(args, train, answers):
         processor = VQAProcessor.from_questions(list(train["question"]), image_size=image_size, image_mean=[0.5] * 3, image_std=[0.5] * 3)
     else:
         processor = VQAProcessor.from_questions(list(train["question"]), image_size=args.image_size or 224)
-    settings = dict(SCRATCH_PRESETS[args.model_type]) if args.image_encoder == "scratch_cnn" else {}
+    settings = dict(MODEL_TYPES[args.model_type].presets["scratch-cnn"]) if args.image_encoder == "scratch_cnn" else {}
     settings.update(training.backbone_settings(args.backbone_config, args.image_encoder))
     if args.image_encoder == "features":
         sample = ImageStore(train.select(range(1)), cache=True).cached["image_features"]
