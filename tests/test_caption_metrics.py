@@ -13,10 +13,10 @@ import pytest
 
 pytest.importorskip("pycocoevalcap")
 
-import hf_mmattn.metrics  # noqa: E402
+import hf_mmattn.tasks.captioning.metrics as caption_metrics  # noqa: E402
 from hf_mmattn.metrics import compute_caption_metrics, load_caption_metrics, python_ptb_tokenize  # noqa: E402
 
-HAS_JAVA = hf_mmattn.metrics._find_java() is not None
+HAS_JAVA = caption_metrics._find_java() is not None
 needs_java = pytest.mark.skipif(not HAS_JAVA, reason="Java is not installed")
 
 SCORES = ["bleu_1", "bleu_2", "bleu_3", "bleu_4", "rouge_l", "cider_d"]
@@ -34,7 +34,7 @@ def rouge_l(lcs: int, candidate_len: int, reference_len: int, beta: float = 1.2)
 
 @pytest.fixture
 def no_java(monkeypatch):
-    monkeypatch.setattr(hf_mmattn.metrics, "_find_java", lambda: None)
+    monkeypatch.setattr(caption_metrics, "_find_java", lambda: None)
 
 
 @pytest.fixture(scope="module")
@@ -132,9 +132,9 @@ def test_a_failing_meteor_jar_gives_none_not_a_crash(monkeypatch):
     def broken(*args, **kwargs):
         raise OSError("java: cannot start")
 
-    monkeypatch.setattr(hf_mmattn.metrics, "_find_java", lambda: "/usr/bin/java")
+    monkeypatch.setattr(caption_metrics, "_find_java", lambda: "/usr/bin/java")
     monkeypatch.setattr(meteor_module, "Meteor", broken)
-    monkeypatch.setattr(hf_mmattn.metrics, "_tokenize", lambda captions, java: (captions, "ptb", None))
+    monkeypatch.setattr(caption_metrics, "_tokenize", lambda captions, java: (captions, "ptb", None))
     with pytest.warns(UserWarning, match="METEOR not computed"):
         result = compute_caption_metrics(["a red circle"], [["a red circle"]])
     assert result["meteor"] is None
@@ -225,7 +225,7 @@ def test_evaluate_module_rejects_bad_inputs(metric):
 
 def test_evaluate_load_works_offline_from_another_directory_without_java(tmp_path):
     script = (
-        "import json, evaluate, hf_mmattn.metrics as m\n"
+        "import json, evaluate, hf_mmattn.tasks.captioning.metrics as m\n"
         "metric = evaluate.load(str(m._CAPTION_METRICS_MODULE))\n"
         "print(json.dumps(metric.compute(predictions=['a red circle'],\n"
         "                                references=[['a red circle above a blue square']])))\n"

@@ -135,7 +135,7 @@ def test_evaluate_module_rejects_bad_inputs(metric):
 
 def test_evaluate_load_works_offline_from_another_directory(tmp_path):
     script = (
-        "import json, evaluate, hf_mmattn.metrics as m\n"
+        "import json, evaluate, hf_mmattn.tasks.vqa.metrics as m\n"
         "metric = evaluate.load(str(m._VQA_ACCURACY_MODULE))\n"
         "print(json.dumps(metric.compute(predictions=['Two'], references=[['2'] * 2 + ['3'] * 8])))\n"
     )

@@ -25,7 +25,7 @@ from safetensors.torch import load_file
 from transformers import AutoModelForImageTextToText, AutoProcessor, pipeline
 
 import hf_mmattn  # noqa: F401
-from hf_mmattn import metrics
+from hf_mmattn.tasks.captioning import metrics
 from hf_mmattn.data import generate_shapes_captions
 from hf_mmattn.training import TRAINING_ARGUMENTS_FREE_ON_RESUME, CheckpointMismatchError
 

@@ -5,7 +5,7 @@ scoring is :func:`hf_mmattn.metrics.compute_caption_metrics` (pycocoevalcap's sc
 import datasets
 import evaluate
 
-from hf_mmattn.metrics import compute_caption_metrics
+from hf_mmattn.tasks.captioning.metrics import compute_caption_metrics
 
 _DESCRIPTION = """\
 The COCO caption evaluation (Chen et al., 2015) with its standard scorers from pycocoevalcap:

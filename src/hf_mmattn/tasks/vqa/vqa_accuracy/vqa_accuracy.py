@@ -4,7 +4,7 @@
 import datasets
 import evaluate
 
-from hf_mmattn.metrics import compute_vqa_accuracy
+from hf_mmattn.tasks.vqa.metrics import compute_vqa_accuracy
 
 _DESCRIPTION = """\
 The official VQA accuracy (Antol et al., ICCV 2015): a predicted answer scores
