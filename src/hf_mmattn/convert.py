@@ -25,11 +25,11 @@ from tokenizers import Tokenizer, normalizers, pre_tokenizers
 from tokenizers.models import WordLevel
 from transformers import PreTrainedTokenizerFast
 
-CONVERTERS = {
-    "ban": "hf_mmattn.models.ban.convert_ban",
-    "mcan": "hf_mmattn.models.mcan.convert_mcan",
-    "show_attend_tell": "hf_mmattn.models.show_attend_tell.convert_show_attend_tell",
-}
+def converters() -> dict[str, str]:
+    """Model name → converter module: every model folder with a ``convert_<name>.py``."""
+    from .models import discover
+
+    return {model.name: model.converter_module for model in discover() if model.converter_module}
 
 
 def load_original_checkpoint(path: str | Path):
@@ -162,12 +162,13 @@ def save_converted_folder(model, processor, output_dir: str | Path, *, source: s
 
 def main(argv: list[str] | None = None) -> Path:
     argv = sys.argv[1:] if argv is None else list(argv)
-    usage = f"python -m hf_mmattn.convert {{{','.join(CONVERTERS)}}} --checkpoint FILE --output_dir DIR [...]"
-    if not argv or argv[0] not in CONVERTERS:
+    available = converters()
+    usage = f"python -m hf_mmattn.convert {{{','.join(available)}}} --checkpoint FILE --output_dir DIR [...]"
+    if not argv or argv[0] not in available:
         print(__doc__.strip() + "\n\nusage: " + usage, file=sys.stderr if argv and argv[0] not in ("-h", "--help") else sys.stdout)
         raise SystemExit(0 if argv and argv[0] in ("-h", "--help") else 2)
     model_name = argv[0]
-    module = importlib.import_module(CONVERTERS[model_name])
+    module = importlib.import_module(available[model_name])
     parser = argparse.ArgumentParser(
         prog=f"python -m hf_mmattn.convert {model_name}", description=module.__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
