@@ -340,7 +340,7 @@ def test_config_defaults_are_ban_vqa_and_presets():
     assert (config.hidden_size, config.num_glimpses, config.attention_rank_factor, config.pooling_rank_factor) == (1280, 8, 3, 1)
     assert (config.use_counter, config.num_counted_objects, config.word_embedding_type, config.question_input_size) == (True, 10, "concat", 600)
     assert (config.dropout, config.attention_dropout, config.classifier_dropout, config.answer_hidden_size) == (0.2, 0.5, 0.5, 2560)
-    assert set(BAN_PRESETS) == {"ban-vqa", "openvqa-ban-4", "openvqa-ban-8"}
+    assert set(BAN_PRESETS) == {"ban-vqa", "openvqa-ban-4", "openvqa-ban-8", "scratch-cnn", "tiny"}
     openvqa = BanConfig.from_preset("openvqa-ban-8", vocab_size=30)
     assert (openvqa.hidden_size, openvqa.num_glimpses, openvqa.use_counter, openvqa.pooling_rank_factor, openvqa.vocab_size) == (1024, 8, False, 3, 30)
     assert BanConfig.from_preset("openvqa-ban-4").num_glimpses == 4

@@ -331,7 +331,7 @@ def test_config_defaults_are_mcan_small_and_presets():
     large = McanConfig.from_preset("mcan-large", vocab_size=50)
     assert (large.hidden_size, large.intermediate_size, large.fused_size, large.vocab_size) == (1024, 4096, 2048, 50)
     assert McanConfig.from_preset("mcan-small").to_dict() == McanConfig().to_dict()
-    assert set(MCAN_PRESETS) == {"mcan-small", "mcan-large"}
+    assert set(MCAN_PRESETS) == {"mcan-small", "mcan-large", "scratch-cnn", "tiny"}
     with pytest.raises(ValueError, match="unknown MCAN preset"):
         McanConfig.from_preset("mcan-huge")
     for field, value in (("layout", "parallel"), ("layer_norm_form", "rms"), ("num_layers", 0), ("attflat_glimpses", 0)):

@@ -1,7 +1,6 @@
 """What every model of the package shares, whatever its task: PyTorch's default initialisation,
 pretrained backbone loading, the image input checks, and the model card and remote-code entry
-points written on save. The VQA contract is in ``tasks/vqa/modeling.py``, the captioning one in
-``modeling_captioning.py``."""
+points written on save. Each task family's contract is in ``tasks/<family>/modeling.py``."""
 
 from __future__ import annotations
 

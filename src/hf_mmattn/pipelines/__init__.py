@@ -4,7 +4,7 @@ names here resolve lazily, so that importing a family's pipeline never imports t
 others."""
 
 _MOVED = {
-    "ImageCaptioningPipeline": "hf_mmattn.pipelines.image_captioning",
+    "ImageCaptioningPipeline": "hf_mmattn.tasks.captioning.pipeline",
     "VisualQuestionAnsweringPipeline": "hf_mmattn.tasks.vqa.pipeline",
 }
 

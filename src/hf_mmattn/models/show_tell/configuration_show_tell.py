@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ...modeling_captioning import MMAttnCaptioningConfig
+from ...tasks.captioning.configuration import MMAttnCaptioningConfig
 
 
 class ShowTellConfig(MMAttnCaptioningConfig):
@@ -16,7 +16,7 @@ class ShowTellConfig(MMAttnCaptioningConfig):
         hidden_size: LSTM memory size.
         dropout: dropout on the word/image embeddings and on the LSTM output (the paper's
             regularisation, section 4.3.1).
-        shared captioning fields: see [`~hf_mmattn.modeling_captioning.MMAttnCaptioningConfig`].
+        shared captioning fields: see [`~hf_mmattn.tasks.captioning.configuration.MMAttnCaptioningConfig`].
     """
 
     model_type = "mmattn_show_tell"

@@ -10,11 +10,12 @@ import logging
 import transformers.pipelines as transformers_pipelines
 from transformers import AutoModelForImageTextToText
 
-from ...modeling_captioning import CaptioningOutput, MMAttnCaptioningConfig, MMAttnCaptioningPreTrainedModel
-from ...pipelines.image_captioning import ImageCaptioningPipeline
-from ...processing.captioning import CaptioningProcessor, build_caption_tokenizer
 from ...processing.image_processor import VQAImageProcessor
 from .. import TaskFamily
+from .configuration import MMAttnCaptioningConfig
+from .modeling import CaptioningOutput, MMAttnCaptioningPreTrainedModel
+from .pipeline import ImageCaptioningPipeline
+from .processing import CaptioningProcessor, build_caption_tokenizer
 
 
 class _FixTaskRedirectWarning(logging.Filter):
