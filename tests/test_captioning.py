@@ -25,6 +25,7 @@ from hf_mmattn import (
     VQAImageProcessor,
 )
 from hf_mmattn.layers.recurrent_generation import RecurrentStateCache
+from hf_mmattn.models.show_attend_tell import modeling_show_attend_tell
 from hf_mmattn.processing.captioning import wrap_caption_tokenizer
 
 WORDS = ("a", "red", "blue", "green", "circle", "square", "triangle", "above", "below", "left", "of", "the")
@@ -642,6 +643,117 @@ def test_reinforce_gradient_on_the_attention_scores():
     torch.testing.assert_close(actual, expected, rtol=1e-10, atol=1e-12)
     # The baseline moved towards the batch's mean log-likelihood: b ← 0.9 b + 0.1 mean log p.
     assert model.baseline.value.item() == pytest.approx(0.9 * -3.0 + 0.1 * log_likelihood.mean().item(), rel=1e-12)
+
+
+def replay_read_locations(model, one_hots: list[torch.Tensor]):
+    """Makes ``model`` read, at word t, the one-hot locations ``one_hots[t]`` (batch, regions)
+    where an image samples (α_t where it uses the expectation), instead of drawing them: two runs
+    then share their samples."""
+    steps = iter(one_hots)
+    model.locations_to_read = lambda alpha, use_expected: torch.where(use_expected.unsqueeze(-1), alpha, next(steps).to(alpha.dtype))
+
+
+def hard_loss_by_hand(output, read, captions, reinforce_weight, entropy_weight, baseline, entropy_of):
+    """The hard-attention loss of the unpadded images, written out in float64 from the output's
+    logits and attention maps (still attached to the graph), the read locations and the baseline
+    before the update: the caption NLL summed over words and averaged over captions, λ Σ_i (1 − Σ_t
+    α_ti)², −λ_r mean_n (log p(y|s̃,a) − b) log p(s̃|a) over the sampling images, −λ_e mean_n Σ_t
+    H(α_t), the sums over t over the steps that predict a word; ``entropy_of(α)`` gives α log α."""
+    alphas = torch.stack(output.attentions, 1)[:, :-1]
+    samples = torch.stack(read, 1)[:, : alphas.shape[1]]
+    nll, predicted = caption_nll_by_hand(output.logits, captions["labels"])
+    caption_loss = nll.sum(1).mean()
+    coverage = (alphas * predicted[..., None]).sum(1)
+    loss = caption_loss + ((1.0 - coverage) ** 2).sum(1).mean()
+    log_likelihood = -nll.sum(1)
+    sampled = (~output.cache["use_expected"]).double()
+    location_log_prob = ((alphas * samples).sum(-1).log() * predicted).sum(1)
+    advantage = (log_likelihood - baseline).detach()
+    loss = loss - reinforce_weight * (advantage * location_log_prob * sampled).mean()
+    entropy = (-entropy_of(alphas).sum(-1) * predicted).sum(1)
+    return loss - entropy_weight * entropy.mean()
+
+
+def hard_loss_and_gradients(model, images, captions, seed):
+    """A training forward pass from ``seed`` (the draws of s̃) and the gradient of its loss with
+    respect to every parameter (by name, None for those the loss does not reach)."""
+    torch.manual_seed(seed)
+    output = model(**images, **captions, output_attentions=True)
+    names, parameters = zip(*model.named_parameters(), strict=True)
+    gradients = torch.autograd.grad(output.loss, parameters, retain_graph=True, allow_unused=True)
+    return output, dict(zip(names, gradients, strict=True))
+
+
+@pytest.mark.parametrize("expected_attention_probability", [0.0, 0.5])
+def test_hard_attention_without_padding_is_unchanged_by_the_nan_free_entropy(expected_attention_probability, monkeypatch):
+    """The NaN-free entropy changes nothing where no region is padded: the loss and every
+    parameter's gradient are bit for bit those of the model computing H with
+    ``torch.special.xlogy(α, α)`` (the formula before the fix), and agree to 1e-12 with the loss
+    written out by hand (``hard_loss_by_hand``)."""
+    model = hard_model(expected_attention_probability=expected_attention_probability, reinforce_weight=0.3, entropy_weight=0.05)
+    images, captions = random_images(model.config, dtype=torch.float64), random_captions(batch=3, length=6)
+    read = capture_read_weights(model)
+    output, gradients = hard_loss_and_gradients(model, images, captions, seed=2)
+    by_hand = hard_loss_by_hand(output, read, captions, 0.3, 0.05, -3.0, lambda a: torch.special.xlogy(a, a))
+    by_hand_gradients = torch.autograd.grad(by_hand, list(model.parameters()), allow_unused=True)
+    model.baseline.value.fill_(-3.0)
+    monkeypatch.setattr(modeling_show_attend_tell, "attention_entropy", lambda a: -torch.special.xlogy(a, a).sum(-1))
+    xlogy_output, xlogy_gradients = hard_loss_and_gradients(model, images, captions, seed=2)
+    assert torch.equal(output.loss, xlogy_output.loss) and torch.equal(output.loss, by_hand)
+    assert gradients.keys() == xlogy_gradients.keys()
+    for (name, gradient), reference in zip(gradients.items(), by_hand_gradients, strict=True):
+        assert gradient is not None and torch.isfinite(gradient).all(), name
+        assert torch.equal(gradient, xlogy_gradients[name]), name
+        torch.testing.assert_close(gradient, reference, rtol=1e-12, atol=1e-12, msg=name)
+    if expected_attention_probability:
+        assert 0 < output.cache["use_expected"].sum() < 3  # both kinds of image in the batch
+
+
+@pytest.mark.parametrize("entropy_weight", [0.0, 0.05])
+@pytest.mark.parametrize("expected_attention_probability", [0.0, 1.0])
+def test_hard_attention_with_padded_regions_has_finite_gradients(expected_attention_probability, entropy_weight):
+    """Region features with padding (image_attention_mask 0, α = 0 exactly there): the loss and
+    every parameter's gradient are finite, also with λ_e = 0 (xlogy's NaN gradient at α = 0 made
+    them all NaN whatever the weight)."""
+    model = hard_model(expected_attention_probability=expected_attention_probability, entropy_weight=entropy_weight)
+    images = random_images(model.config, dtype=torch.float64)
+    images["image_attention_mask"] = torch.tensor([[1, 1, 0, 1, 1], [1, 1, 1, 1, 1], [1, 0, 0, 1, 1]])
+    torch.manual_seed(0)
+    output = model(**images, **random_captions(), output_attentions=True)
+    output.loss.backward()
+    assert torch.isfinite(output.loss)
+    for name, parameter in model.named_parameters():
+        assert parameter.grad is not None and torch.isfinite(parameter.grad).all(), name
+    assert model.word_classifier.weight.grad.abs().sum() > 0 and model.attention_score.weight.grad.abs().sum() > 0
+
+
+@pytest.mark.parametrize("entropy_weight", [0.0, 0.05])
+@pytest.mark.parametrize("expected_attention_probability", [0.0, 0.5, 1.0])
+def test_padded_regions_contribute_nothing_to_hard_attention(expected_attention_probability, entropy_weight):
+    """Three images, each with one padded region (in the middle, at the end, at the start) holding
+    large garbage, against the same images with that region removed, reading the same sampled
+    locations: the same loss, caption loss, parameter gradients and baseline update, in float64."""
+    padded = hard_model(expected_attention_probability=expected_attention_probability, reinforce_weight=0.3, entropy_weight=entropy_weight)
+    unpadded = copy.deepcopy(padded)
+    region_mask = torch.tensor([[1, 1, 0, 1, 1], [1, 1, 1, 1, 0], [0, 1, 1, 1, 1]]).bool()
+    features = random_images(padded.config, dtype=torch.float64)["image_features"]
+    features = torch.where(region_mask[..., None], features, 100 * torch.randn(features.shape, dtype=torch.float64))
+    captions = random_captions(batch=3, length=6)
+    read = capture_read_weights(padded)
+    torch.manual_seed(4)
+    padded_output = padded(image_features=features, image_attention_mask=region_mask.long(), **captions)
+    padded_output.loss.backward()
+    replay_read_locations(unpadded, [one_hot[region_mask].view(3, NUM_REGIONS - 1) for one_hot in read])
+    torch.manual_seed(4)  # the same expected-attention draws
+    unpadded_output = unpadded(image_features=features[region_mask].view(3, NUM_REGIONS - 1, FEATURE_SIZE), **captions)
+    unpadded_output.loss.backward()
+    assert torch.equal(padded_output.cache["use_expected"], unpadded_output.cache["use_expected"])
+    torch.testing.assert_close(padded_output.loss, unpadded_output.loss, rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(padded_output.caption_loss, unpadded_output.caption_loss, rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(padded.baseline.value, unpadded.baseline.value, rtol=1e-12, atol=1e-12)
+    for (name, parameter), other in zip(padded.named_parameters(), unpadded.parameters(), strict=True):
+        assert torch.isfinite(parameter.grad).all(), name
+        torch.testing.assert_close(parameter.grad, other.grad, rtol=1e-12, atol=1e-12, msg=name)
 
 
 def test_hard_attention_with_the_expectation_everywhere_is_soft_attention_plus_entropy():

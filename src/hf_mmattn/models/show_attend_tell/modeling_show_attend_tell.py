@@ -45,6 +45,18 @@ from ...modeling_captioning import (
 from .configuration_show_attend_tell import ShowAttendTellConfig
 
 
+def attention_entropy(alphas: torch.Tensor) -> torch.Tensor:
+    """H(α_t) = −Σ_i α_ti log α_ti over the last dimension, with 0 log 0 = 0 in the value and in
+    the gradient. A padded region (``image_attention_mask`` 0) has α_ti = 0 exactly (and a real
+    one can underflow to 0); ``torch.special.xlogy(α, α)`` is 0 there but its gradient is
+    log 0 + 0/0 = NaN, which the softmax spreads to every parameter even when λ_e = 0 (0·NaN =
+    NaN). Here log α_ti is taken of 1 where α_ti = 0, so such a location contributes 0 to the
+    value and 0 to the gradient (the limit of α log α); elsewhere value and gradient are
+    xlogy's, bit for bit."""
+    log_alphas = torch.where(alphas > 0, alphas, 1.0).log()
+    return -(alphas * log_alphas).sum(-1)
+
+
 class MovingAverageBaseline(nn.Module):
     """The REINFORCE baseline of hard attention (section 4.1): b ← decay·b + (1 − decay)·mean
     log p(y|s̃, a), kept as a buffer so that it is saved and resumed with the weights."""
@@ -210,7 +222,7 @@ class ShowAttendTellForConditionalGeneration(MMAttnCaptioningPreTrainedModel, Ge
             sampled = (~cache["use_expected"]).to(alphas.dtype)
             location_log_prob = ((alphas * read).sum(-1).clamp_min(torch.finfo(alphas.dtype).tiny).log() * predicted).sum(dim=1)
             advantage = (log_likelihood - self.baseline.value).detach()
-            entropy = (-torch.special.xlogy(alphas, alphas).sum(-1) * predicted).sum(dim=1)
+            entropy = (attention_entropy(alphas) * predicted).sum(dim=1)
             loss = loss - config.reinforce_weight * (advantage * location_log_prob * sampled).mean()
             loss = loss - config.entropy_weight * entropy.mean()
             self.baseline.update(log_likelihood.detach())
