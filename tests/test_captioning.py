@@ -258,6 +258,7 @@ def test_processor_round_trips_through_auto_processor(tmp_path):
         ("hard", {"expected_attention_probability": 1.5}, "expected_attention_probability must be in"),
         ("hard", {"baseline_decay": 1.0}, "baseline_decay must be in"),
         ("hard", {"hard_attention_inference": "sample"}, "hard_attention_inference must be one of"),
+        ("hard", {"reinforce_normalization": "sum"}, "reinforce_normalization must be one of"),
         ("show_tell", {"caption_loss_reduction": "batch"}, "caption_loss_reduction must be one of"),
         ("show_tell", {"eos_token_id": None}, "needs bos_token_id"),
         ("show_tell", {"bos_token_id": len(VOCAB)}, "bos_token_id=16 is outside the vocabulary"),
@@ -612,14 +613,19 @@ def hard_model(**overrides):
     return model
 
 
-def test_reinforce_gradient_on_the_attention_scores():
+@pytest.mark.parametrize("normalization", ["mean", "arctic"])
+def test_reinforce_gradient_on_the_attention_scores(normalization):
     """Every image samples its locations (expected_attention_probability=0). The attention scores
     e_t then reach the loss only through log p(s̃|a) and the entropy, so
-    ∂loss/∂e_t = −(λ_r/B)(log p(y|s̃,a) − b)(onehot(s̃_t) − α_t) + (λ_e/B) α_t (log α_t + H_t)
-    at the steps that predict a word, and 0 at the others (the last word and the padding)."""
+    ∂loss/∂e_t = −(λ_r/B)(R − b)(onehot(s̃_t) − α_t) + (λ_e/B) α_t (log α_t + H_t)
+    with R = log p(y|s̃,a) ("mean"), and ∂loss/∂e_t = −λ_r (R − b)(onehot(s̃_t) − α_t) +
+    λ_e α_t (log α_t + H_t) with R = log p(y|s̃,a) / T, T the caption's predicted words ("arctic",
+    arctic-captions' known gradients), at the steps that predict a word, and 0 at the others (the
+    last word and the padding). The loss is the caption loss − λ_r (1/B or 1) Σ (R − b) log p(s̃|a)
+    − λ_e (1/B or 1) Σ H, and the baseline moves towards the batch's mean R."""
     reinforce_weight, entropy_weight = 0.3, 0.05
-    model = hard_model(expected_attention_probability=0.0, attention_penalty_weight=0.0,
-                       reinforce_weight=reinforce_weight, entropy_weight=entropy_weight)
+    model = hard_model(expected_attention_probability=0.0, attention_penalty_weight=0.0, reinforce_weight=reinforce_weight,
+                       entropy_weight=entropy_weight, reinforce_normalization=normalization)
     scores = capture_attention_scores(model)
     read = capture_read_weights(model)
     captions = random_captions(batch=3, length=6)
@@ -632,17 +638,25 @@ def test_reinforce_gradient_on_the_attention_scores():
     assert ((samples == 0) | (samples == 1)).all() and (samples.sum(-1) == 1).all()
     nll, predicted = caption_nll_by_hand(output.logits.detach(), captions["labels"])
     log_likelihood = -nll.sum(1)
-    advantage = log_likelihood - (-3.0)
-    entropy = -(alphas * alphas.log()).sum(-1, keepdim=True)
     batch = 3
-    expected = -(reinforce_weight / batch) * advantage[:, None, None] * (samples - alphas)
-    expected = expected + (entropy_weight / batch) * alphas * (alphas.log() + entropy)
+    lengths = predicted.sum(1)
+    assert lengths.tolist() == [5, 4, 3]
+    reward = log_likelihood / lengths if normalization == "arctic" else log_likelihood
+    scale = 1.0 if normalization == "arctic" else 1.0 / batch  # arctic sums over the batch
+    advantage = reward - (-3.0)
+    entropy = -(alphas * alphas.log()).sum(-1, keepdim=True)
+    expected = -(reinforce_weight * scale) * advantage[:, None, None] * (samples - alphas)
+    expected = expected + (entropy_weight * scale) * alphas * (alphas.log() + entropy)
     steps = torch.cat([predicted, torch.zeros(batch, 1, dtype=torch.bool)], dim=1)  # the last word predicts nothing
     expected = expected * steps[..., None]
     actual = torch.stack([score.grad[..., 0] for score in scores], 1)
     torch.testing.assert_close(actual, expected, rtol=1e-10, atol=1e-12)
-    # The baseline moved towards the batch's mean log-likelihood: b ← 0.9 b + 0.1 mean log p.
-    assert model.baseline.value.item() == pytest.approx(0.9 * -3.0 + 0.1 * log_likelihood.mean().item(), rel=1e-12)
+    location_log_prob = ((alphas * samples).sum(-1).log()[:, :-1] * predicted).sum(1)
+    total_entropy = (entropy[:, :-1, 0] * predicted).sum(1)
+    expected_loss = nll.sum(1).mean() - scale * (reinforce_weight * (advantage * location_log_prob).sum() + entropy_weight * total_entropy.sum())
+    torch.testing.assert_close(output.loss.detach(), expected_loss, rtol=1e-12, atol=1e-12)
+    # The baseline moved towards the batch's mean reward: b ← 0.9 b + 0.1 mean R.
+    assert model.baseline.value.item() == pytest.approx(0.9 * -3.0 + 0.1 * reward.mean().item(), rel=1e-12)
 
 
 def replay_read_locations(model, one_hots: list[torch.Tensor]):
@@ -653,12 +667,13 @@ def replay_read_locations(model, one_hots: list[torch.Tensor]):
     model.locations_to_read = lambda alpha, use_expected: torch.where(use_expected.unsqueeze(-1), alpha, next(steps).to(alpha.dtype))
 
 
-def hard_loss_by_hand(output, read, captions, reinforce_weight, entropy_weight, baseline, entropy_of):
+def hard_loss_by_hand(output, read, captions, reinforce_weight, entropy_weight, baseline, entropy_of, normalization="mean"):
     """The hard-attention loss of the unpadded images, written out in float64 from the output's
     logits and attention maps (still attached to the graph), the read locations and the baseline
     before the update: the caption NLL summed over words and averaged over captions, λ Σ_i (1 − Σ_t
-    α_ti)², −λ_r mean_n (log p(y|s̃,a) − b) log p(s̃|a) over the sampling images, −λ_e mean_n Σ_t
-    H(α_t), the sums over t over the steps that predict a word; ``entropy_of(α)`` gives α log α."""
+    α_ti)², −λ_r (R_n − b) log p(s̃|a) over the sampling images and −λ_e Σ_t H(α_t), both averaged
+    over captions with R_n = log p(y|s̃,a) ("mean") or summed over them with R_n = log p(y|s̃,a) / T_n
+    ("arctic"), the sums over t over the steps that predict a word; ``entropy_of(α)`` gives α log α."""
     alphas = torch.stack(output.attentions, 1)[:, :-1]
     samples = torch.stack(read, 1)[:, : alphas.shape[1]]
     nll, predicted = caption_nll_by_hand(output.logits, captions["labels"])
@@ -666,12 +681,14 @@ def hard_loss_by_hand(output, read, captions, reinforce_weight, entropy_weight, 
     coverage = (alphas * predicted[..., None]).sum(1)
     loss = caption_loss + ((1.0 - coverage) ** 2).sum(1).mean()
     log_likelihood = -nll.sum(1)
+    reward = log_likelihood / predicted.sum(1) if normalization == "arctic" else log_likelihood
+    reduce = torch.sum if normalization == "arctic" else torch.mean
     sampled = (~output.cache["use_expected"]).double()
     location_log_prob = ((alphas * samples).sum(-1).log() * predicted).sum(1)
-    advantage = (log_likelihood - baseline).detach()
-    loss = loss - reinforce_weight * (advantage * location_log_prob * sampled).mean()
+    advantage = (reward - baseline).detach()
+    loss = loss - reinforce_weight * reduce(advantage * location_log_prob * sampled)
     entropy = (-entropy_of(alphas).sum(-1) * predicted).sum(1)
-    return loss - entropy_weight * entropy.mean()
+    return loss - entropy_weight * reduce(entropy)
 
 
 def hard_loss_and_gradients(model, images, captions, seed):
@@ -684,22 +701,25 @@ def hard_loss_and_gradients(model, images, captions, seed):
     return output, dict(zip(names, gradients, strict=True))
 
 
+@pytest.mark.parametrize("normalization", ["mean", "arctic"])
 @pytest.mark.parametrize("expected_attention_probability", [0.0, 0.5])
-def test_hard_attention_without_padding_is_unchanged_by_the_nan_free_entropy(expected_attention_probability, monkeypatch):
+def test_hard_attention_without_padding_is_unchanged_by_the_nan_free_entropy(expected_attention_probability, normalization, monkeypatch):
     """The NaN-free entropy changes nothing where no region is padded: the loss and every
     parameter's gradient are bit for bit those of the model computing H with
     ``torch.special.xlogy(α, α)`` (the formula before the fix), and agree to 1e-12 with the loss
     written out by hand (``hard_loss_by_hand``)."""
-    model = hard_model(expected_attention_probability=expected_attention_probability, reinforce_weight=0.3, entropy_weight=0.05)
+    model = hard_model(expected_attention_probability=expected_attention_probability, reinforce_weight=0.3, entropy_weight=0.05,
+                       reinforce_normalization=normalization)
     images, captions = random_images(model.config, dtype=torch.float64), random_captions(batch=3, length=6)
     read = capture_read_weights(model)
     output, gradients = hard_loss_and_gradients(model, images, captions, seed=2)
-    by_hand = hard_loss_by_hand(output, read, captions, 0.3, 0.05, -3.0, lambda a: torch.special.xlogy(a, a))
+    by_hand = hard_loss_by_hand(output, read, captions, 0.3, 0.05, -3.0, lambda a: torch.special.xlogy(a, a), normalization)
     by_hand_gradients = torch.autograd.grad(by_hand, list(model.parameters()), allow_unused=True)
     model.baseline.value.fill_(-3.0)
     monkeypatch.setattr(modeling_show_attend_tell, "attention_entropy", lambda a: -torch.special.xlogy(a, a).sum(-1))
     xlogy_output, xlogy_gradients = hard_loss_and_gradients(model, images, captions, seed=2)
-    assert torch.equal(output.loss, xlogy_output.loss) and torch.equal(output.loss, by_hand)
+    assert torch.equal(output.loss, xlogy_output.loss)
+    torch.testing.assert_close(output.loss, by_hand, rtol=1e-12, atol=1e-12)
     assert gradients.keys() == xlogy_gradients.keys()
     for (name, gradient), reference in zip(gradients.items(), by_hand_gradients, strict=True):
         assert gradient is not None and torch.isfinite(gradient).all(), name
@@ -727,13 +747,15 @@ def test_hard_attention_with_padded_regions_has_finite_gradients(expected_attent
     assert model.word_classifier.weight.grad.abs().sum() > 0 and model.attention_score.weight.grad.abs().sum() > 0
 
 
+@pytest.mark.parametrize("normalization", ["mean", "arctic"])
 @pytest.mark.parametrize("entropy_weight", [0.0, 0.05])
 @pytest.mark.parametrize("expected_attention_probability", [0.0, 0.5, 1.0])
-def test_padded_regions_contribute_nothing_to_hard_attention(expected_attention_probability, entropy_weight):
+def test_padded_regions_contribute_nothing_to_hard_attention(expected_attention_probability, entropy_weight, normalization):
     """Three images, each with one padded region (in the middle, at the end, at the start) holding
     large garbage, against the same images with that region removed, reading the same sampled
     locations: the same loss, caption loss, parameter gradients and baseline update, in float64."""
-    padded = hard_model(expected_attention_probability=expected_attention_probability, reinforce_weight=0.3, entropy_weight=entropy_weight)
+    padded = hard_model(expected_attention_probability=expected_attention_probability, reinforce_weight=0.3, entropy_weight=entropy_weight,
+                        reinforce_normalization=normalization)
     unpadded = copy.deepcopy(padded)
     region_mask = torch.tensor([[1, 1, 0, 1, 1], [1, 1, 1, 1, 0], [0, 1, 1, 1, 1]]).bool()
     features = random_images(padded.config, dtype=torch.float64)["image_features"]
@@ -851,16 +873,17 @@ def marked_region_task(num_images: int = 32, seed: int = 0):
     return {"image_features": features, "input_ids": input_ids, "labels": input_ids.clone()}, marked
 
 
-@pytest.mark.parametrize("expected_attention_probability", [0.5, 0.0])
-def test_hard_attention_learns_to_read_the_marked_region(expected_attention_probability):
+@pytest.mark.parametrize("expected_attention_probability, normalization", [(0.5, "mean"), (0.0, "mean"), (0.0, "arctic")])
+def test_hard_attention_learns_to_read_the_marked_region(expected_attention_probability, normalization):
     """200 full-batch Adam steps (about a second): the caption loss falls over tenfold and, in
     eval mode, the arg max of α_1 is the marked region of held-out images. With probability 0
     the attention is trained by REINFORCE alone (no image reads α directly). REINFORCE alone can
     settle on a wrong region from an unlucky initialisation (seed 0 does on torch 2.6, not on
-    2.13); seeds 1-3 learn it on both, seed 1 with the widest margin."""
+    2.13); seeds 1-3 learn it on both, seed 1 with the widest margin. arctic-captions'
+    normalisation (REINFORCE summed over the 32 images, reward per word) learns it too."""
     torch.manual_seed(1)
     config = tiny_config("hard", hidden_size=16, attention_size=16, attention_penalty_weight=0.0, hard_attention_inference="argmax",
-                         expected_attention_probability=expected_attention_probability)
+                         expected_attention_probability=expected_attention_probability, reinforce_normalization=normalization)
     model = ShowAttendTellForConditionalGeneration(config).train()
     train, _ = marked_region_task(seed=0)
     held_out, marked = marked_region_task(seed=1)

@@ -19,7 +19,10 @@ s_t ~ Multinoulli(α_t) (section 4.1), trained with the gradient of eq. 12::
 
 with the moving-average baseline b_k = 0.9 b_{k−1} + 0.1 log p(y|s̃_k, a) and, with probability
 0.5 for a given image, s̃ set to its expected value α. Written here as a loss to minimise:
-−log p(y|s̃,a) − λ_r (log p(y|s̃,a) − b)·log p(s̃|a) − λ_e H, the advantage held constant.
+−log p(y|s̃,a) − λ_r (R − b)·log p(s̃|a) − λ_e H, the advantage held constant, with the reward R
+and the sum over captions normalised as the paper writes it (R = log p(y|s̃,a), averaged over
+captions) or as arctic-captions computes it (R = log p(y|s̃,a) per predicted word, summed over
+captions): ``reinforce_normalization``, see ``compute_loss``.
 
 Config switches reproduce the released Theano code and the PyTorch tutorial port (see
 configuration_show_attend_tell.py and the model card).
@@ -58,8 +61,12 @@ def attention_entropy(alphas: torch.Tensor) -> torch.Tensor:
 
 
 class MovingAverageBaseline(nn.Module):
-    """The REINFORCE baseline of hard attention (section 4.1): b ← decay·b + (1 − decay)·mean
-    log p(y|s̃, a), kept as a buffer so that it is saved and resumed with the weights."""
+    """The REINFORCE baseline of hard attention (section 4.1): b ← decay·b + (1 − decay)·mean_n R_n,
+    R_n the reward the advantage R_n − b is taken of (log p(y|s̃, a), or that divided by the
+    caption's predicted words for ``reinforce_normalization="arctic"``), kept as a buffer so that
+    it is saved and resumed with the weights. Its value is in the units of R_n: a checkpoint
+    trained with one normalisation and resumed with the other starts from a baseline of the wrong
+    scale (the moving average forgets it in a few tens of steps at decay 0.9)."""
 
     def __init__(self, decay: float):
         super().__init__()
@@ -207,6 +214,20 @@ class ShowAttendTellForConditionalGeneration(MMAttnCaptioningPreTrainedModel, Ge
         return per_caption.mean()
 
     def compute_loss(self, decoded: DecodedWords, labels: torch.Tensor, cache: RecurrentStateCache):
+        """The caption loss, plus λ times the doubly stochastic penalty, plus for hard attention in
+        training the REINFORCE and entropy terms of eq. 12 written as a loss. With N captions,
+        T_n the words caption n predicts (its words and the end token), s̃_n its locations and
+        H(α_nt) = −Σ_i α_nti log α_nti (``attention_entropy``)::
+
+            log p(s̃_n|a) = Σ_t log α_nt,s̃_nt       0 for an image that read the expectation α
+            "mean":   R_n = log p(y_n|s̃_n,a)
+                      loss −= λ_r (1/N) Σ_n (R_n − b) log p(s̃_n|a) + λ_e (1/N) Σ_n Σ_t H(α_nt)
+            "arctic": R_n = log p(y_n|s̃_n,a) / T_n
+                      loss −= λ_r Σ_n (R_n − b) log p(s̃_n|a) + λ_e Σ_n Σ_t H(α_nt)
+            b ← decay·b + (1 − decay)·(1/N) Σ_n R_n      after the loss (``MovingAverageBaseline``)
+
+        (``config.reinforce_normalization``), the advantage R_n − b held constant; the sums over t
+        run over the steps that predict a word."""
         config = self.config
         nll, predicted = caption_negative_log_likelihood(decoded.logits, labels)
         caption_loss = reduce_caption_loss(nll, predicted, config.caption_loss_reduction)
@@ -217,16 +238,20 @@ class ShowAttendTellForConditionalGeneration(MMAttnCaptioningPreTrainedModel, Ge
             loss = loss + config.attention_penalty_weight * self.attention_penalty(alphas, predicted, cache.tensors.get("annotation_mask"))
         if config.attention_type == "hard" and self.training:
             log_likelihood = -nll.sum(dim=1)  # log p(y | s̃, a) of each caption
+            arctic = config.reinforce_normalization == "arctic"
+            # R_n: per predicted word for "arctic" (its masked_cost.mean(0)), per caption for "mean".
+            reward = log_likelihood / predicted.sum(dim=1).clamp(min=1) if arctic else log_likelihood
             read = decoded.used_attentions[:, :-1].to(loss_dtype)
             # log p(s̃ | a) = Σ_t log α_t,s̃_t; zero for the images that used the expectation.
             sampled = (~cache["use_expected"]).to(alphas.dtype)
             location_log_prob = ((alphas * read).sum(-1).clamp_min(torch.finfo(alphas.dtype).tiny).log() * predicted).sum(dim=1)
-            advantage = (log_likelihood - self.baseline.value).detach()
+            advantage = (reward - self.baseline.value).detach()
             entropy = (attention_entropy(alphas) * predicted).sum(dim=1)
-            loss = loss - config.reinforce_weight * (advantage * location_log_prob * sampled).mean()
-            loss = loss - config.entropy_weight * entropy.mean()
-            self.baseline.update(log_likelihood.detach())
+            # Σ_n over the captions for "arctic" (its known gradients), (1/N) Σ_n for "mean".
+            reduce = torch.sum if arctic else torch.mean
+            loss = loss - config.reinforce_weight * reduce(advantage * location_log_prob * sampled)
+            loss = loss - config.entropy_weight * reduce(entropy)
+            self.baseline.update(reward.detach())
         return loss, caption_loss
-
 
 __all__ = ["ShowAttendTellForConditionalGeneration"]
