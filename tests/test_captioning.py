@@ -259,6 +259,7 @@ def test_processor_round_trips_through_auto_processor(tmp_path):
         ("hard", {"baseline_decay": 1.0}, "baseline_decay must be in"),
         ("hard", {"hard_attention_inference": "sample"}, "hard_attention_inference must be one of"),
         ("hard", {"reinforce_normalization": "sum"}, "reinforce_normalization must be one of"),
+        ("soft", {"initialization": "xavier"}, "initialization must be one of"),
         ("show_tell", {"caption_loss_reduction": "batch"}, "caption_loss_reduction must be one of"),
         ("show_tell", {"eos_token_id": None}, "needs bos_token_id"),
         ("show_tell", {"bos_token_id": len(VOCAB)}, "bos_token_id=16 is outside the vocabulary"),
@@ -903,6 +904,113 @@ def test_hard_attention_learns_to_read_the_marked_region(expected_attention_prob
     assert train_loss < 0.1 * first_loss, (first_loss, train_loss)
     assert (output.attentions[0].argmax(-1) == marked).float().mean() > 0.8
     assert (output.logits[:, 0].argmax(-1) == held_out["input_ids"][:, 1]).float().mean() > 0.75
+
+
+# --- initialisation ------------------------------------------------------------------------------
+
+def test_presets_follow_the_released_code():
+    """The class defaults keep PyTorch's initialisation and the per-caption REINFORCE scale; the
+    xu2015 presets draw the weights as arctic-captions does, and xu2015-hard weighs REINFORCE and
+    the entropy on its scale; the PyTorch tutorial's preset keeps PyTorch's initialisation."""
+    default = ShowAttendTellConfig()
+    assert (default.initialization, default.reinforce_normalization) == ("pytorch", "mean")
+    soft, hard = ShowAttendTellConfig.from_preset("xu2015-soft"), ShowAttendTellConfig.from_preset("xu2015-hard")
+    assert (soft.attention_type, soft.initialization) == ("soft", "arctic")
+    assert (hard.attention_type, hard.initialization, hard.reinforce_normalization) == ("hard", "arctic", "arctic")
+    assert (hard.reinforce_weight, hard.entropy_weight) == (0.1, 0.002)
+    assert ShowAttendTellConfig.from_preset("sgrvinod").initialization == "pytorch"
+
+
+def assert_orthogonal(matrix: torch.Tensor, name: str) -> None:
+    identity = torch.eye(matrix.shape[0], dtype=matrix.dtype)
+    torch.testing.assert_close(matrix @ matrix.T, identity, rtol=0, atol=1e-5, msg=f"{name} is not orthogonal")
+
+
+# Sizes that make arctic's norm_weight square (orthogonal) or not, for every decoder weight:
+# (overrides, {parameter or parameter block: "orthogonal" or "normal"}). "square": E = H = attention
+# = 8 and D = 4H = 32; "oblong": E = 6, H = 10, attention = D = 24 (attention_annotations is square
+# but arctic's Wc_att is N(0, 0.01²) whatever its shape).
+ARCTIC_LAYOUTS = {
+    "square": (dict(embedding_size=8, hidden_size=8, attention_size=8, image_feature_size=32), {
+        "embedding.weight": "normal", "init_hidden.weight": "normal", "init_cell.weight": "normal",
+        "attention_annotations.weight": "normal", "attention_state.weight": "orthogonal", "attention_score.weight": "normal",
+        "gate.weight": "normal", "lstm.weight_ih word": "orthogonal", "lstm.weight_ih context": "orthogonal",
+        "lstm.weight_hh": "orthogonal", "output_hidden.weight": "orthogonal", "output_context.weight": "normal",
+        "word_classifier.weight": "normal",
+    }),
+    "oblong": (dict(embedding_size=6, hidden_size=10, attention_size=24, image_feature_size=24), {
+        "embedding.weight": "normal", "init_hidden.weight": "normal", "init_cell.weight": "normal",
+        "attention_annotations.weight": "normal", "attention_state.weight": "normal", "attention_score.weight": "normal",
+        "gate.weight": "normal", "lstm.weight_ih word": "normal", "lstm.weight_ih context": "normal",
+        "lstm.weight_hh": "orthogonal", "output_hidden.weight": "normal", "output_context.weight": "normal",
+        "word_classifier.weight": "normal",
+    }),
+}
+
+
+@pytest.mark.parametrize("layout", sorted(ARCTIC_LAYOUTS))
+def test_arctic_initialization_draws_what_capgen_draws(layout):
+    """initialization="arctic" (capgen.py's init_params): every decoder weight orthogonal where
+    norm_weight makes it square (the LSTM's input weights block by block: four (H, E) blocks for
+    the word, one (4H, D) block for the context; its recurrent weight four orthogonal (H, H)
+    blocks, one per gate, always), N(0, 0.01²) elsewhere, every decoder bias 0, the embedding's
+    padding row 0, the REINFORCE baseline 0; the image encoder is not the decoder's business."""
+    overrides, expected = ARCTIC_LAYOUTS[layout]
+    torch.manual_seed(0)
+    config = tiny_config("hard", initialization="arctic", **overrides)
+    model = ShowAttendTellForConditionalGeneration(config)
+    state = {name: tensor.detach() for name, tensor in model.state_dict().items()}
+    embedding, hidden = config.embedding_size, config.hidden_size
+    blocks = {
+        "lstm.weight_ih word": [block for block in state["lstm.weight_ih"][:, :embedding].split(hidden)],
+        "lstm.weight_ih context": [state["lstm.weight_ih"][:, embedding:]],
+        "lstm.weight_hh": list(state["lstm.weight_hh"].split(hidden)),
+    }
+    normal = []
+    for name, kind in expected.items():
+        for matrix in blocks.get(name, [state.get(name)]):
+            if name == "embedding.weight":
+                assert (matrix[PAD] == 0).all()
+                matrix = torch.cat([matrix[:PAD], matrix[PAD + 1:]])
+            if kind == "orthogonal":
+                assert matrix.shape[0] == matrix.shape[1], name
+                assert_orthogonal(matrix, name)
+            else:
+                assert matrix.shape[0] != matrix.shape[1] or name == "attention_annotations.weight", name
+                assert 0 < matrix.abs().max() < 6 * 0.01, name  # N(0, 0.01²): nothing beyond 6 standard deviations
+                normal.append(matrix.flatten())
+    normal = torch.cat(normal)
+    assert normal.numel() > 500
+    assert normal.std().item() == pytest.approx(0.01, rel=0.1) and abs(normal.mean().item()) < 0.002
+    first, *others = blocks["lstm.weight_hh"]
+    assert all(not torch.allclose(first, other) for other in others)  # four independent draws
+    decoder_biases = [name for name in state if name.endswith(("bias", "bias_ih", "bias_hh")) and not name.startswith("image_encoder")]
+    assert len(decoder_biases) == 10
+    for name in decoder_biases:
+        assert (state[name] == 0).all(), name
+    assert state["baseline.value"] == 0
+    decoder_weights = {name for name in state if "weight" in name and not name.startswith("image_encoder")}
+    assert decoder_weights == {name.split(" ")[0] for name in expected}  # every decoder weight checked
+
+
+def test_arctic_initialization_never_redraws_loaded_weights(tmp_path):
+    """A saved arctic-initialised model loads with exactly its weights (from_pretrained runs
+    _init_weights only on what the checkpoint lacks); its missing tensors get arctic's draw."""
+    torch.manual_seed(0)
+    model = ShowAttendTellForConditionalGeneration(tiny_config("hard", initialization="arctic"))
+    with torch.no_grad():
+        for parameter in model.parameters():
+            parameter.add_(1.0)  # "trained": far from any initialisation
+    model.save_pretrained(tmp_path)
+    loaded = ShowAttendTellForConditionalGeneration.from_pretrained(tmp_path)
+    for (name, tensor), other in zip(model.state_dict().items(), loaded.state_dict().values(), strict=True):
+        assert torch.equal(tensor, other), name
+    state = {name: tensor for name, tensor in model.state_dict().items() if not name.startswith("lstm.")}
+    partial = ShowAttendTellForConditionalGeneration.from_pretrained(None, config=model.config, state_dict=state)
+    assert torch.equal(partial.word_classifier.weight, model.word_classifier.weight)
+    assert (partial.lstm.bias_ih == 0).all() and (partial.lstm.bias_hh == 0).all()
+    for block in partial.lstm.weight_hh.detach().split(model.config.hidden_size):
+        assert_orthogonal(block, "lstm.weight_hh")
 
 
 # --- bad inputs ----------------------------------------------------------------------------------

@@ -15,12 +15,14 @@ PENALTY_REDUCTIONS = ("sum", "mean")
 HARD_ATTENTION_INFERENCE = ("expected", "argmax")
 EXPECTED_ATTENTION_SCOPES = ("image", "batch")
 REINFORCE_NORMALIZATIONS = ("mean", "arctic")
+INITIALIZATIONS = ("pytorch", "arctic")
 
 # Every switch at the paper's value, then the differences of each public implementation.
+# The paper states no initialisation: the xu2015 presets draw the weights as the released code does.
 SHOW_ATTEND_TELL_PRESETS = {
-    "xu2015-soft": {},
+    "xu2015-soft": {"initialization": "arctic"},
     # λ_r = 0.1 and λ_e = 0.002 are arctic-captions' values, on its scale (reinforce_normalization).
-    "xu2015-hard": {"attention_type": "hard", "reinforce_normalization": "arctic"},
+    "xu2015-hard": {"attention_type": "hard", "reinforce_normalization": "arctic", "initialization": "arctic"},
     # The PyTorch tutorial (ResNet-101 14x14x2048 annotations): ReLU in the attention MLP, a
     # vector gate sigmoid(f_beta(h)) of the annotation size, linear f_init, no deep output
     # (fc(dropout(h))), CrossEntropyLoss over words and the penalty averaged over locations.
@@ -87,6 +89,16 @@ class ShowAttendTellConfig(MMAttnCaptioningConfig):
             ``"batch"`` (arctic-captions' ``h_sampling_mask``).
         hard_attention_inference: hard attention at inference: the ``"expected"`` context
             Σ_i α_ti a_i (arctic's default when not sampling) or the ``"argmax"`` location.
+        initialization: how the weights are drawn when a model is created (or a checkpoint lacks
+            them; loaded weights are never redrawn): ``"pytorch"``, PyTorch's default of each layer
+            (U(±1/√fan_in) for Linear weights and biases, U(±1/√hidden_size) for every LSTM
+            parameter, N(0, 1) word embeddings; what the PyTorch tutorial trains from apart from
+            its embedding and ``fc``, which it draws from U(±0.1), the ``fc`` bias 0),
+            or ``"arctic"``, arctic-captions' ``init_params`` for the decoder: every weight
+            orthogonal when square, else N(0, 0.01²) (``norm_weight``; the attention's annotation
+            projection ``Wc_att`` always N(0, 0.01²)), the LSTM's recurrent matrix four orthogonal
+            blocks (``ortho_weight``), every bias 0; the image encoder keeps ``"pytorch"``. See
+            ``ShowAttendTellForConditionalGeneration._init_arctic_weights``.
         shared captioning fields: see [`~hf_mmattn.modeling_captioning.MMAttnCaptioningConfig`].
     """
 
@@ -111,6 +123,7 @@ class ShowAttendTellConfig(MMAttnCaptioningConfig):
     expected_attention_probability: float = 0.5
     expected_attention_scope: str = "image"
     hard_attention_inference: str = "expected"
+    initialization: str = "pytorch"
 
     attention_step_name = "word"
 
@@ -126,6 +139,7 @@ class ShowAttendTellConfig(MMAttnCaptioningConfig):
             ("expected_attention_scope", EXPECTED_ATTENTION_SCOPES),
             ("hard_attention_inference", HARD_ATTENTION_INFERENCE),
             ("reinforce_normalization", REINFORCE_NORMALIZATIONS),
+            ("initialization", INITIALIZATIONS),
         ):
             if getattr(self, name) not in allowed:
                 raise ValueError(f"{name} must be one of {allowed}, got {getattr(self, name)!r}")

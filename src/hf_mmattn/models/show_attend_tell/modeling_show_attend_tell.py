@@ -60,6 +60,22 @@ def attention_entropy(alphas: torch.Tensor) -> torch.Tensor:
     return -(alphas * log_alphas).sum(-1)
 
 
+ARCTIC_WEIGHT_STD = 0.01  # arctic-captions' norm_weight(..., scale=0.01)
+
+
+def arctic_norm_weight(out_features: int, in_features: int, like: torch.Tensor, ortho: bool = True) -> torch.Tensor:
+    """arctic-captions' ``norm_weight(nin=in_features, nout=out_features, scale=0.01, ortho)`` as a
+    PyTorch ``(out, in)`` weight: a random orthogonal matrix when it is square and ``ortho``
+    (its ``ortho_weight``: the U of the SVD of a Gaussian matrix; here the Q of a QR, the same
+    distribution), N(0, 0.01²) otherwise. A new tensor on ``like``'s device (float32 for
+    half-precision parameters, which the QR does not support), copied in by the caller."""
+    dtype = like.dtype if like.dtype in (torch.float32, torch.float64) else torch.float32
+    weight = torch.empty(out_features, in_features, dtype=dtype, device=like.device)
+    if ortho and out_features == in_features:
+        return init.orthogonal_(weight)
+    return init.normal_(weight, mean=0.0, std=ARCTIC_WEIGHT_STD)
+
+
 class MovingAverageBaseline(nn.Module):
     """The REINFORCE baseline of hard attention (section 4.1): b ← decay·b + (1 − decay)·mean_n R_n,
     R_n the reward the advantage R_n − b is taken of (log p(y|s̃, a), or that divided by the
@@ -109,9 +125,68 @@ class ShowAttendTellForConditionalGeneration(MMAttnCaptioningPreTrainedModel, Ge
 
     @torch.no_grad()
     def _init_weights(self, module):
+        """``config.initialization="pytorch"``: PyTorch's default initialisation of every layer
+        ([`~hf_mmattn.modeling_base.MMAttnPreTrainedModel._init_weights`]). ``"arctic"``: the
+        decoder as arctic-captions' ``init_params`` draws it (:meth:`_init_arctic_weights`), the
+        image encoder as ``"pytorch"`` (arctic reads fixed VGG features; nothing there is
+        trained). The REINFORCE baseline starts at 0 either way."""
+        if self.config.initialization == "arctic" and self._init_arctic_weights(module):
+            return
         super()._init_weights(module)
         if isinstance(module, MovingAverageBaseline):
             init.zeros_(module.value)
+
+    def _init_arctic_weights(self, module) -> bool:
+        """arctic-captions' initialisation (capgen.py ``init_params``, ``param_init_fflayer``,
+        ``param_init_lstm_cond``) of one decoder layer; False for a layer it does not own. Every
+        weight is ``norm_weight`` (orthogonal when square, else N(0, 0.01²), see
+        :func:`arctic_norm_weight`), every bias 0::
+
+            embedding          Wemb = norm_weight(n_words, dim_word)        (the padding row 0, as nn.Embedding's)
+            init_hidden/_cell  ff_state / ff_memory: norm_weight(ctx_dim, dim), b = 0
+            attention_annotations   Wc_att = norm_weight(dimctx, ortho=False): always N(0, 0.01²); b_att = 0
+            attention_state    Wd_att = norm_weight(dim, dimctx)
+            attention_score    U_att = norm_weight(dimctx, 1), c_tt = 0
+            gate               W_sel = norm_weight(dim, 1), b_sel = 0     (the vector gate: norm_weight(dim, D))
+            lstm.weight_ih     [W; Wc]: 4 blocks norm_weight(dim_word, dim) for the word, norm_weight(ctx_dim, 4 dim) for ẑ
+            lstm.weight_hh     U: 4 orthogonal blocks ortho_weight(dim), one per gate
+            lstm.bias_ih/_hh   b = 0 (arctic has one LSTM bias)
+            output_hidden      ff_logit_lstm: norm_weight(dim, dim_word), b = 0
+            output_context     ff_logit_ctx: norm_weight(ctx_dim, dim_word), b = 0
+            word_classifier    ff_logit: norm_weight(dim_word, n_words), b = 0 (no deep output: norm_weight(dim, n_words))
+
+        Built as new tensors and copied in with ``transformers.initialization.copy_``, which skips a
+        tensor loaded from a checkpoint. The layers are recognised by identity: a word table or
+        classifier that ``resize_token_embeddings(mean_resizing=False)`` creates gets the
+        ``"pytorch"`` draw for its new rows."""
+        if module is self.embedding:
+            weight = arctic_norm_weight(module.num_embeddings, module.embedding_dim, module.weight)
+            if module.padding_idx is not None:
+                weight[module.padding_idx] = 0.0
+            init.copy_(module.weight, weight)
+            return True
+        if module is self.lstm:
+            hidden_size, embedding_size = module.hidden_size, self.config.embedding_size
+            annotation_size = module.input_size - embedding_size
+            word = torch.cat([arctic_norm_weight(hidden_size, embedding_size, module.weight_ih) for _ in range(4)], dim=0)
+            context = arctic_norm_weight(4 * hidden_size, annotation_size, module.weight_ih)
+            init.copy_(module.weight_ih, torch.cat([word, context], dim=1))
+            recurrent = [arctic_norm_weight(hidden_size, hidden_size, module.weight_hh) for _ in range(4)]
+            init.copy_(module.weight_hh, torch.cat(recurrent, dim=0))
+            init.zeros_(module.bias_ih)
+            init.zeros_(module.bias_hh)
+            return True
+        linear_layers = (
+            self.init_hidden, self.init_cell, self.attention_annotations, self.attention_state, self.attention_score,
+            self.gate, getattr(self, "output_hidden", None), getattr(self, "output_context", None), self.word_classifier,
+        )
+        if module is not None and any(module is layer for layer in linear_layers):
+            ortho = module is not self.attention_annotations  # Wc_att: norm_weight(..., ortho=False)
+            init.copy_(module.weight, arctic_norm_weight(module.out_features, module.in_features, module.weight, ortho=ortho))
+            if module.bias is not None:
+                init.zeros_(module.bias)
+            return True
+        return False
 
     def start(self, regions: torch.Tensor, region_mask: torch.Tensor | None) -> RecurrentStateCache:
         """Encodes the image for every later word: the annotations, their attention projection
