@@ -20,9 +20,10 @@ s_t ~ Multinoulli(α_t) (section 4.1), trained with the gradient of eq. 12::
 with the moving-average baseline b_k = 0.9 b_{k−1} + 0.1 log p(y|s̃_k, a) and, with probability
 0.5 for a given image, s̃ set to its expected value α. Written here as a loss to minimise:
 −log p(y|s̃,a) − λ_r (R − b)·log p(s̃|a) − λ_e H, the advantage held constant, with the reward R
-and the sum over captions normalised as the paper writes it (R = log p(y|s̃,a), averaged over
-captions) or as arctic-captions computes it (R = log p(y|s̃,a) per predicted word, summed over
-captions): ``reinforce_normalization``, see ``compute_loss``.
+and the sum over captions normalised as eq. 12 writes it (R = log p(y|s̃,a), averaged over the
+samples s̃^n, here one per caption) or as arctic-captions computes it (R = log p(y|s̃,a) per
+predicted word, summed over the captions of the batch): ``reinforce_normalization``, see
+``compute_loss``.
 
 Config switches reproduce the released Theano code and the PyTorch tutorial port (see
 configuration_show_attend_tell.py and the model card).
@@ -51,9 +52,9 @@ from .configuration_show_attend_tell import ShowAttendTellConfig
 def attention_entropy(alphas: torch.Tensor) -> torch.Tensor:
     """H(α_t) = −Σ_i α_ti log α_ti over the last dimension, with 0 log 0 = 0 in the value and in
     the gradient. A padded region (``image_attention_mask`` 0) has α_ti = 0 exactly (and a real
-    one can underflow to 0); ``torch.special.xlogy(α, α)`` is 0 there but its gradient is
-    log 0 + 0/0 = NaN, which the softmax spreads to every parameter even when λ_e = 0 (0·NaN =
-    NaN). Here log α_ti is taken of 1 where α_ti = 0, so such a location contributes 0 to the
+    one can underflow to 0); ``torch.special.xlogy(α, α)`` is 0 there but its gradient is NaN
+    (its derivative in the second argument, x/y = 0/0), which the softmax spreads to every
+    parameter even when λ_e = 0 (0·NaN = NaN). Here log α_ti is taken of 1 where α_ti = 0, so such a location contributes 0 to the
     value and 0 to the gradient (the limit of α log α); elsewhere value and gradient are
     xlogy's, bit for bit."""
     log_alphas = torch.where(alphas > 0, alphas, 1.0).log()
