@@ -2,7 +2,8 @@
 """Caption quality of Show and Tell, SAT-soft and SAT-hard on the generated shapes-captions test
 split after training on CPU, and the speed of greedy and beam-5 decoding.
 
-    python benchmarks/bench_shapes_captions.py                          # all three models
+    python benchmarks/bench_shapes_captions.py                          # all the models of MODELS
+    python benchmarks/bench_shapes_captions.py --models sat_hard sat_hard_arctic   # hard attention, both REINFORCE scales
     python benchmarks/bench_shapes_captions.py --models sat_hard --num_train_epochs 5
     python benchmarks/bench_shapes_captions.py --speed_only             # re-time decoding of saved models
 
@@ -58,6 +59,8 @@ MODELS = {
     "show_tell": ("show_tell", []),
     "sat_soft": ("show_attend_tell", ["--attention_type", "soft"]),
     "sat_hard": ("show_attend_tell", ["--attention_type", "hard"]),
+    # REINFORCE and entropy terms on arctic-captions' scale (summed over the batch, reward per word).
+    "sat_hard_arctic": ("show_attend_tell", ["--attention_type", "hard", "--config_overrides", "reinforce_normalization=arctic"]),
 }
 OBJECT = re.compile(rf"\b({'|'.join(SHAPES_CAPTIONS_COLORS)}) ({'|'.join(SHAPES_CAPTIONS_SHAPES)})\b")
 RELATION = re.compile(rf"\b(?:a|the) (\w+ \w+) ({'|'.join(RELATIONS)}) (?:a|the) (\w+ \w+)\b")

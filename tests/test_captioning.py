@@ -25,6 +25,7 @@ from hf_mmattn import (
     VQAImageProcessor,
 )
 from hf_mmattn.layers.recurrent_generation import RecurrentStateCache
+from hf_mmattn.models.show_attend_tell import modeling_show_attend_tell
 from hf_mmattn.processing.captioning import wrap_caption_tokenizer
 
 WORDS = ("a", "red", "blue", "green", "circle", "square", "triangle", "above", "below", "left", "of", "the")
@@ -257,6 +258,8 @@ def test_processor_round_trips_through_auto_processor(tmp_path):
         ("hard", {"expected_attention_probability": 1.5}, "expected_attention_probability must be in"),
         ("hard", {"baseline_decay": 1.0}, "baseline_decay must be in"),
         ("hard", {"hard_attention_inference": "sample"}, "hard_attention_inference must be one of"),
+        ("hard", {"reinforce_normalization": "sum"}, "reinforce_normalization must be one of"),
+        ("soft", {"initialization": "xavier"}, "initialization must be one of"),
         ("show_tell", {"caption_loss_reduction": "batch"}, "caption_loss_reduction must be one of"),
         ("show_tell", {"eos_token_id": None}, "needs bos_token_id"),
         ("show_tell", {"bos_token_id": len(VOCAB)}, "bos_token_id=16 is outside the vocabulary"),
@@ -611,14 +614,19 @@ def hard_model(**overrides):
     return model
 
 
-def test_reinforce_gradient_on_the_attention_scores():
+@pytest.mark.parametrize("normalization", ["mean", "arctic"])
+def test_reinforce_gradient_on_the_attention_scores(normalization):
     """Every image samples its locations (expected_attention_probability=0). The attention scores
     e_t then reach the loss only through log p(s̃|a) and the entropy, so
-    ∂loss/∂e_t = −(λ_r/B)(log p(y|s̃,a) − b)(onehot(s̃_t) − α_t) + (λ_e/B) α_t (log α_t + H_t)
-    at the steps that predict a word, and 0 at the others (the last word and the padding)."""
+    ∂loss/∂e_t = −(λ_r/B)(R − b)(onehot(s̃_t) − α_t) + (λ_e/B) α_t (log α_t + H_t)
+    with R = log p(y|s̃,a) ("mean"), and ∂loss/∂e_t = −λ_r (R − b)(onehot(s̃_t) − α_t) +
+    λ_e α_t (log α_t + H_t) with R = log p(y|s̃,a) / T, T the caption's predicted words ("arctic",
+    arctic-captions' known gradients), at the steps that predict a word, and 0 at the others (the
+    last word and the padding). The loss is the caption loss − λ_r (1/B or 1) Σ (R − b) log p(s̃|a)
+    − λ_e (1/B or 1) Σ H, and the baseline moves towards the batch's mean R."""
     reinforce_weight, entropy_weight = 0.3, 0.05
-    model = hard_model(expected_attention_probability=0.0, attention_penalty_weight=0.0,
-                       reinforce_weight=reinforce_weight, entropy_weight=entropy_weight)
+    model = hard_model(expected_attention_probability=0.0, attention_penalty_weight=0.0, reinforce_weight=reinforce_weight,
+                       entropy_weight=entropy_weight, reinforce_normalization=normalization)
     scores = capture_attention_scores(model)
     read = capture_read_weights(model)
     captions = random_captions(batch=3, length=6)
@@ -631,17 +639,144 @@ def test_reinforce_gradient_on_the_attention_scores():
     assert ((samples == 0) | (samples == 1)).all() and (samples.sum(-1) == 1).all()
     nll, predicted = caption_nll_by_hand(output.logits.detach(), captions["labels"])
     log_likelihood = -nll.sum(1)
-    advantage = log_likelihood - (-3.0)
-    entropy = -(alphas * alphas.log()).sum(-1, keepdim=True)
     batch = 3
-    expected = -(reinforce_weight / batch) * advantage[:, None, None] * (samples - alphas)
-    expected = expected + (entropy_weight / batch) * alphas * (alphas.log() + entropy)
+    lengths = predicted.sum(1)
+    assert lengths.tolist() == [5, 4, 3]
+    reward = log_likelihood / lengths if normalization == "arctic" else log_likelihood
+    scale = 1.0 if normalization == "arctic" else 1.0 / batch  # arctic sums over the batch
+    advantage = reward - (-3.0)
+    entropy = -(alphas * alphas.log()).sum(-1, keepdim=True)
+    expected = -(reinforce_weight * scale) * advantage[:, None, None] * (samples - alphas)
+    expected = expected + (entropy_weight * scale) * alphas * (alphas.log() + entropy)
     steps = torch.cat([predicted, torch.zeros(batch, 1, dtype=torch.bool)], dim=1)  # the last word predicts nothing
     expected = expected * steps[..., None]
     actual = torch.stack([score.grad[..., 0] for score in scores], 1)
     torch.testing.assert_close(actual, expected, rtol=1e-10, atol=1e-12)
-    # The baseline moved towards the batch's mean log-likelihood: b ← 0.9 b + 0.1 mean log p.
-    assert model.baseline.value.item() == pytest.approx(0.9 * -3.0 + 0.1 * log_likelihood.mean().item(), rel=1e-12)
+    location_log_prob = ((alphas * samples).sum(-1).log()[:, :-1] * predicted).sum(1)
+    total_entropy = (entropy[:, :-1, 0] * predicted).sum(1)
+    expected_loss = nll.sum(1).mean() - scale * (reinforce_weight * (advantage * location_log_prob).sum() + entropy_weight * total_entropy.sum())
+    torch.testing.assert_close(output.loss.detach(), expected_loss, rtol=1e-12, atol=1e-12)
+    # The baseline moved towards the batch's mean reward: b ← 0.9 b + 0.1 mean R.
+    assert model.baseline.value.item() == pytest.approx(0.9 * -3.0 + 0.1 * reward.mean().item(), rel=1e-12)
+
+
+def replay_read_locations(model, one_hots: list[torch.Tensor]):
+    """Makes ``model`` read, at word t, the one-hot locations ``one_hots[t]`` (batch, regions)
+    where an image samples (α_t where it uses the expectation), instead of drawing them: two runs
+    then share their samples."""
+    steps = iter(one_hots)
+    model.locations_to_read = lambda alpha, use_expected: torch.where(use_expected.unsqueeze(-1), alpha, next(steps).to(alpha.dtype))
+
+
+def hard_loss_by_hand(output, read, captions, reinforce_weight, entropy_weight, baseline, entropy_of, normalization="mean"):
+    """The hard-attention loss of the unpadded images, written out in float64 from the output's
+    logits and attention maps (still attached to the graph), the read locations and the baseline
+    before the update: the caption NLL summed over words and averaged over captions, λ Σ_i (1 − Σ_t
+    α_ti)², −λ_r (R_n − b) log p(s̃|a) over the sampling images and −λ_e Σ_t H(α_t), both averaged
+    over captions with R_n = log p(y|s̃,a) ("mean") or summed over them with R_n = log p(y|s̃,a) / T_n
+    ("arctic"), the sums over t over the steps that predict a word; ``entropy_of(α)`` gives α log α."""
+    alphas = torch.stack(output.attentions, 1)[:, :-1]
+    samples = torch.stack(read, 1)[:, : alphas.shape[1]]
+    nll, predicted = caption_nll_by_hand(output.logits, captions["labels"])
+    caption_loss = nll.sum(1).mean()
+    coverage = (alphas * predicted[..., None]).sum(1)
+    loss = caption_loss + ((1.0 - coverage) ** 2).sum(1).mean()
+    log_likelihood = -nll.sum(1)
+    reward = log_likelihood / predicted.sum(1) if normalization == "arctic" else log_likelihood
+    reduce = torch.sum if normalization == "arctic" else torch.mean
+    sampled = (~output.cache["use_expected"]).double()
+    location_log_prob = ((alphas * samples).sum(-1).log() * predicted).sum(1)
+    advantage = (reward - baseline).detach()
+    loss = loss - reinforce_weight * reduce(advantage * location_log_prob * sampled)
+    entropy = (-entropy_of(alphas).sum(-1) * predicted).sum(1)
+    return loss - entropy_weight * reduce(entropy)
+
+
+def hard_loss_and_gradients(model, images, captions, seed):
+    """A training forward pass from ``seed`` (the draws of s̃) and the gradient of its loss with
+    respect to every parameter (by name, None for those the loss does not reach)."""
+    torch.manual_seed(seed)
+    output = model(**images, **captions, output_attentions=True)
+    names, parameters = zip(*model.named_parameters(), strict=True)
+    gradients = torch.autograd.grad(output.loss, parameters, retain_graph=True, allow_unused=True)
+    return output, dict(zip(names, gradients, strict=True))
+
+
+@pytest.mark.parametrize("normalization", ["mean", "arctic"])
+@pytest.mark.parametrize("expected_attention_probability", [0.0, 0.5])
+def test_hard_attention_without_padding_is_unchanged_by_the_nan_free_entropy(expected_attention_probability, normalization, monkeypatch):
+    """The NaN-free entropy changes nothing where no region is padded: the loss and every
+    parameter's gradient are bit for bit those of the model computing H with
+    ``torch.special.xlogy(α, α)`` (the formula before the fix), and agree to 1e-12 with the loss
+    written out by hand (``hard_loss_by_hand``)."""
+    model = hard_model(expected_attention_probability=expected_attention_probability, reinforce_weight=0.3, entropy_weight=0.05,
+                       reinforce_normalization=normalization)
+    images, captions = random_images(model.config, dtype=torch.float64), random_captions(batch=3, length=6)
+    read = capture_read_weights(model)
+    output, gradients = hard_loss_and_gradients(model, images, captions, seed=2)
+    by_hand = hard_loss_by_hand(output, read, captions, 0.3, 0.05, -3.0, lambda a: torch.special.xlogy(a, a), normalization)
+    by_hand_gradients = torch.autograd.grad(by_hand, list(model.parameters()), allow_unused=True)
+    model.baseline.value.fill_(-3.0)
+    monkeypatch.setattr(modeling_show_attend_tell, "attention_entropy", lambda a: -torch.special.xlogy(a, a).sum(-1))
+    xlogy_output, xlogy_gradients = hard_loss_and_gradients(model, images, captions, seed=2)
+    assert torch.equal(output.loss, xlogy_output.loss)
+    torch.testing.assert_close(output.loss, by_hand, rtol=1e-12, atol=1e-12)
+    assert gradients.keys() == xlogy_gradients.keys()
+    for (name, gradient), reference in zip(gradients.items(), by_hand_gradients, strict=True):
+        assert gradient is not None and torch.isfinite(gradient).all(), name
+        assert torch.equal(gradient, xlogy_gradients[name]), name
+        torch.testing.assert_close(gradient, reference, rtol=1e-12, atol=1e-12, msg=name)
+    if expected_attention_probability:
+        assert 0 < output.cache["use_expected"].sum() < 3  # both kinds of image in the batch
+
+
+@pytest.mark.parametrize("entropy_weight", [0.0, 0.05])
+@pytest.mark.parametrize("expected_attention_probability", [0.0, 1.0])
+def test_hard_attention_with_padded_regions_has_finite_gradients(expected_attention_probability, entropy_weight):
+    """Region features with padding (image_attention_mask 0, α = 0 exactly there): the loss and
+    every parameter's gradient are finite, also with λ_e = 0 (xlogy's NaN gradient at α = 0 made
+    them all NaN whatever the weight)."""
+    model = hard_model(expected_attention_probability=expected_attention_probability, entropy_weight=entropy_weight)
+    images = random_images(model.config, dtype=torch.float64)
+    images["image_attention_mask"] = torch.tensor([[1, 1, 0, 1, 1], [1, 1, 1, 1, 1], [1, 0, 0, 1, 1]])
+    torch.manual_seed(0)
+    output = model(**images, **random_captions(), output_attentions=True)
+    output.loss.backward()
+    assert torch.isfinite(output.loss)
+    for name, parameter in model.named_parameters():
+        assert parameter.grad is not None and torch.isfinite(parameter.grad).all(), name
+    assert model.word_classifier.weight.grad.abs().sum() > 0 and model.attention_score.weight.grad.abs().sum() > 0
+
+
+@pytest.mark.parametrize("normalization", ["mean", "arctic"])
+@pytest.mark.parametrize("entropy_weight", [0.0, 0.05])
+@pytest.mark.parametrize("expected_attention_probability", [0.0, 0.5, 1.0])
+def test_padded_regions_contribute_nothing_to_hard_attention(expected_attention_probability, entropy_weight, normalization):
+    """Three images, each with one padded region (in the middle, at the end, at the start) holding
+    large garbage, against the same images with that region removed, reading the same sampled
+    locations: the same loss, caption loss, parameter gradients and baseline update, in float64."""
+    padded = hard_model(expected_attention_probability=expected_attention_probability, reinforce_weight=0.3, entropy_weight=entropy_weight,
+                        reinforce_normalization=normalization)
+    unpadded = copy.deepcopy(padded)
+    region_mask = torch.tensor([[1, 1, 0, 1, 1], [1, 1, 1, 1, 0], [0, 1, 1, 1, 1]]).bool()
+    features = random_images(padded.config, dtype=torch.float64)["image_features"]
+    features = torch.where(region_mask[..., None], features, 100 * torch.randn(features.shape, dtype=torch.float64))
+    captions = random_captions(batch=3, length=6)
+    read = capture_read_weights(padded)
+    torch.manual_seed(4)
+    padded_output = padded(image_features=features, image_attention_mask=region_mask.long(), **captions)
+    padded_output.loss.backward()
+    replay_read_locations(unpadded, [one_hot[region_mask].view(3, NUM_REGIONS - 1) for one_hot in read])
+    torch.manual_seed(4)  # the same expected-attention draws
+    unpadded_output = unpadded(image_features=features[region_mask].view(3, NUM_REGIONS - 1, FEATURE_SIZE), **captions)
+    unpadded_output.loss.backward()
+    assert torch.equal(padded_output.cache["use_expected"], unpadded_output.cache["use_expected"])
+    torch.testing.assert_close(padded_output.loss, unpadded_output.loss, rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(padded_output.caption_loss, unpadded_output.caption_loss, rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(padded.baseline.value, unpadded.baseline.value, rtol=1e-12, atol=1e-12)
+    for (name, parameter), other in zip(padded.named_parameters(), unpadded.parameters(), strict=True):
+        assert torch.isfinite(parameter.grad).all(), name
+        torch.testing.assert_close(parameter.grad, other.grad, rtol=1e-12, atol=1e-12, msg=name)
 
 
 def test_hard_attention_with_the_expectation_everywhere_is_soft_attention_plus_entropy():
@@ -739,16 +874,17 @@ def marked_region_task(num_images: int = 32, seed: int = 0):
     return {"image_features": features, "input_ids": input_ids, "labels": input_ids.clone()}, marked
 
 
-@pytest.mark.parametrize("expected_attention_probability", [0.5, 0.0])
-def test_hard_attention_learns_to_read_the_marked_region(expected_attention_probability):
+@pytest.mark.parametrize("expected_attention_probability, normalization", [(0.5, "mean"), (0.0, "mean"), (0.0, "arctic")])
+def test_hard_attention_learns_to_read_the_marked_region(expected_attention_probability, normalization):
     """200 full-batch Adam steps (about a second): the caption loss falls over tenfold and, in
     eval mode, the arg max of α_1 is the marked region of held-out images. With probability 0
     the attention is trained by REINFORCE alone (no image reads α directly). REINFORCE alone can
     settle on a wrong region from an unlucky initialisation (seed 0 does on torch 2.6, not on
-    2.13); seeds 1-3 learn it on both, seed 1 with the widest margin."""
+    2.13); seeds 1-3 learn it on both, seed 1 with the widest margin. arctic-captions'
+    normalisation (REINFORCE summed over the 32 images, reward per word) learns it too."""
     torch.manual_seed(1)
     config = tiny_config("hard", hidden_size=16, attention_size=16, attention_penalty_weight=0.0, hard_attention_inference="argmax",
-                         expected_attention_probability=expected_attention_probability)
+                         expected_attention_probability=expected_attention_probability, reinforce_normalization=normalization)
     model = ShowAttendTellForConditionalGeneration(config).train()
     train, _ = marked_region_task(seed=0)
     held_out, marked = marked_region_task(seed=1)
@@ -768,6 +904,113 @@ def test_hard_attention_learns_to_read_the_marked_region(expected_attention_prob
     assert train_loss < 0.1 * first_loss, (first_loss, train_loss)
     assert (output.attentions[0].argmax(-1) == marked).float().mean() > 0.8
     assert (output.logits[:, 0].argmax(-1) == held_out["input_ids"][:, 1]).float().mean() > 0.75
+
+
+# --- initialisation ------------------------------------------------------------------------------
+
+def test_presets_follow_the_released_code():
+    """The class defaults keep PyTorch's initialisation and the per-caption REINFORCE scale; the
+    xu2015 presets draw the weights as arctic-captions does, and xu2015-hard weighs REINFORCE and
+    the entropy on its scale; the PyTorch tutorial's preset keeps PyTorch's initialisation."""
+    default = ShowAttendTellConfig()
+    assert (default.initialization, default.reinforce_normalization) == ("pytorch", "mean")
+    soft, hard = ShowAttendTellConfig.from_preset("xu2015-soft"), ShowAttendTellConfig.from_preset("xu2015-hard")
+    assert (soft.attention_type, soft.initialization) == ("soft", "arctic")
+    assert (hard.attention_type, hard.initialization, hard.reinforce_normalization) == ("hard", "arctic", "arctic")
+    assert (hard.reinforce_weight, hard.entropy_weight) == (0.1, 0.002)
+    assert ShowAttendTellConfig.from_preset("sgrvinod").initialization == "pytorch"
+
+
+def assert_orthogonal(matrix: torch.Tensor, name: str) -> None:
+    identity = torch.eye(matrix.shape[0], dtype=matrix.dtype)
+    torch.testing.assert_close(matrix @ matrix.T, identity, rtol=0, atol=1e-5, msg=f"{name} is not orthogonal")
+
+
+# Sizes that make arctic's norm_weight square (orthogonal) or not, for every decoder weight:
+# (overrides, {parameter or parameter block: "orthogonal" or "normal"}). "square": E = H = attention
+# = 8 and D = 4H = 32; "oblong": E = 6, H = 10, attention = D = 24 (attention_annotations is square
+# but arctic's Wc_att is N(0, 0.01²) whatever its shape).
+ARCTIC_LAYOUTS = {
+    "square": (dict(embedding_size=8, hidden_size=8, attention_size=8, image_feature_size=32), {
+        "embedding.weight": "normal", "init_hidden.weight": "normal", "init_cell.weight": "normal",
+        "attention_annotations.weight": "normal", "attention_state.weight": "orthogonal", "attention_score.weight": "normal",
+        "gate.weight": "normal", "lstm.weight_ih word": "orthogonal", "lstm.weight_ih context": "orthogonal",
+        "lstm.weight_hh": "orthogonal", "output_hidden.weight": "orthogonal", "output_context.weight": "normal",
+        "word_classifier.weight": "normal",
+    }),
+    "oblong": (dict(embedding_size=6, hidden_size=10, attention_size=24, image_feature_size=24), {
+        "embedding.weight": "normal", "init_hidden.weight": "normal", "init_cell.weight": "normal",
+        "attention_annotations.weight": "normal", "attention_state.weight": "normal", "attention_score.weight": "normal",
+        "gate.weight": "normal", "lstm.weight_ih word": "normal", "lstm.weight_ih context": "normal",
+        "lstm.weight_hh": "orthogonal", "output_hidden.weight": "normal", "output_context.weight": "normal",
+        "word_classifier.weight": "normal",
+    }),
+}
+
+
+@pytest.mark.parametrize("layout", sorted(ARCTIC_LAYOUTS))
+def test_arctic_initialization_draws_what_capgen_draws(layout):
+    """initialization="arctic" (capgen.py's init_params): every decoder weight orthogonal where
+    norm_weight makes it square (the LSTM's input weights block by block: four (H, E) blocks for
+    the word, one (4H, D) block for the context; its recurrent weight four orthogonal (H, H)
+    blocks, one per gate, always), N(0, 0.01²) elsewhere, every decoder bias 0, the embedding's
+    padding row 0, the REINFORCE baseline 0; the image encoder is not the decoder's business."""
+    overrides, expected = ARCTIC_LAYOUTS[layout]
+    torch.manual_seed(0)
+    config = tiny_config("hard", initialization="arctic", **overrides)
+    model = ShowAttendTellForConditionalGeneration(config)
+    state = {name: tensor.detach() for name, tensor in model.state_dict().items()}
+    embedding, hidden = config.embedding_size, config.hidden_size
+    blocks = {
+        "lstm.weight_ih word": [block for block in state["lstm.weight_ih"][:, :embedding].split(hidden)],
+        "lstm.weight_ih context": [state["lstm.weight_ih"][:, embedding:]],
+        "lstm.weight_hh": list(state["lstm.weight_hh"].split(hidden)),
+    }
+    normal = []
+    for name, kind in expected.items():
+        for matrix in blocks.get(name, [state.get(name)]):
+            if name == "embedding.weight":
+                assert (matrix[PAD] == 0).all()
+                matrix = torch.cat([matrix[:PAD], matrix[PAD + 1:]])
+            if kind == "orthogonal":
+                assert matrix.shape[0] == matrix.shape[1], name
+                assert_orthogonal(matrix, name)
+            else:
+                assert matrix.shape[0] != matrix.shape[1] or name == "attention_annotations.weight", name
+                assert 0 < matrix.abs().max() < 6 * 0.01, name  # N(0, 0.01²): nothing beyond 6 standard deviations
+                normal.append(matrix.flatten())
+    normal = torch.cat(normal)
+    assert normal.numel() > 500
+    assert normal.std().item() == pytest.approx(0.01, rel=0.1) and abs(normal.mean().item()) < 0.002
+    first, *others = blocks["lstm.weight_hh"]
+    assert all(not torch.allclose(first, other) for other in others)  # four independent draws
+    decoder_biases = [name for name in state if name.endswith(("bias", "bias_ih", "bias_hh")) and not name.startswith("image_encoder")]
+    assert len(decoder_biases) == 10
+    for name in decoder_biases:
+        assert (state[name] == 0).all(), name
+    assert state["baseline.value"] == 0
+    decoder_weights = {name for name in state if "weight" in name and not name.startswith("image_encoder")}
+    assert decoder_weights == {name.split(" ")[0] for name in expected}  # every decoder weight checked
+
+
+def test_arctic_initialization_never_redraws_loaded_weights(tmp_path):
+    """A saved arctic-initialised model loads with exactly its weights (from_pretrained runs
+    _init_weights only on what the checkpoint lacks); its missing tensors get arctic's draw."""
+    torch.manual_seed(0)
+    model = ShowAttendTellForConditionalGeneration(tiny_config("hard", initialization="arctic"))
+    with torch.no_grad():
+        for parameter in model.parameters():
+            parameter.add_(1.0)  # "trained": far from any initialisation
+    model.save_pretrained(tmp_path)
+    loaded = ShowAttendTellForConditionalGeneration.from_pretrained(tmp_path)
+    for (name, tensor), other in zip(model.state_dict().items(), loaded.state_dict().values(), strict=True):
+        assert torch.equal(tensor, other), name
+    state = {name: tensor for name, tensor in model.state_dict().items() if not name.startswith("lstm.")}
+    partial = ShowAttendTellForConditionalGeneration.from_pretrained(None, config=model.config, state_dict=state)
+    assert torch.equal(partial.word_classifier.weight, model.word_classifier.weight)
+    assert (partial.lstm.bias_ih == 0).all() and (partial.lstm.bias_hh == 0).all()
+    for block in partial.lstm.weight_hh.detach().split(model.config.hidden_size):
+        assert_orthogonal(block, "lstm.weight_hh")
 
 
 # --- bad inputs ----------------------------------------------------------------------------------

@@ -69,7 +69,12 @@ TINY_CONFIGS: dict[type, dict[str, Callable]] = {
     },
     McanConfig: {"mcan": test_mcan.mcan_config},
     ShowTellConfig: {"show_tell": lambda encoder: captioner_config("show_tell", encoder)},
-    ShowAttendTellConfig: {kind: (lambda encoder, kind=kind: captioner_config(kind, encoder)) for kind in test_captioning.ATTENTION_KINDS},
+    ShowAttendTellConfig: {
+        **{kind: (lambda encoder, kind=kind: captioner_config(kind, encoder)) for kind in test_captioning.ATTENTION_KINDS},
+        # arctic-captions' initialisation draws the decoder's layers itself (orthogonal / N(0, 0.01²) / 0).
+        "hard_arctic_init": lambda encoder: test_captioning.tiny_config(
+            "hard", encoder, initialization="arctic", **({"backbone_config": dict(TINY_RESNET)} if encoder == "backbone" else {})),
+    },
 }
 
 # Models with no attention map to return (the VQA baseline fuses one pooled image vector; Show and

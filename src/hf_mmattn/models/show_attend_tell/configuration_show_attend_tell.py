@@ -14,11 +14,15 @@ INIT_STATE_ACTIVATIONS = ("tanh", "none")
 PENALTY_REDUCTIONS = ("sum", "mean")
 HARD_ATTENTION_INFERENCE = ("expected", "argmax")
 EXPECTED_ATTENTION_SCOPES = ("image", "batch")
+REINFORCE_NORMALIZATIONS = ("mean", "arctic")
+INITIALIZATIONS = ("pytorch", "arctic")
 
 # Every switch at the paper's value, then the differences of each public implementation.
+# The paper states no initialisation: the xu2015 presets draw the weights as the released code does.
 SHOW_ATTEND_TELL_PRESETS = {
-    "xu2015-soft": {},
-    "xu2015-hard": {"attention_type": "hard"},
+    "xu2015-soft": {"initialization": "arctic"},
+    # λ_r = 0.1 and λ_e = 0.002 are arctic-captions' values, on its scale (reinforce_normalization).
+    "xu2015-hard": {"attention_type": "hard", "reinforce_normalization": "arctic", "initialization": "arctic"},
     # The PyTorch tutorial (ResNet-101 14x14x2048 annotations): ReLU in the attention MLP, a
     # vector gate sigmoid(f_beta(h)) of the annotation size, linear f_init, no deep output
     # (fc(dropout(h))), CrossEntropyLoss over words and the penalty averaged over locations.
@@ -63,13 +67,38 @@ class ShowAttendTellConfig(MMAttnCaptioningConfig):
         reinforce_weight: λ_r of the REINFORCE term of hard attention (eq. 12); arctic-captions
             scales it by 1/10.
         entropy_weight: λ_e of the entropy bonus of hard attention (eq. 12); arctic uses 0.002.
-        baseline_decay: the moving-average baseline b_k = decay b_{k-1} + (1 - decay) log p(y|s̃, a).
+        reinforce_normalization: the scale of hard attention's REINFORCE and entropy terms against
+            the caption loss. With N captions in the batch, T_n the words caption n predicts (its
+            words and the end token), s̃_n its sampled locations, H(α_nt) the entropy of α_nt and
+            log p(s̃_n|a) = Σ_t log α_nt,s̃_nt (0 for the images that read the expectation):
+            ``"mean"``: R_n = log p(y_n|s̃_n, a), the caption's summed log-likelihood, and
+            loss = caption loss − λ_r (1/N) Σ_n (R_n − b) log p(s̃_n|a) − λ_e (1/N) Σ_n Σ_t H(α_nt);
+            ``"arctic"`` (arctic-captions' capgen.py: the known gradients it gives Theano are summed
+            over the batch, its reward is the NLL averaged over time steps, ``masked_cost.mean(0)``):
+            R_n = log p(y_n|s̃_n, a) / T_n and
+            loss = caption loss − λ_r Σ_n (R_n − b) log p(s̃_n|a) − λ_e Σ_n Σ_t H(α_nt).
+            Either way the baseline tracks the reward it is subtracted from,
+            b ← decay·b + (1 − decay)·(1/N) Σ_n R_n, and the caption loss is unchanged. With the
+            same λ_r and λ_e, ``"arctic"`` weighs the REINFORCE term about N/T and the entropy term
+            N times more than ``"mean"``. arctic divides by its batch's common length T (it batches
+            captions of one length), here each caption by its own T_n: the same on such batches.
+        baseline_decay: the moving-average baseline b_k = decay b_{k-1} + (1 - decay) mean_n R_n.
         expected_attention_probability: probability of using α_t instead of a sample for hard
             attention during training (section 4.1: 0.5).
         expected_attention_scope: that choice is drawn per ``"image"`` (paper's wording) or once per
             ``"batch"`` (arctic-captions' ``h_sampling_mask``).
         hard_attention_inference: hard attention at inference: the ``"expected"`` context
             Σ_i α_ti a_i (arctic's default when not sampling) or the ``"argmax"`` location.
+        initialization: how the weights are drawn when a model is created (or a checkpoint lacks
+            them; loaded weights are never redrawn): ``"pytorch"``, PyTorch's default of each layer
+            (U(±1/√fan_in) for Linear weights and biases, U(±1/√hidden_size) for every LSTM
+            parameter, N(0, 1) word embeddings; what the PyTorch tutorial trains from apart from
+            its embedding and ``fc``, which it draws from U(±0.1), the ``fc`` bias 0),
+            or ``"arctic"``, arctic-captions' ``init_params`` for the decoder: every weight
+            orthogonal when square, else N(0, 0.01²) (``norm_weight``; the attention's annotation
+            projection ``Wc_att`` always N(0, 0.01²)), the LSTM's recurrent matrix four orthogonal
+            blocks (``ortho_weight``), every bias 0; the image encoder keeps ``"pytorch"``. See
+            ``ShowAttendTellForConditionalGeneration._init_arctic_weights``.
         shared captioning fields: see [`~hf_mmattn.modeling_captioning.MMAttnCaptioningConfig`].
     """
 
@@ -89,10 +118,12 @@ class ShowAttendTellConfig(MMAttnCaptioningConfig):
     attention_penalty_reduction: str = "sum"
     reinforce_weight: float = 0.1
     entropy_weight: float = 0.002
+    reinforce_normalization: str = "mean"
     baseline_decay: float = 0.9
     expected_attention_probability: float = 0.5
     expected_attention_scope: str = "image"
     hard_attention_inference: str = "expected"
+    initialization: str = "pytorch"
 
     attention_step_name = "word"
 
@@ -107,6 +138,8 @@ class ShowAttendTellConfig(MMAttnCaptioningConfig):
             ("attention_penalty_reduction", PENALTY_REDUCTIONS),
             ("expected_attention_scope", EXPECTED_ATTENTION_SCOPES),
             ("hard_attention_inference", HARD_ATTENTION_INFERENCE),
+            ("reinforce_normalization", REINFORCE_NORMALIZATIONS),
+            ("initialization", INITIALIZATIONS),
         ):
             if getattr(self, name) not in allowed:
                 raise ValueError(f"{name} must be one of {allowed}, got {getattr(self, name)!r}")
