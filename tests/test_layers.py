@@ -12,9 +12,17 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from hf_mmattn.layers.attention import StackedAttentionHop, masked_softmax
+from hf_mmattn.layers.attention import StackedAttentionHop
 from hf_mmattn.layers.encoders import CNNQuestionEncoder, ImageEncoder, LSTMQuestionEncoder, ScratchCNN
 from hf_mmattn.layers.fusion import AnswerClassifier, ElementwiseProductFusion
+from hf_mmattn.layers.masking import (
+    SequencePacking,
+    is_right_padded,
+    key_padding_mask,
+    masked_mean,
+    masked_softmax,
+    run_packed_rnn,
+)
 
 
 def _set_linear(linear: nn.Linear, weight, bias=None):
@@ -59,6 +67,68 @@ def test_masked_softmax_ignores_huge_scores_at_masked_positions():
     scores = torch.tensor([[1e30, 0.0, 1.0]])
     out = masked_softmax(scores, torch.tensor([[0, 1, 1]]))
     np.testing.assert_allclose(out[0].numpy(), [0.0, *_softmax(np.array([0.0, 1.0]))], rtol=1e-6)
+
+
+# --- masking and packing -------------------------------------------------------------------
+
+def test_masked_mean_is_the_mean_of_the_real_positions():
+    values = torch.tensor([[[1.0, 2.0], [3.0, 4.0], [100.0, -100.0]], [[0.5, 1.5], [2.5, -0.5], [1.0, 1.0]]])
+    mask = torch.tensor([[1, 1, 0], [1, 1, 1]])
+    expected = [[(1 + 3) / 2, (2 + 4) / 2], [(0.5 + 2.5 + 1) / 3, (1.5 - 0.5 + 1) / 3]]
+    np.testing.assert_allclose(masked_mean(values, mask).numpy(), expected, rtol=1e-6)
+    np.testing.assert_allclose(masked_mean(values, None).numpy(), _np(values).mean(axis=1), rtol=1e-6)
+    assert masked_mean(values.double(), mask.bool()).dtype == torch.float64
+
+
+def test_is_right_padded_accepts_words_then_padding_only():
+    assert is_right_padded(torch.tensor([[1, 1, 0], [1, 1, 1], [1, 0, 0]]))
+    assert is_right_padded(torch.tensor([[True, False]]))
+    assert not is_right_padded(torch.tensor([[0, 1, 1]]))  # left padding
+    assert not is_right_padded(torch.tensor([[1, 0, 1]]))  # a hole
+
+
+@pytest.mark.parametrize("rnn_class", [nn.LSTM, nn.GRU])
+def test_run_packed_rnn_gives_each_sequence_alone(rnn_class):
+    """Each row's outputs and final state are those of the RNN run on its real words alone; the
+    outputs are zero at the padding, whatever the padded inputs hold."""
+    torch.manual_seed(0)
+    rnn = rnn_class(3, 4, batch_first=True)
+    inputs = torch.randn(3, 5, 3)
+    mask = torch.tensor([[1, 1, 1, 0, 0], [1, 1, 1, 1, 1], [1, 0, 0, 0, 0]])
+    outputs, state = run_packed_rnn(rnn, inputs, mask)
+    hidden = state[0] if isinstance(state, tuple) else state
+    for row, length in enumerate(mask.sum(dim=1).tolist()):
+        alone, alone_state = rnn(inputs[row : row + 1, :length])
+        alone_hidden = alone_state[0] if isinstance(alone_state, tuple) else alone_state
+        torch.testing.assert_close(outputs[row, :length], alone[0])
+        torch.testing.assert_close(hidden[:, row], alone_hidden[:, 0])
+        assert (outputs[row, length:] == 0).all()
+
+
+def test_key_padding_mask_broadcasts_over_heads_and_queries():
+    mask = torch.tensor([[True, False, True]])
+    assert key_padding_mask(None) is None
+    assert key_padding_mask(mask).shape == (1, 1, 1, 3)
+    scores = torch.zeros(1, 2, 4, 3).masked_fill(~key_padding_mask(mask), -1.0)
+    assert (scores[..., 1] == -1).all() and (scores[..., [0, 2]] == 0).all()
+
+
+def test_sequence_packing_round_trips_the_real_rows():
+    mask = torch.tensor([[True, False, True, False], [True, True, True, True], [False, True, False, False]])
+    x = torch.arange(3 * 4 * 2, dtype=torch.float32).view(3, 4, 2)
+    packing = SequencePacking(mask)
+    packed = packing.pack(x)
+    torch.testing.assert_close(packed, x[mask])  # the real rows, in order
+    torch.testing.assert_close(packing.unpack(packed), x * mask.unsqueeze(-1))
+    padded = packing.pad(packed, fill=-1.0)  # (batch, longest = 4): real rows first
+    assert padded.shape == (3, 4, 2)
+    torch.testing.assert_close(padded[0, :2], x[0, [0, 2]])
+    assert (padded[0, 2:] == -1).all() and (padded[2, 1:] == -1).all()
+    torch.testing.assert_close(packing.unpad(padded), packed)
+    # A map over packed positions goes back to the original positions, zero at the padding.
+    weights = packing.pad(torch.ones(packed.shape[0])) * torch.arange(1.0, 5.0)
+    torch.testing.assert_close(packing.to_positions(weights, dim=1), torch.tensor([[1.0, 0, 2, 0], [1, 2, 3, 4], [0, 1, 0, 0]]))
+    assert SequencePacking.if_padded(torch.ones(2, 3, dtype=torch.bool)) is None and SequencePacking.if_padded(None) is None
 
 
 # --- StackedAttentionHop -------------------------------------------------------------------

@@ -25,9 +25,9 @@ from hf_mmattn.layers.modular_coattention import (
     AttentionalReduction,
     MultiHeadAttention,
     ReleasedLayerNorm,
-    SequencePacking,
     _ReleasedLayerNormFunction,
 )
+from hf_mmattn.layers.masking import SequencePacking
 from hf_mmattn.models.mcan.convert_mcan import build_processor, build_token_to_ix, question_words
 
 

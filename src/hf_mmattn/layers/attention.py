@@ -13,17 +13,7 @@ import torch
 from torch import nn
 
 from .fusion import LowRankBilinearFusion
-
-
-def masked_softmax(scores: torch.Tensor, mask: torch.Tensor | None, dim: int = -1) -> torch.Tensor:
-    """Softmax over ``dim`` that gives exactly zero weight to positions where ``mask`` is 0.
-
-    A row whose mask is all zero would have no valid position; callers reject such inputs before
-    they get here (an empty question or an image without regions), so this never divides by zero.
-    """
-    if mask is not None:
-        scores = scores.masked_fill(~mask.bool(), torch.finfo(scores.dtype).min)
-    return torch.softmax(scores, dim=dim)
+from .masking import masked_mean, masked_softmax  # noqa: F401 (masked_mean: importable from here)
 
 
 class StackedAttentionHop(nn.Module):
@@ -127,15 +117,6 @@ class MultiGlimpseAttention(nn.Module):
         scores = self.score(fused).transpose(1, 2)  # (batch, glimpses, regions)
         attention = masked_softmax(scores, region_mask.unsqueeze(1) if region_mask is not None else None)
         return torch.bmm(attention, image_regions), attention
-
-
-def masked_mean(values: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
-    """Mean of ``values`` ``(batch, positions, dim)`` over the positions where ``mask`` is 1 (all
-    positions without a mask): DAN's ``v^(0)`` and ``u^(0)`` average the real regions and words."""
-    if mask is None:
-        return values.mean(dim=1)
-    mask = mask.to(values.dtype).unsqueeze(-1)
-    return (values * mask).sum(dim=1) / mask.sum(dim=1)
 
 
 class DualAttentionOutput(NamedTuple):

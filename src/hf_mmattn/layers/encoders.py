@@ -18,7 +18,8 @@ from typing import NamedTuple
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+from .masking import is_right_padded, run_packed_rnn  # noqa: F401 (is_right_padded: importable from here)
 
 IMAGE_ENCODERS = ("scratch_cnn", "backbone", "features")
 
@@ -186,26 +187,6 @@ class QuestionEncoding(NamedTuple):
     last_hidden: torch.Tensor
     word_states: torch.Tensor | None = None
     state: tuple[torch.Tensor, torch.Tensor] | torch.Tensor | None = None
-
-
-def is_right_padded(attention_mask: torch.Tensor) -> bool:
-    """Whether every row of ``attention_mask`` is its 1s (the words) followed by its 0s, the
-    layout :func:`run_packed_rnn` reads."""
-    lengths = attention_mask.sum(dim=1)
-    positions = torch.arange(attention_mask.shape[1], device=attention_mask.device)
-    return torch.equal(attention_mask.bool(), positions.unsqueeze(0) < lengths.unsqueeze(1))
-
-
-def run_packed_rnn(rnn: nn.LSTM | nn.GRU, inputs: torch.Tensor, attention_mask: torch.Tensor, initial_state=None):
-    """Runs ``rnn`` (batch_first) over right-padded sequences as packed sequences, so padding
-    never enters the recurrence, from ``initial_state`` (zeros when ``None``). Returns the outputs
-    ``(batch, words, dirs * hidden)``, zero at padding, and the final state taken at each
-    sequence's own last word."""
-    lengths = attention_mask.sum(dim=1).cpu()
-    packed = pack_padded_sequence(inputs, lengths, batch_first=True, enforce_sorted=False)
-    outputs, state = rnn(packed, initial_state)
-    outputs, _ = pad_packed_sequence(outputs, batch_first=True, total_length=inputs.shape[1])
-    return outputs, state
 
 
 class LSTMQuestionEncoder(nn.Module):

@@ -37,7 +37,8 @@ from ...layers.bilinear_attention import (
     WeightNormLinear,
     grid_boxes,
 )
-from ...layers.encoders import ImageEncoder, run_packed_rnn
+from ...layers.encoders import ImageEncoder
+from ...layers.masking import run_packed_rnn
 from ...tasks.vqa.modeling import MMAttnForVisualQuestionAnswering, MMAttnVQAPreTrainedModel, VQAModelOutput, check_vqa_inputs
 from .configuration_ban import BanConfig
 

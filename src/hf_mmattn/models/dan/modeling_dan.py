@@ -11,9 +11,10 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ...layers.attention import DualAttentionStep, masked_mean
+from ...layers.attention import DualAttentionStep
 from ...layers.encoders import ImageEncoder, LSTMQuestionEncoder
 from ...layers.fusion import AnswerClassifier
+from ...layers.masking import masked_mean
 from ...tasks.vqa.modeling import MMAttnForVisualQuestionAnswering, MMAttnVQAPreTrainedModel, VQAModelOutput, check_vqa_inputs
 from .configuration_dan import DanConfig
 

@@ -32,9 +32,9 @@ from ...layers.modular_coattention import (
     GuidedAttentionLayer,
     ReleasedLayerNorm,
     SelfAttentionLayer,
-    SequencePacking,
     make_layer_norm,
 )
+from ...layers.masking import SequencePacking
 from ...tasks.vqa.modeling import (
     MMAttnForVisualQuestionAnswering,
     MMAttnVQAPreTrainedModel,
