@@ -13,7 +13,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from hf_mmattn.layers.attention import StackedAttentionHop
-from hf_mmattn.layers.encoders import CNNQuestionEncoder, ImageEncoder, LSTMQuestionEncoder, ScratchCNN
+from hf_mmattn.layers.image_encoders import ImageEncoder, ScratchCNN
+from hf_mmattn.layers.text_encoders import CNNTextEncoder, RNNTextEncoder
 from hf_mmattn.layers.fusion import AnswerClassifier, ElementwiseProductFusion
 from hf_mmattn.layers.masking import (
     SequencePacking,
@@ -281,7 +282,7 @@ def _padded(ids, length):
 @pytest.mark.parametrize("num_layers", [1, 2])
 def test_lstm_question_encoder_is_padding_invariant(num_layers):
     torch.manual_seed(0)
-    encoder = LSTMQuestionEncoder(10, 4, 5, num_layers=num_layers, embedding_activation="tanh").eval()
+    encoder = RNNTextEncoder(10, 4, 5, num_layers=num_layers, embedding_activation="tanh").eval()
     question = [3, 7, 2, 9]
     outputs = []
     for length in (4, 6, 11):
@@ -303,7 +304,7 @@ def test_lstm_question_encoder_is_padding_invariant(num_layers):
 def test_lstm_question_encoder_batch_of_different_lengths():
     # Unsorted lengths in one batch: each row equals the question encoded alone.
     torch.manual_seed(1)
-    encoder = LSTMQuestionEncoder(10, 4, 5).eval()
+    encoder = RNNTextEncoder(10, 4, 5).eval()
     questions = [[2, 3], [4, 5, 6, 7, 8], [9]]
     ids = torch.tensor([q + [0] * (5 - len(q)) for q in questions])
     mask = (ids != 0).long()
@@ -318,7 +319,7 @@ def test_lstm_question_encoder_batch_of_different_lengths():
 
 def test_word_states_are_the_rnn_outputs_over_the_real_words_and_zero_on_padding():
     torch.manual_seed(2)
-    encoder = LSTMQuestionEncoder(10, 4, 5, rnn_type="gru").eval()
+    encoder = RNNTextEncoder(10, 4, 5, rnn_type="gru").eval()
     ids, mask = _padded([3, 7, 2], 5)
     encoding = encoder(ids, mask)
     reference, h_ref = encoder.lstm(encoder.embedding(torch.tensor([[3, 7, 2]])))
@@ -332,7 +333,7 @@ def test_bidirectional_encoder_sums_the_forward_and_backward_passes():
     # DAN's text encoder: u_t = forward_t + backward_t, the backward pass starting at the last
     # real word (not at the padding).
     torch.manual_seed(3)
-    encoder = LSTMQuestionEncoder(10, 4, 5, bidirectional=True).eval()
+    encoder = RNNTextEncoder(10, 4, 5, bidirectional=True).eval()
     words = [3, 7, 2, 5]
     ids, mask = _padded(words, 7)
     encoding = encoder(ids, mask)
@@ -350,7 +351,7 @@ def test_bidirectional_encoder_sums_the_forward_and_backward_passes():
     assert (encoding.word_states[:, 4:] == 0).all()
     torch.testing.assert_close(encoding.last_hidden, forward_h[-1] + backward_h[-1])
     with pytest.raises(ValueError, match="rnn_type"):
-        LSTMQuestionEncoder(10, 4, 5, rnn_type="rnn")
+        RNNTextEncoder(10, 4, 5, rnn_type="rnn")
 
 
 def _expected_cnn_question(encoder, words):
@@ -374,7 +375,7 @@ def _expected_cnn_question(encoder, words):
 
 def test_cnn_question_encoder_matches_explicit_ngram_max_and_is_padding_invariant():
     torch.manual_seed(0)
-    encoder = CNNQuestionEncoder(12, 4, kernel_sizes=(1, 2, 3), channels=(3, 5, 2)).eval()
+    encoder = CNNTextEncoder(12, 4, kernel_sizes=(1, 2, 3), channels=(3, 5, 2)).eval()
     assert encoder.output_size == 10
     for question in ([5, 3, 8, 11, 2], [7], [4, 9]):  # shorter than the trigram too
         expected = _expected_cnn_question(encoder, question)
@@ -386,14 +387,14 @@ def test_cnn_question_encoder_matches_explicit_ngram_max_and_is_padding_invarian
 
 def test_cnn_question_encoder_batch_rows_are_independent():
     torch.manual_seed(2)
-    encoder = CNNQuestionEncoder(12, 4, kernel_sizes=(1, 2, 3), channels=(3, 5, 2)).eval()
+    encoder = CNNTextEncoder(12, 4, kernel_sizes=(1, 2, 3), channels=(3, 5, 2)).eval()
     questions = [[5, 3, 8, 11, 2, 6], [7], [4, 9, 10]]
     ids = torch.tensor([q + [0] * (6 - len(q)) for q in questions])
     out = encoder(ids, (ids != 0).long()).last_hidden
     for row, question in enumerate(questions):
         np.testing.assert_allclose(out[row].detach().numpy(), _expected_cnn_question(encoder, question), rtol=1e-5, atol=1e-6)
     with pytest.raises(ValueError, match="same length"):
-        CNNQuestionEncoder(12, 4, kernel_sizes=(1, 2), channels=(3,))
+        CNNTextEncoder(12, 4, kernel_sizes=(1, 2), channels=(3,))
 
 
 # --- image encoders ------------------------------------------------------------------------

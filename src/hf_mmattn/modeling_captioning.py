@@ -25,7 +25,7 @@ import torch.nn.functional as F
 from transformers.utils import ModelOutput
 
 from .configuration_vqa import MMAttnImageInputConfig
-from .layers.encoders import ImageEncoder
+from .layers.image_encoders import ImageEncoder
 from .layers.recurrent_generation import RecurrentStateCache
 from .modeling_base import (
     MMAttnPreTrainedModel,

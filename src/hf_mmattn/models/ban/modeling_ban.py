@@ -30,7 +30,7 @@ from transformers import initialization as init
 
 from ...layers.bilinear_attention import BilinearAttentionMap, BilinearPooling
 from ...layers.counting import CountingModule, PiecewiseLinear, grid_boxes
-from ...layers.encoders import ImageEncoder
+from ...layers.image_encoders import ImageEncoder
 from ...layers.masking import run_packed_rnn
 from ...layers.weight_norm import WeightNormFC, WeightNormLinear
 from ...tasks.vqa.modeling import MMAttnForVisualQuestionAnswering, MMAttnVQAPreTrainedModel, VQAModelOutput, check_vqa_inputs

@@ -12,7 +12,8 @@ import torch
 from torch import nn
 
 from ...layers.attention import DualAttentionStep
-from ...layers.encoders import ImageEncoder, LSTMQuestionEncoder
+from ...layers.image_encoders import ImageEncoder
+from ...layers.text_encoders import RNNTextEncoder
 from ...layers.fusion import AnswerClassifier
 from ...layers.masking import masked_mean
 from ...tasks.vqa.modeling import MMAttnForVisualQuestionAnswering, MMAttnVQAPreTrainedModel, VQAModelOutput, check_vqa_inputs
@@ -38,7 +39,7 @@ class DanModel(DanPreTrainedModel):
 
     def __init__(self, config: DanConfig):
         super().__init__(config)
-        self.question_encoder = LSTMQuestionEncoder(
+        self.question_encoder = RNNTextEncoder(
             config.vocab_size, config.word_embedding_size, config.question_hidden_size, pad_token_id=config.pad_token_id, bidirectional=True
         )
         self.image_encoder = ImageEncoder(config)

@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ...layers.attention import AlternatingCoAttention, ParallelCoAttention
-from ...layers.encoders import ImageEncoder
+from ...layers.image_encoders import ImageEncoder
 from ...layers.fusion import AnswerClassifier
 from ...layers.masking import run_packed_rnn
 from ...tasks.vqa.modeling import MMAttnForVisualQuestionAnswering, MMAttnVQAPreTrainedModel, VQAModelOutput, check_vqa_inputs

@@ -26,7 +26,7 @@ from torch import nn
 from transformers import initialization as init
 from transformers.utils import logging
 
-from ...layers.encoders import ImageEncoder
+from ...layers.image_encoders import ImageEncoder
 from ...layers.modular_coattention import (
     AttentionalReduction,
     GuidedAttentionLayer,

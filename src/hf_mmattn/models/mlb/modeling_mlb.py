@@ -21,7 +21,8 @@ from __future__ import annotations
 import torch
 
 from ...layers.attention import MultiGlimpseAttention
-from ...layers.encoders import ImageEncoder, LSTMQuestionEncoder
+from ...layers.image_encoders import ImageEncoder
+from ...layers.text_encoders import RNNTextEncoder
 from ...layers.fusion import AnswerClassifier, LowRankBilinearFusion
 from ...tasks.vqa.modeling import MMAttnForVisualQuestionAnswering, MMAttnVQAPreTrainedModel, VQAModelOutput, check_vqa_inputs
 from .configuration_mlb import MlbConfig
@@ -37,7 +38,7 @@ class MlbModel(MlbPreTrainedModel):
 
     def __init__(self, config: MlbConfig):
         super().__init__(config)
-        self.question_encoder = LSTMQuestionEncoder(
+        self.question_encoder = RNNTextEncoder(
             config.vocab_size,
             config.word_embedding_size,
             config.question_hidden_size,

@@ -23,7 +23,8 @@ import torch
 from torch import nn
 
 from ...layers.attention import MultiGlimpseAttention
-from ...layers.encoders import ImageEncoder, LSTMQuestionEncoder
+from ...layers.image_encoders import ImageEncoder
+from ...layers.text_encoders import RNNTextEncoder
 from ...layers.fusion import AnswerClassifier, MutanFusion, TuckerFusion
 from ...tasks.vqa.modeling import MMAttnForVisualQuestionAnswering, MMAttnVQAPreTrainedModel, VQAModelOutput, check_vqa_inputs
 from .configuration_mutan import MutanConfig
@@ -54,7 +55,7 @@ class MutanModel(MutanPreTrainedModel):
 
     def __init__(self, config: MutanConfig):
         super().__init__(config)
-        self.question_encoder = LSTMQuestionEncoder(
+        self.question_encoder = RNNTextEncoder(
             config.vocab_size,
             config.word_embedding_size,
             config.question_hidden_size,
