@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from hf_mmattn.layers.attention import MultiGlimpseAttention
+from hf_mmattn.layers.glimpse_attention import MultiGlimpseAttention
 from hf_mmattn.layers.fusion import (
     CompactBilinearPooling,
     ElementwiseProductFusion,

@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from hf_mmattn.layers.attention import StackedAttentionHop
+from hf_mmattn.layers.stacked_attention import StackedAttentionHop
 from hf_mmattn.layers.image_encoders import ImageEncoder, ScratchCNN
 from hf_mmattn.layers.text_encoders import CNNTextEncoder, RNNTextEncoder
 from hf_mmattn.layers.fusion import AnswerClassifier, ElementwiseProductFusion

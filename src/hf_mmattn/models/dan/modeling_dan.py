@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ...layers.attention import DualAttentionStep
+from ...layers.dual_attention import DualAttentionStep
 from ...layers.image_encoders import ImageEncoder
 from ...layers.text_encoders import RNNTextEncoder
 from ...layers.fusion import AnswerClassifier

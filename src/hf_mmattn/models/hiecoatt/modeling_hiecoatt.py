@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ...layers.attention import AlternatingCoAttention, ParallelCoAttention
+from ...layers.coattention import AlternatingCoAttention, ParallelCoAttention
 from ...layers.image_encoders import ImageEncoder
 from ...layers.fusion import AnswerClassifier
 from ...layers.masking import run_packed_rnn

@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ...layers.attention import MultiGlimpseAttention
+from ...layers.glimpse_attention import MultiGlimpseAttention
 from ...layers.image_encoders import ImageEncoder
 from ...layers.text_encoders import RNNTextEncoder
 from ...layers.fusion import AnswerClassifier, CompactBilinearPooling, signed_sqrt

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import torch
 
-from ...layers.attention import MultiGlimpseAttention
+from ...layers.glimpse_attention import MultiGlimpseAttention
 from ...layers.image_encoders import ImageEncoder
 from ...layers.text_encoders import RNNTextEncoder
 from ...layers.fusion import AnswerClassifier, LowRankBilinearFusion

@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ...layers.attention import StackedAttentionHop
+from ...layers.stacked_attention import StackedAttentionHop
 from ...layers.image_encoders import ImageEncoder
 from ...layers.text_encoders import CNNTextEncoder, RNNTextEncoder
 from ...layers.fusion import AnswerClassifier
