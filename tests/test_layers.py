@@ -15,7 +15,8 @@ from torch import nn
 from hf_mmattn.layers.stacked_attention import StackedAttentionHop
 from hf_mmattn.layers.image_encoders import ImageEncoder, ScratchCNN
 from hf_mmattn.layers.text_encoders import CNNTextEncoder, RNNTextEncoder
-from hf_mmattn.layers.fusion import AnswerClassifier, ElementwiseProductFusion
+from hf_mmattn.layers.fusion import ElementwiseProductFusion
+from hf_mmattn.layers.heads import AnswerClassifier
 from hf_mmattn.layers.masking import (
     SequencePacking,
     is_right_padded,

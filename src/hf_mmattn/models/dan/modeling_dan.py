@@ -14,7 +14,7 @@ from torch import nn
 from ...layers.dual_attention import DualAttentionStep
 from ...layers.image_encoders import ImageEncoder
 from ...layers.text_encoders import RNNTextEncoder
-from ...layers.fusion import AnswerClassifier
+from ...layers.heads import AnswerClassifier
 from ...layers.masking import masked_mean
 from ...tasks.vqa.modeling import MMAttnForVisualQuestionAnswering, MMAttnVQAPreTrainedModel, VQAModelOutput, check_vqa_inputs
 from .configuration_dan import DanConfig

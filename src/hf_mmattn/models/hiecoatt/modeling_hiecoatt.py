@@ -16,7 +16,7 @@ from torch import nn
 
 from ...layers.coattention import AlternatingCoAttention, ParallelCoAttention
 from ...layers.image_encoders import ImageEncoder
-from ...layers.fusion import AnswerClassifier
+from ...layers.heads import AnswerClassifier
 from ...layers.masking import run_packed_rnn
 from ...tasks.vqa.modeling import MMAttnForVisualQuestionAnswering, MMAttnVQAPreTrainedModel, VQAModelOutput, check_vqa_inputs
 from .configuration_hiecoatt import HieCoAttConfig

@@ -14,7 +14,8 @@ import torch.nn.functional as F
 
 from ...layers.image_encoders import ImageEncoder
 from ...layers.text_encoders import RNNTextEncoder
-from ...layers.fusion import AnswerClassifier, ElementwiseProductFusion
+from ...layers.fusion import ElementwiseProductFusion
+from ...layers.heads import AnswerClassifier
 from ...tasks.vqa.modeling import MMAttnForVisualQuestionAnswering, MMAttnVQAPreTrainedModel, VQAModelOutput, check_vqa_inputs
 from .configuration_lstm_q_norm_i import LstmQNormIConfig
 

@@ -25,7 +25,8 @@ from torch import nn
 from ...layers.glimpse_attention import MultiGlimpseAttention
 from ...layers.image_encoders import ImageEncoder
 from ...layers.text_encoders import RNNTextEncoder
-from ...layers.fusion import AnswerClassifier, MutanFusion, TuckerFusion
+from ...layers.fusion import MutanFusion, TuckerFusion
+from ...layers.heads import AnswerClassifier
 from ...tasks.vqa.modeling import MMAttnForVisualQuestionAnswering, MMAttnVQAPreTrainedModel, VQAModelOutput, check_vqa_inputs
 from .configuration_mutan import MutanConfig
 

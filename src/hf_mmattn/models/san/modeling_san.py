@@ -13,7 +13,7 @@ from torch import nn
 from ...layers.stacked_attention import StackedAttentionHop
 from ...layers.image_encoders import ImageEncoder
 from ...layers.text_encoders import CNNTextEncoder, RNNTextEncoder
-from ...layers.fusion import AnswerClassifier
+from ...layers.heads import AnswerClassifier
 from ...tasks.vqa.modeling import MMAttnForVisualQuestionAnswering, MMAttnVQAPreTrainedModel, VQAModelOutput, check_vqa_inputs
 from .configuration_san import SanConfig
 
