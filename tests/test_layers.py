@@ -12,11 +12,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from hf_mmattn.layers.stacked_attention import StackedAttentionHop
-from hf_mmattn.layers.image_encoders import ImageEncoder, ScratchCNN
-from hf_mmattn.layers.text_encoders import CNNTextEncoder, RNNTextEncoder
+from hf_mmattn.layers.additive_attention import AdditiveAttention, additive_attention_scores
 from hf_mmattn.layers.fusion import ElementwiseProductFusion
 from hf_mmattn.layers.heads import AnswerClassifier
+from hf_mmattn.layers.image_encoders import ImageEncoder, ScratchCNN
 from hf_mmattn.layers.masking import (
     SequencePacking,
     is_right_padded,
@@ -25,6 +24,8 @@ from hf_mmattn.layers.masking import (
     masked_softmax,
     run_packed_rnn,
 )
+from hf_mmattn.layers.stacked_attention import StackedAttentionHop
+from hf_mmattn.layers.text_encoders import CNNTextEncoder, RNNTextEncoder
 
 
 def _set_linear(linear: nn.Linear, weight, bias=None):
@@ -235,6 +236,76 @@ def test_stacked_attention_hop_gradients_do_not_flow_into_masked_regions():
     refined.sum().backward()
     assert (regions.grad[mask == 0] == 0).all()
     assert (regions.grad[mask == 1].abs().sum(-1) > 0).all()
+
+
+# --- AdditiveAttention ---------------------------------------------------------------------
+
+def _additive_attention_by_hand(keys, query, w_key, b_key, w_query, b_query, w_score, b_score, mask, activation):
+    """e_i = Σ_k w_k act(Σ_d U[k, d] key_i[d] + b_U[k] + Σ_d W[k, d] query[d] + b_W[k]) + b_w, then
+    the softmax over the real keys: explicit loops in float64."""
+    act = np.tanh if activation == "tanh" else (lambda x: max(x, 0.0))
+    weights = np.zeros((len(keys), len(keys[0])))
+    for b in range(len(keys)):
+        scores = []
+        for i in range(len(keys[b])):
+            e = b_score
+            for k in range(len(w_score)):
+                hidden = b_key[k] + b_query[k]
+                hidden += sum(w_key[k][d] * keys[b][i][d] for d in range(len(keys[b][i])))
+                hidden += sum(w_query[k][d] * query[b][d] for d in range(len(query[b])))
+                e += w_score[k] * act(hidden)
+            scores.append(e)
+        real = [i for i in range(len(scores)) if mask[b][i]]
+        exp = {i: math.exp(scores[i] - max(scores[j] for j in real)) for i in real}
+        for i in real:
+            weights[b, i] = exp[i] / sum(exp.values())
+    return weights
+
+
+@pytest.mark.parametrize("activation", ["tanh", "relu"])
+def test_additive_attention_matches_the_formula(activation):
+    """Bahdanau et al. 2015 A.1.2 / Xu et al. 2015 eq. 4-5 with every bias, padded keys at 0."""
+    torch.manual_seed(0)
+    attention = AdditiveAttention(key_size=3, query_size=2, attention_size=4, activation=activation, query_bias=True).eval()
+    keys, query = torch.randn(2, 5, 3), torch.randn(2, 2)
+    mask = torch.tensor([[1, 1, 1, 0, 0], [1, 1, 1, 1, 1]])
+    weights = attention(query, attention.project_keys(keys), mask)
+    expected = _additive_attention_by_hand(
+        _np(keys).tolist(), _np(query).tolist(),
+        _np(attention.key_projection.weight).tolist(), _np(attention.key_projection.bias).tolist(),
+        _np(attention.query_projection.weight).tolist(), _np(attention.query_projection.bias).tolist(),
+        _np(attention.score.weight)[0].tolist(), _np(attention.score.bias).item(), mask.tolist(), activation,
+    )
+    np.testing.assert_allclose(_np(weights), expected, rtol=1e-5, atol=1e-7)
+    assert (weights[0, 3:] == 0).all()  # exactly zero, not tiny
+    torch.testing.assert_close(weights.sum(dim=-1), torch.ones(2))
+
+
+def test_additive_attention_bahdanau_form_has_no_bias_and_keys_are_projected_once():
+    attention = AdditiveAttention(6, 4, 5, key_bias=False, score_bias=False)
+    assert attention.key_projection.bias is None and attention.query_projection.bias is None and attention.score.bias is None
+    keys = torch.randn(1, 3, 6)
+    projected = attention.project_keys(keys)
+    torch.testing.assert_close(projected, keys @ attention.key_projection.weight.T)
+    # Every step reads the same projected keys: e = v_aᵀ tanh(W_a s + U_a h_j).
+    for query in torch.randn(3, 1, 4):
+        scores = (torch.tanh(query @ attention.query_projection.weight.T + projected) @ attention.score.weight.T).squeeze(-1)
+        torch.testing.assert_close(attention.scores(query, projected), scores)
+        torch.testing.assert_close(attention(query, projected), torch.softmax(scores, dim=-1))
+
+
+def test_additive_attention_scores_with_a_models_own_layers_equal_the_module():
+    """A model that keeps its own three Linear layers (their checkpoint names) and calls the
+    function gets exactly what the module gives, whatever form its activation takes."""
+    torch.manual_seed(1)
+    attention = AdditiveAttention(3, 2, 4)
+    keys, query = torch.randn(2, 4, 3), torch.randn(2, 2)
+    projected = attention.project_keys(keys)
+    for activation in (torch.tanh, nn.Tanh()):
+        scores = additive_attention_scores(projected, attention.query_projection(query), attention.score, activation)
+        assert torch.equal(scores, attention.scores(query, projected))
+    with pytest.raises(ValueError, match="activation"):
+        AdditiveAttention(3, 2, 4, activation="sigmoid")
 
 
 # --- fusion and answer heads -----------------------------------------------------------------
