@@ -13,9 +13,12 @@ import torch.nn.functional as F
 from torch import nn
 
 from hf_mmattn.layers.additive_attention import AdditiveAttention, additive_attention_scores
-from hf_mmattn.layers.fusion import ElementwiseProductFusion
+from hf_mmattn.layers.bilinear_attention import BilinearAttentionMap
+from hf_mmattn.layers.counting import PiecewiseLinear
+from hf_mmattn.layers.fusion import CompactBilinearPooling, ElementwiseProductFusion
 from hf_mmattn.layers.heads import AnswerClassifier
 from hf_mmattn.layers.image_encoders import ImageEncoder, ScratchCNN
+from hf_mmattn.layers.initialization import init_module
 from hf_mmattn.layers.masking import (
     SequencePacking,
     is_right_padded,
@@ -24,8 +27,10 @@ from hf_mmattn.layers.masking import (
     masked_softmax,
     run_packed_rnn,
 )
+from hf_mmattn.layers.modular_coattention import ReleasedLayerNorm
 from hf_mmattn.layers.stacked_attention import StackedAttentionHop
 from hf_mmattn.layers.text_encoders import CNNTextEncoder, RNNTextEncoder
+from hf_mmattn.layers.weight_norm import WeightNormLinear
 
 
 def _set_linear(linear: nn.Linear, weight, bias=None):
@@ -467,6 +472,50 @@ def test_cnn_question_encoder_batch_rows_are_independent():
         np.testing.assert_allclose(out[row].detach().numpy(), _expected_cnn_question(encoder, question), rtol=1e-5, atol=1e-6)
     with pytest.raises(ValueError, match="same length"):
         CNNTextEncoder(12, 4, kernel_sizes=(1, 2), channels=(3,))
+
+
+# --- initialization --------------------------------------------------------------------------
+
+def test_init_module_gives_each_layer_its_rule():
+    """What init_module draws for the package's own layers, starting from garbage: weight norm
+    g = ‖V‖, BAN's glimpse scale likewise, the identity piecewise map, the released LayerNorm's
+    ones and zeros, and the count sketch of the layer's seed."""
+    layers = [
+        WeightNormLinear(4, 3),
+        BilinearAttentionMap(4, 5, 2, num_glimpses=2),
+        PiecewiseLinear(4),
+        ReleasedLayerNorm(3),
+        CompactBilinearPooling(4, 5, 8, seed=3),
+    ]
+    constructed = [{name: tensor.clone() for name, tensor in layer.state_dict().items()} for layer in layers]
+    for layer in layers:
+        for tensor in layer.state_dict(keep_vars=True).values():
+            with torch.no_grad():
+                tensor.fill_(7)
+        for module in layer.modules():
+            init_module(module)
+    weight_norm, bilinear, piecewise, layer_norm, sketch = layers
+    assert torch.equal(weight_norm.weight_scale, weight_norm.weight_direction.norm())
+    assert weight_norm.weight_direction.abs().max() <= 1 / math.sqrt(4) and weight_norm.bias.abs().max() <= 1 / math.sqrt(4)
+    assert torch.equal(bilinear.glimpse_weight_scale, bilinear.glimpse_weight_direction.norm())
+    assert (bilinear.glimpse_bias != 7).all()
+    assert piecewise.weight.tolist() == [0.0, 1.0, 1.0, 1.0, 1.0]
+    assert layer_norm.weight.tolist() == [1.0] * 3 and layer_norm.bias.tolist() == [0.0] * 3
+    for name, tensor in sketch.state_dict().items():
+        assert torch.equal(tensor, constructed[4][name]), name
+
+
+def test_init_module_released_bounds_replace_the_default_of_the_layers_they_cover():
+    torch.manual_seed(0)
+    released = {"weight": 0.01, "bias": 0.0, "rnn_weight": 0.02, "rnn_bias": 0.0, "forget_bias": 1.0, "embedding": 0.5}
+    linear, lstm, embedding, conv = nn.Linear(300, 200), nn.LSTM(3, 4), nn.Embedding(50, 6, padding_idx=0), nn.Conv2d(3, 4, 3)
+    for module in (linear, lstm, embedding, conv):
+        init_module(module, released)
+    assert linear.weight.abs().max() <= 0.01 and (linear.bias == 0).all()
+    assert lstm.weight_ih_l0.abs().max() <= 0.02 and (lstm.bias_hh_l0 == 0).all()
+    assert lstm.bias_ih_l0.tolist() == [0.0] * 4 + [1.0] * 4 + [0.0] * 8  # the forget gate's slice
+    assert embedding.weight[1:].abs().max() <= 0.5 and (embedding.weight[0] == 0).all()
+    assert conv.weight.abs().max() > 0.01  # not a layer the released codes have: PyTorch's default
 
 
 # --- image encoders ------------------------------------------------------------------------

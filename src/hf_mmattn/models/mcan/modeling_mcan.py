@@ -23,14 +23,12 @@ from dataclasses import dataclass
 
 import torch
 from torch import nn
-from transformers import initialization as init
 from transformers.utils import logging
 
 from ...layers.image_encoders import ImageEncoder
 from ...layers.modular_coattention import (
     AttentionalReduction,
     GuidedAttentionLayer,
-    ReleasedLayerNorm,
     SelfAttentionLayer,
     make_layer_norm,
 )
@@ -83,14 +81,6 @@ class McanVQAOutput(VQAOutput):
 class McanPreTrainedModel(MMAttnVQAPreTrainedModel):
     config_class = McanConfig
     _supports_sdpa = True
-
-    @torch.no_grad()
-    def _init_weights(self, module):
-        if isinstance(module, ReleasedLayerNorm):
-            init.ones_(module.weight)
-            init.zeros_(module.bias)
-        else:
-            super()._init_weights(module)
 
 
 class McanQuestionEncoder(nn.Module):
