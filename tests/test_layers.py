@@ -4,7 +4,10 @@ Every expected value is computed independently of the module under test: in floa
 explicit loops over regions / words, or with explicit torch ops on the module's parameters.
 """
 
+import importlib
 import math
+import re
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -585,3 +588,50 @@ def test_math_sanity_of_fixture_weights():
     _, attention = _hop("paper")(REGIONS, QUESTION)
     assert attention.max().item() - attention.min().item() > 0.05
     assert math.isclose(attention[0].sum().item(), 1.0, rel_tol=1e-6)
+
+
+# --- layout of layers/ ------------------------------------------------------------------------
+
+# Every name the modules of layers/ provided before each concept got its own file.
+NAMES_BEFORE_THE_SPLIT = {
+    "attention": ["AlternatingCoAttention", "CoAttentionOutput", "DualAttentionOutput", "DualAttentionStep", "GuidedAttention",
+                  "LowRankBilinearFusion", "MultiGlimpseAttention", "ParallelCoAttention", "StackedAttentionHop", "masked_mean",
+                  "masked_softmax"],
+    "encoders": ["CNNQuestionEncoder", "CNN_WINDOWS", "IMAGE_ENCODERS", "ImageEncoder", "LSTMQuestionEncoder", "QuestionEncoding",
+                 "ScratchCNN", "is_right_padded", "run_packed_rnn"],
+    "bilinear_attention": ["BilinearAttentionMap", "BilinearPooling", "CountingModule", "PiecewiseLinear", "WeightNormFC",
+                           "WeightNormLinear", "box_iou", "grid_boxes", "joint_mask"],
+    "fusion": ["ACTIVATIONS", "AnswerClassifier", "BlockDiagonalLinear", "CompactBilinearPooling", "ElementwiseProductFusion",
+               "LowRankBilinearFusion", "MutanFusion", "TuckerFusion", "_activation", "_linear", "normalize_bilinear",
+               "scale_initialization", "signed_sqrt"],
+    "modular_coattention": ["AttentionalReduction", "GuidedAttentionLayer", "LAYER_NORM_FORMS", "MultiHeadAttention",
+                            "PositionWiseFeedForward", "ReleasedLayerNorm", "SelfAttentionLayer", "SequencePacking",
+                            "_ReleasedLayerNormFunction", "_key_mask", "make_layer_norm"],
+}
+
+
+@pytest.mark.parametrize("module_name", sorted(NAMES_BEFORE_THE_SPLIT))
+def test_the_old_module_paths_still_provide_their_names(module_name):
+    module = importlib.import_module(f"hf_mmattn.layers.{module_name}")
+    missing = [name for name in NAMES_BEFORE_THE_SPLIT[module_name] if not hasattr(module, name)]
+    assert not missing, f"hf_mmattn.layers.{module_name} lost {missing}"
+
+
+def test_the_question_named_encoders_are_aliases_of_the_text_encoders():
+    from hf_mmattn.layers import encoders, text_encoders
+
+    assert encoders.LSTMQuestionEncoder is text_encoders.RNNTextEncoder
+    assert encoders.CNNQuestionEncoder is text_encoders.CNNTextEncoder
+    assert encoders.QuestionEncoding is text_encoders.TextEncoding
+
+
+def test_layers_import_no_model_and_no_task():
+    """layers/ is below models/ and tasks/: none of its files imports them (nor the package's
+    model bases, which import layers/)."""
+    import hf_mmattn.layers
+
+    folder = Path(hf_mmattn.layers.__file__).parent
+    forbidden = re.compile(r"^\s*(from|import)\s+(\.\.|hf_mmattn\.)(models|tasks|modeling_|configuration_)", re.M)
+    offenders = [path.name for path in sorted(folder.glob("*.py")) if forbidden.search(path.read_text())]
+    assert not offenders, offenders
+    assert set(hf_mmattn.layers.__all__) <= set(dir(hf_mmattn.layers))

@@ -12,10 +12,10 @@ import torch
 from torch import nn
 
 from ...layers.dual_attention import DualAttentionStep
-from ...layers.image_encoders import ImageEncoder
-from ...layers.text_encoders import RNNTextEncoder
 from ...layers.heads import AnswerClassifier
+from ...layers.image_encoders import ImageEncoder
 from ...layers.masking import masked_mean
+from ...layers.text_encoders import RNNTextEncoder
 from ...tasks.vqa.modeling import MMAttnForVisualQuestionAnswering, MMAttnVQAPreTrainedModel, VQAModelOutput, check_vqa_inputs
 from .configuration_dan import DanConfig
 

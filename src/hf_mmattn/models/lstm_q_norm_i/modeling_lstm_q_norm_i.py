@@ -12,10 +12,10 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from ...layers.image_encoders import ImageEncoder
-from ...layers.text_encoders import RNNTextEncoder
 from ...layers.fusion import ElementwiseProductFusion
 from ...layers.heads import AnswerClassifier
+from ...layers.image_encoders import ImageEncoder
+from ...layers.text_encoders import RNNTextEncoder
 from ...tasks.vqa.modeling import MMAttnForVisualQuestionAnswering, MMAttnVQAPreTrainedModel, VQAModelOutput, check_vqa_inputs
 from .configuration_lstm_q_norm_i import LstmQNormIConfig
 

@@ -26,13 +26,13 @@ from torch import nn
 from transformers.utils import logging
 
 from ...layers.image_encoders import ImageEncoder
+from ...layers.masking import SequencePacking
 from ...layers.modular_coattention import (
     AttentionalReduction,
     GuidedAttentionLayer,
     SelfAttentionLayer,
     make_layer_norm,
 )
-from ...layers.masking import SequencePacking
 from ...tasks.vqa.modeling import (
     MMAttnForVisualQuestionAnswering,
     MMAttnVQAPreTrainedModel,

@@ -20,11 +20,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ...layers.fusion import CompactBilinearPooling, signed_sqrt
 from ...layers.glimpse_attention import MultiGlimpseAttention
+from ...layers.heads import AnswerClassifier
 from ...layers.image_encoders import ImageEncoder
 from ...layers.text_encoders import RNNTextEncoder
-from ...layers.fusion import CompactBilinearPooling, signed_sqrt
-from ...layers.heads import AnswerClassifier
 from ...tasks.vqa.modeling import MMAttnForVisualQuestionAnswering, MMAttnVQAPreTrainedModel, VQAModelOutput, check_vqa_inputs
 from .configuration_mcb import McbConfig
 

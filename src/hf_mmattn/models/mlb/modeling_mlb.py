@@ -20,11 +20,11 @@ from __future__ import annotations
 
 import torch
 
+from ...layers.fusion import LowRankBilinearFusion
 from ...layers.glimpse_attention import MultiGlimpseAttention
+from ...layers.heads import AnswerClassifier
 from ...layers.image_encoders import ImageEncoder
 from ...layers.text_encoders import RNNTextEncoder
-from ...layers.fusion import LowRankBilinearFusion
-from ...layers.heads import AnswerClassifier
 from ...tasks.vqa.modeling import MMAttnForVisualQuestionAnswering, MMAttnVQAPreTrainedModel, VQAModelOutput, check_vqa_inputs
 from .configuration_mlb import MlbConfig
 

@@ -21,11 +21,11 @@ from __future__ import annotations
 
 from torch import nn
 
+from ...layers.fusion import MutanFusion, TuckerFusion
 from ...layers.glimpse_attention import MultiGlimpseAttention
+from ...layers.heads import AnswerClassifier
 from ...layers.image_encoders import ImageEncoder
 from ...layers.text_encoders import RNNTextEncoder
-from ...layers.fusion import MutanFusion, TuckerFusion
-from ...layers.heads import AnswerClassifier
 from ...tasks.vqa.modeling import MMAttnForVisualQuestionAnswering, MMAttnVQAPreTrainedModel
 from ..mlb.modeling_mlb import GlimpseFusionMixin
 from .configuration_mutan import MutanConfig

@@ -10,10 +10,10 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ...layers.stacked_attention import StackedAttentionHop
-from ...layers.image_encoders import ImageEncoder
-from ...layers.text_encoders import CNNTextEncoder, RNNTextEncoder
 from ...layers.heads import AnswerClassifier
+from ...layers.image_encoders import ImageEncoder
+from ...layers.stacked_attention import StackedAttentionHop
+from ...layers.text_encoders import CNNTextEncoder, RNNTextEncoder
 from ...tasks.vqa.modeling import MMAttnForVisualQuestionAnswering, MMAttnVQAPreTrainedModel, VQAModelOutput, check_vqa_inputs
 from .configuration_san import SanConfig
 
