@@ -1,7 +1,7 @@
 """Image encoders: pixels or precomputed features to a set of image regions.
 
 The attention models read an image as regions ``(batch, num_regions, dim)``: the cells of a
-CNN's last feature map, as the papers take them (SAN, Yang et al. 2016, section 3.1: the
+CNN's last feature map, as the papers take them (SAN, Yang et al. 2016, section 3.1, eq. 1: the
 14 × 14 × 512 VGG pool5 grid, one 512-d vector ``f_i`` per cell; Show, Attend and Tell, Xu et
 al. 2015, section 3.1.1: the annotation vectors ``a = {a_1, ..., a_L}, a_i ∈ R^D`` of a lower
 convolutional layer), or the object regions of a detector (bottom-up attention, Anderson et al.
