@@ -16,15 +16,9 @@ from vqa_checks import (
 
 from hf_mmattn import BAN_PRESETS, BanConfig, BanForVisualQuestionAnswering, BanModel
 from hf_mmattn.convert import main as convert_main
-from hf_mmattn.layers.bilinear_attention import (
-    BilinearAttentionMap,
-    BilinearPooling,
-    CountingModule,
-    PiecewiseLinear,
-    WeightNormLinear,
-    box_iou,
-    grid_boxes,
-)
+from hf_mmattn.layers.bilinear_attention import BilinearAttentionMap, BilinearPooling
+from hf_mmattn.layers.counting import CountingModule, PiecewiseLinear, box_iou, grid_boxes
+from hf_mmattn.layers.weight_norm import WeightNormLinear
 
 
 def ban_config(image_encoder: str = "features", vocab_size: int = 9, **overrides) -> BanConfig:

@@ -14,7 +14,8 @@ from vqa_checks import (
 )
 
 from hf_mmattn import DanConfig, DanForVisualQuestionAnswering, DanModel
-from hf_mmattn.layers.attention import DualAttentionStep, masked_mean
+from hf_mmattn.layers.dual_attention import DualAttentionStep
+from hf_mmattn.layers.masking import masked_mean
 
 ENCODERS = ["scratch_cnn", "backbone", "features"]
 

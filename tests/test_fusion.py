@@ -9,7 +9,6 @@ import numpy as np
 import pytest
 import torch
 
-from hf_mmattn.layers.attention import MultiGlimpseAttention
 from hf_mmattn.layers.fusion import (
     CompactBilinearPooling,
     ElementwiseProductFusion,
@@ -19,6 +18,7 @@ from hf_mmattn.layers.fusion import (
     normalize_bilinear,
     signed_sqrt,
 )
+from hf_mmattn.layers.glimpse_attention import MultiGlimpseAttention
 
 
 def _np(tensor):

@@ -21,7 +21,7 @@ from vqa_checks import (
 import hf_mmattn
 from hf_mmattn import HieCoAttConfig, HieCoAttForVisualQuestionAnswering, HieCoAttModel
 from hf_mmattn.hub import build_model_card
-from hf_mmattn.layers.attention import AlternatingCoAttention, GuidedAttention, ParallelCoAttention
+from hf_mmattn.layers.coattention import AlternatingCoAttention, GuidedAttention, ParallelCoAttention
 from hf_mmattn.models.hiecoatt.modeling_hiecoatt import HieCoAttPhraseEncoder
 
 MODES = ["parallel", "alternating"]

@@ -4,7 +4,10 @@ Every expected value is computed independently of the module under test: in floa
 explicit loops over regions / words, or with explicit torch ops on the module's parameters.
 """
 
+import importlib
 import math
+import re
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -12,9 +15,25 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from hf_mmattn.layers.attention import StackedAttentionHop, masked_softmax
-from hf_mmattn.layers.encoders import CNNQuestionEncoder, ImageEncoder, LSTMQuestionEncoder, ScratchCNN
-from hf_mmattn.layers.fusion import AnswerClassifier, ElementwiseProductFusion
+from hf_mmattn.layers.additive_attention import AdditiveAttention, additive_attention_scores
+from hf_mmattn.layers.bilinear_attention import BilinearAttentionMap
+from hf_mmattn.layers.counting import PiecewiseLinear
+from hf_mmattn.layers.fusion import CompactBilinearPooling, ElementwiseProductFusion
+from hf_mmattn.layers.heads import AnswerClassifier
+from hf_mmattn.layers.image_encoders import ImageEncoder, ScratchCNN
+from hf_mmattn.layers.initialization import init_module
+from hf_mmattn.layers.masking import (
+    SequencePacking,
+    is_right_padded,
+    key_padding_mask,
+    masked_mean,
+    masked_softmax,
+    run_packed_rnn,
+)
+from hf_mmattn.layers.modular_coattention import ReleasedLayerNorm
+from hf_mmattn.layers.stacked_attention import StackedAttentionHop
+from hf_mmattn.layers.text_encoders import CNNTextEncoder, RNNTextEncoder
+from hf_mmattn.layers.weight_norm import WeightNormLinear
 
 
 def _set_linear(linear: nn.Linear, weight, bias=None):
@@ -59,6 +78,68 @@ def test_masked_softmax_ignores_huge_scores_at_masked_positions():
     scores = torch.tensor([[1e30, 0.0, 1.0]])
     out = masked_softmax(scores, torch.tensor([[0, 1, 1]]))
     np.testing.assert_allclose(out[0].numpy(), [0.0, *_softmax(np.array([0.0, 1.0]))], rtol=1e-6)
+
+
+# --- masking and packing -------------------------------------------------------------------
+
+def test_masked_mean_is_the_mean_of_the_real_positions():
+    values = torch.tensor([[[1.0, 2.0], [3.0, 4.0], [100.0, -100.0]], [[0.5, 1.5], [2.5, -0.5], [1.0, 1.0]]])
+    mask = torch.tensor([[1, 1, 0], [1, 1, 1]])
+    expected = [[(1 + 3) / 2, (2 + 4) / 2], [(0.5 + 2.5 + 1) / 3, (1.5 - 0.5 + 1) / 3]]
+    np.testing.assert_allclose(masked_mean(values, mask).numpy(), expected, rtol=1e-6)
+    np.testing.assert_allclose(masked_mean(values, None).numpy(), _np(values).mean(axis=1), rtol=1e-6)
+    assert masked_mean(values.double(), mask.bool()).dtype == torch.float64
+
+
+def test_is_right_padded_accepts_words_then_padding_only():
+    assert is_right_padded(torch.tensor([[1, 1, 0], [1, 1, 1], [1, 0, 0]]))
+    assert is_right_padded(torch.tensor([[True, False]]))
+    assert not is_right_padded(torch.tensor([[0, 1, 1]]))  # left padding
+    assert not is_right_padded(torch.tensor([[1, 0, 1]]))  # a hole
+
+
+@pytest.mark.parametrize("rnn_class", [nn.LSTM, nn.GRU])
+def test_run_packed_rnn_gives_each_sequence_alone(rnn_class):
+    """Each row's outputs and final state are those of the RNN run on its real words alone; the
+    outputs are zero at the padding, whatever the padded inputs hold."""
+    torch.manual_seed(0)
+    rnn = rnn_class(3, 4, batch_first=True)
+    inputs = torch.randn(3, 5, 3)
+    mask = torch.tensor([[1, 1, 1, 0, 0], [1, 1, 1, 1, 1], [1, 0, 0, 0, 0]])
+    outputs, state = run_packed_rnn(rnn, inputs, mask)
+    hidden = state[0] if isinstance(state, tuple) else state
+    for row, length in enumerate(mask.sum(dim=1).tolist()):
+        alone, alone_state = rnn(inputs[row : row + 1, :length])
+        alone_hidden = alone_state[0] if isinstance(alone_state, tuple) else alone_state
+        torch.testing.assert_close(outputs[row, :length], alone[0])
+        torch.testing.assert_close(hidden[:, row], alone_hidden[:, 0])
+        assert (outputs[row, length:] == 0).all()
+
+
+def test_key_padding_mask_broadcasts_over_heads_and_queries():
+    mask = torch.tensor([[True, False, True]])
+    assert key_padding_mask(None) is None
+    assert key_padding_mask(mask).shape == (1, 1, 1, 3)
+    scores = torch.zeros(1, 2, 4, 3).masked_fill(~key_padding_mask(mask), -1.0)
+    assert (scores[..., 1] == -1).all() and (scores[..., [0, 2]] == 0).all()
+
+
+def test_sequence_packing_round_trips_the_real_rows():
+    mask = torch.tensor([[True, False, True, False], [True, True, True, True], [False, True, False, False]])
+    x = torch.arange(3 * 4 * 2, dtype=torch.float32).view(3, 4, 2)
+    packing = SequencePacking(mask)
+    packed = packing.pack(x)
+    torch.testing.assert_close(packed, x[mask])  # the real rows, in order
+    torch.testing.assert_close(packing.unpack(packed), x * mask.unsqueeze(-1))
+    padded = packing.pad(packed, fill=-1.0)  # (batch, longest = 4): real rows first
+    assert padded.shape == (3, 4, 2)
+    torch.testing.assert_close(padded[0, :2], x[0, [0, 2]])
+    assert (padded[0, 2:] == -1).all() and (padded[2, 1:] == -1).all()
+    torch.testing.assert_close(packing.unpad(padded), packed)
+    # A map over packed positions goes back to the original positions, zero at the padding.
+    weights = packing.pad(torch.ones(packed.shape[0])) * torch.arange(1.0, 5.0)
+    torch.testing.assert_close(packing.to_positions(weights, dim=1), torch.tensor([[1.0, 0, 2, 0], [1, 2, 3, 4], [0, 1, 0, 0]]))
+    assert SequencePacking.if_padded(torch.ones(2, 3, dtype=torch.bool)) is None and SequencePacking.if_padded(None) is None
 
 
 # --- StackedAttentionHop -------------------------------------------------------------------
@@ -165,6 +246,76 @@ def test_stacked_attention_hop_gradients_do_not_flow_into_masked_regions():
     assert (regions.grad[mask == 1].abs().sum(-1) > 0).all()
 
 
+# --- AdditiveAttention ---------------------------------------------------------------------
+
+def _additive_attention_by_hand(keys, query, w_key, b_key, w_query, b_query, w_score, b_score, mask, activation):
+    """e_i = Σ_k w_k act(Σ_d U[k, d] key_i[d] + b_U[k] + Σ_d W[k, d] query[d] + b_W[k]) + b_w, then
+    the softmax over the real keys: explicit loops in float64."""
+    act = np.tanh if activation == "tanh" else (lambda x: max(x, 0.0))
+    weights = np.zeros((len(keys), len(keys[0])))
+    for b in range(len(keys)):
+        scores = []
+        for i in range(len(keys[b])):
+            e = b_score
+            for k in range(len(w_score)):
+                hidden = b_key[k] + b_query[k]
+                hidden += sum(w_key[k][d] * keys[b][i][d] for d in range(len(keys[b][i])))
+                hidden += sum(w_query[k][d] * query[b][d] for d in range(len(query[b])))
+                e += w_score[k] * act(hidden)
+            scores.append(e)
+        real = [i for i in range(len(scores)) if mask[b][i]]
+        exp = {i: math.exp(scores[i] - max(scores[j] for j in real)) for i in real}
+        for i in real:
+            weights[b, i] = exp[i] / sum(exp.values())
+    return weights
+
+
+@pytest.mark.parametrize("activation", ["tanh", "relu"])
+def test_additive_attention_matches_the_formula(activation):
+    """Bahdanau et al. 2015 A.1.2 / Xu et al. 2015 eq. 4-5 with every bias, padded keys at 0."""
+    torch.manual_seed(0)
+    attention = AdditiveAttention(key_size=3, query_size=2, attention_size=4, activation=activation, query_bias=True).eval()
+    keys, query = torch.randn(2, 5, 3), torch.randn(2, 2)
+    mask = torch.tensor([[1, 1, 1, 0, 0], [1, 1, 1, 1, 1]])
+    weights = attention(query, attention.project_keys(keys), mask)
+    expected = _additive_attention_by_hand(
+        _np(keys).tolist(), _np(query).tolist(),
+        _np(attention.key_projection.weight).tolist(), _np(attention.key_projection.bias).tolist(),
+        _np(attention.query_projection.weight).tolist(), _np(attention.query_projection.bias).tolist(),
+        _np(attention.score.weight)[0].tolist(), _np(attention.score.bias).item(), mask.tolist(), activation,
+    )
+    np.testing.assert_allclose(_np(weights), expected, rtol=1e-5, atol=1e-7)
+    assert (weights[0, 3:] == 0).all()  # exactly zero, not tiny
+    torch.testing.assert_close(weights.sum(dim=-1), torch.ones(2))
+
+
+def test_additive_attention_bahdanau_form_has_no_bias_and_keys_are_projected_once():
+    attention = AdditiveAttention(6, 4, 5, key_bias=False, score_bias=False)
+    assert attention.key_projection.bias is None and attention.query_projection.bias is None and attention.score.bias is None
+    keys = torch.randn(1, 3, 6)
+    projected = attention.project_keys(keys)
+    torch.testing.assert_close(projected, keys @ attention.key_projection.weight.T)
+    # Every step reads the same projected keys: e = v_aᵀ tanh(W_a s + U_a h_j).
+    for query in torch.randn(3, 1, 4):
+        scores = (torch.tanh(query @ attention.query_projection.weight.T + projected) @ attention.score.weight.T).squeeze(-1)
+        torch.testing.assert_close(attention.scores(query, projected), scores)
+        torch.testing.assert_close(attention(query, projected), torch.softmax(scores, dim=-1))
+
+
+def test_additive_attention_scores_with_a_models_own_layers_equal_the_module():
+    """A model that keeps its own three Linear layers (their checkpoint names) and calls the
+    function gets exactly what the module gives, whatever form its activation takes."""
+    torch.manual_seed(1)
+    attention = AdditiveAttention(3, 2, 4)
+    keys, query = torch.randn(2, 4, 3), torch.randn(2, 2)
+    projected = attention.project_keys(keys)
+    for activation in (torch.tanh, nn.Tanh()):
+        scores = additive_attention_scores(projected, attention.query_projection(query), attention.score, activation)
+        assert torch.equal(scores, attention.scores(query, projected))
+    with pytest.raises(ValueError, match="activation"):
+        AdditiveAttention(3, 2, 4, activation="sigmoid")
+
+
 # --- fusion and answer heads -----------------------------------------------------------------
 
 def test_elementwise_product_fusion_eval_mode():
@@ -211,7 +362,7 @@ def _padded(ids, length):
 @pytest.mark.parametrize("num_layers", [1, 2])
 def test_lstm_question_encoder_is_padding_invariant(num_layers):
     torch.manual_seed(0)
-    encoder = LSTMQuestionEncoder(10, 4, 5, num_layers=num_layers, embedding_activation="tanh").eval()
+    encoder = RNNTextEncoder(10, 4, 5, num_layers=num_layers, embedding_activation="tanh").eval()
     question = [3, 7, 2, 9]
     outputs = []
     for length in (4, 6, 11):
@@ -233,7 +384,7 @@ def test_lstm_question_encoder_is_padding_invariant(num_layers):
 def test_lstm_question_encoder_batch_of_different_lengths():
     # Unsorted lengths in one batch: each row equals the question encoded alone.
     torch.manual_seed(1)
-    encoder = LSTMQuestionEncoder(10, 4, 5).eval()
+    encoder = RNNTextEncoder(10, 4, 5).eval()
     questions = [[2, 3], [4, 5, 6, 7, 8], [9]]
     ids = torch.tensor([q + [0] * (5 - len(q)) for q in questions])
     mask = (ids != 0).long()
@@ -248,7 +399,7 @@ def test_lstm_question_encoder_batch_of_different_lengths():
 
 def test_word_states_are_the_rnn_outputs_over_the_real_words_and_zero_on_padding():
     torch.manual_seed(2)
-    encoder = LSTMQuestionEncoder(10, 4, 5, rnn_type="gru").eval()
+    encoder = RNNTextEncoder(10, 4, 5, rnn_type="gru").eval()
     ids, mask = _padded([3, 7, 2], 5)
     encoding = encoder(ids, mask)
     reference, h_ref = encoder.lstm(encoder.embedding(torch.tensor([[3, 7, 2]])))
@@ -262,7 +413,7 @@ def test_bidirectional_encoder_sums_the_forward_and_backward_passes():
     # DAN's text encoder: u_t = forward_t + backward_t, the backward pass starting at the last
     # real word (not at the padding).
     torch.manual_seed(3)
-    encoder = LSTMQuestionEncoder(10, 4, 5, bidirectional=True).eval()
+    encoder = RNNTextEncoder(10, 4, 5, bidirectional=True).eval()
     words = [3, 7, 2, 5]
     ids, mask = _padded(words, 7)
     encoding = encoder(ids, mask)
@@ -280,7 +431,7 @@ def test_bidirectional_encoder_sums_the_forward_and_backward_passes():
     assert (encoding.word_states[:, 4:] == 0).all()
     torch.testing.assert_close(encoding.last_hidden, forward_h[-1] + backward_h[-1])
     with pytest.raises(ValueError, match="rnn_type"):
-        LSTMQuestionEncoder(10, 4, 5, rnn_type="rnn")
+        RNNTextEncoder(10, 4, 5, rnn_type="rnn")
 
 
 def _expected_cnn_question(encoder, words):
@@ -304,7 +455,7 @@ def _expected_cnn_question(encoder, words):
 
 def test_cnn_question_encoder_matches_explicit_ngram_max_and_is_padding_invariant():
     torch.manual_seed(0)
-    encoder = CNNQuestionEncoder(12, 4, kernel_sizes=(1, 2, 3), channels=(3, 5, 2)).eval()
+    encoder = CNNTextEncoder(12, 4, kernel_sizes=(1, 2, 3), channels=(3, 5, 2)).eval()
     assert encoder.output_size == 10
     for question in ([5, 3, 8, 11, 2], [7], [4, 9]):  # shorter than the trigram too
         expected = _expected_cnn_question(encoder, question)
@@ -316,14 +467,58 @@ def test_cnn_question_encoder_matches_explicit_ngram_max_and_is_padding_invarian
 
 def test_cnn_question_encoder_batch_rows_are_independent():
     torch.manual_seed(2)
-    encoder = CNNQuestionEncoder(12, 4, kernel_sizes=(1, 2, 3), channels=(3, 5, 2)).eval()
+    encoder = CNNTextEncoder(12, 4, kernel_sizes=(1, 2, 3), channels=(3, 5, 2)).eval()
     questions = [[5, 3, 8, 11, 2, 6], [7], [4, 9, 10]]
     ids = torch.tensor([q + [0] * (6 - len(q)) for q in questions])
     out = encoder(ids, (ids != 0).long()).last_hidden
     for row, question in enumerate(questions):
         np.testing.assert_allclose(out[row].detach().numpy(), _expected_cnn_question(encoder, question), rtol=1e-5, atol=1e-6)
     with pytest.raises(ValueError, match="same length"):
-        CNNQuestionEncoder(12, 4, kernel_sizes=(1, 2), channels=(3,))
+        CNNTextEncoder(12, 4, kernel_sizes=(1, 2), channels=(3,))
+
+
+# --- initialization --------------------------------------------------------------------------
+
+def test_init_module_gives_each_layer_its_rule():
+    """What init_module draws for the package's own layers, starting from garbage: weight norm
+    g = ‖V‖, BAN's glimpse scale likewise, the identity piecewise map, the released LayerNorm's
+    ones and zeros, and the count sketch of the layer's seed."""
+    layers = [
+        WeightNormLinear(4, 3),
+        BilinearAttentionMap(4, 5, 2, num_glimpses=2),
+        PiecewiseLinear(4),
+        ReleasedLayerNorm(3),
+        CompactBilinearPooling(4, 5, 8, seed=3),
+    ]
+    constructed = [{name: tensor.clone() for name, tensor in layer.state_dict().items()} for layer in layers]
+    for layer in layers:
+        for tensor in layer.state_dict(keep_vars=True).values():
+            with torch.no_grad():
+                tensor.fill_(7)
+        for module in layer.modules():
+            init_module(module)
+    weight_norm, bilinear, piecewise, layer_norm, sketch = layers
+    assert torch.equal(weight_norm.weight_scale, weight_norm.weight_direction.norm())
+    assert weight_norm.weight_direction.abs().max() <= 1 / math.sqrt(4) and weight_norm.bias.abs().max() <= 1 / math.sqrt(4)
+    assert torch.equal(bilinear.glimpse_weight_scale, bilinear.glimpse_weight_direction.norm())
+    assert (bilinear.glimpse_bias != 7).all()
+    assert piecewise.weight.tolist() == [0.0, 1.0, 1.0, 1.0, 1.0]
+    assert layer_norm.weight.tolist() == [1.0] * 3 and layer_norm.bias.tolist() == [0.0] * 3
+    for name, tensor in sketch.state_dict().items():
+        assert torch.equal(tensor, constructed[4][name]), name
+
+
+def test_init_module_released_bounds_replace_the_default_of_the_layers_they_cover():
+    torch.manual_seed(0)
+    released = {"weight": 0.01, "bias": 0.0, "rnn_weight": 0.02, "rnn_bias": 0.0, "forget_bias": 1.0, "embedding": 0.5}
+    linear, lstm, embedding, conv = nn.Linear(300, 200), nn.LSTM(3, 4), nn.Embedding(50, 6, padding_idx=0), nn.Conv2d(3, 4, 3)
+    for module in (linear, lstm, embedding, conv):
+        init_module(module, released)
+    assert linear.weight.abs().max() <= 0.01 and (linear.bias == 0).all()
+    assert lstm.weight_ih_l0.abs().max() <= 0.02 and (lstm.bias_hh_l0 == 0).all()
+    assert lstm.bias_ih_l0.tolist() == [0.0] * 4 + [1.0] * 4 + [0.0] * 8  # the forget gate's slice
+    assert embedding.weight[1:].abs().max() <= 0.5 and (embedding.weight[0] == 0).all()
+    assert conv.weight.abs().max() > 0.01  # not a layer the released codes have: PyTorch's default
 
 
 # --- image encoders ------------------------------------------------------------------------
@@ -393,3 +588,50 @@ def test_math_sanity_of_fixture_weights():
     _, attention = _hop("paper")(REGIONS, QUESTION)
     assert attention.max().item() - attention.min().item() > 0.05
     assert math.isclose(attention[0].sum().item(), 1.0, rel_tol=1e-6)
+
+
+# --- layout of layers/ ------------------------------------------------------------------------
+
+# Every name the modules of layers/ provided before each concept got its own file.
+NAMES_BEFORE_THE_SPLIT = {
+    "attention": ["AlternatingCoAttention", "CoAttentionOutput", "DualAttentionOutput", "DualAttentionStep", "GuidedAttention",
+                  "LowRankBilinearFusion", "MultiGlimpseAttention", "ParallelCoAttention", "StackedAttentionHop", "masked_mean",
+                  "masked_softmax"],
+    "encoders": ["CNNQuestionEncoder", "CNN_WINDOWS", "IMAGE_ENCODERS", "ImageEncoder", "LSTMQuestionEncoder", "QuestionEncoding",
+                 "ScratchCNN", "is_right_padded", "run_packed_rnn"],
+    "bilinear_attention": ["BilinearAttentionMap", "BilinearPooling", "CountingModule", "PiecewiseLinear", "WeightNormFC",
+                           "WeightNormLinear", "box_iou", "grid_boxes", "joint_mask"],
+    "fusion": ["ACTIVATIONS", "AnswerClassifier", "BlockDiagonalLinear", "CompactBilinearPooling", "ElementwiseProductFusion",
+               "LowRankBilinearFusion", "MutanFusion", "TuckerFusion", "_activation", "_linear", "normalize_bilinear",
+               "scale_initialization", "signed_sqrt"],
+    "modular_coattention": ["AttentionalReduction", "GuidedAttentionLayer", "LAYER_NORM_FORMS", "MultiHeadAttention",
+                            "PositionWiseFeedForward", "ReleasedLayerNorm", "SelfAttentionLayer", "SequencePacking",
+                            "_ReleasedLayerNormFunction", "_key_mask", "make_layer_norm"],
+}
+
+
+@pytest.mark.parametrize("module_name", sorted(NAMES_BEFORE_THE_SPLIT))
+def test_the_old_module_paths_still_provide_their_names(module_name):
+    module = importlib.import_module(f"hf_mmattn.layers.{module_name}")
+    missing = [name for name in NAMES_BEFORE_THE_SPLIT[module_name] if not hasattr(module, name)]
+    assert not missing, f"hf_mmattn.layers.{module_name} lost {missing}"
+
+
+def test_the_question_named_encoders_are_aliases_of_the_text_encoders():
+    from hf_mmattn.layers import encoders, text_encoders
+
+    assert encoders.LSTMQuestionEncoder is text_encoders.RNNTextEncoder
+    assert encoders.CNNQuestionEncoder is text_encoders.CNNTextEncoder
+    assert encoders.QuestionEncoding is text_encoders.TextEncoding
+
+
+def test_layers_import_no_model_and_no_task():
+    """layers/ is below models/ and tasks/: none of its files imports them (nor the package's
+    model bases, which import layers/)."""
+    import hf_mmattn.layers
+
+    folder = Path(hf_mmattn.layers.__file__).parent
+    forbidden = re.compile(r"^\s*(from|import)\s+(\.\.|hf_mmattn\.)(models|tasks|modeling_|configuration_)", re.M)
+    offenders = [path.name for path in sorted(folder.glob("*.py")) if forbidden.search(path.read_text())]
+    assert not offenders, offenders
+    assert set(hf_mmattn.layers.__all__) <= set(dir(hf_mmattn.layers))

@@ -21,11 +21,11 @@ from vqa_checks import (
 
 from hf_mmattn import MCAN_PRESETS, McanConfig, McanForVisualQuestionAnswering, McanModel
 from hf_mmattn.convert import main as convert_main
+from hf_mmattn.layers.masking import SequencePacking
 from hf_mmattn.layers.modular_coattention import (
     AttentionalReduction,
     MultiHeadAttention,
     ReleasedLayerNorm,
-    SequencePacking,
     _ReleasedLayerNormFunction,
 )
 from hf_mmattn.models.mcan.convert_mcan import build_processor, build_token_to_ix, question_words

@@ -4,16 +4,14 @@ points written on save. Each task family's contract is in ``tasks/<family>/model
 
 from __future__ import annotations
 
-import math
 import os
 
 import numpy as np
 import torch
 from torch import nn
 from transformers import PreTrainedModel
-from transformers import initialization as init
 
-from .layers.fusion import CompactBilinearPooling
+from .layers.initialization import RELEASED_LAYER_TYPES, init_module
 
 REMOTE_CODE_MODULE = "hf_mmattn_auto"
 REMOTE_CODE_TEMPLATE = '''"""Entry points of this hf-mmattn checkpoint for `trust_remote_code=True` loading.
@@ -198,7 +196,8 @@ class MMAttnPreTrainedModel(PreTrainedModel):
     @torch.no_grad()
     def _init_weights(self, module):
         """PyTorch's own default initialisation of each layer, unless the model's config asks for
-        the released code's (``config.initialization="released"``, below).
+        the released code's (``config.initialization="released"``, below). The rule of each layer
+        type is [`~hf_mmattn.layers.initialization.init_module`]'s (``layers/initialization.py``).
 
         PyTorch's default is what HieCoAtt's Torch7 code trains from (Torch7's defaults for
         ``nn.Linear``, ``TemporalConvolution`` and ``LookupTable`` are PyTorch's: U(±1/√fan_in),
@@ -213,76 +212,28 @@ class MMAttnPreTrainedModel(PreTrainedModel):
 
         A model class that declares ``_released_initialization`` offers its released code's
         initialisation as ``config.initialization="released"``; the declaration is a dict of
-        U(-b, b) bounds (0 for zeros) of the layers the released code has, every layer but the
-        image encoder's (the released code reads fixed CNN features; a backbone or scratch CNN
-        keeps PyTorch's default):
-
-        * ``"weight"`` / ``"bias"``: ``nn.Linear`` and ``nn.Conv1d`` weights and biases;
-          ``"weight": "xavier"`` is Caffe's xavier filler U(±√(3/fan_in));
-        * ``"rnn_weight"`` / ``"rnn_bias"``: the LSTM's (GRU's) weights and biases, and
-          ``"forget_bias"`` (optional) the forget-gate slice of every ``bias_ih`` (``bias_hh``'s
-          stays as ``"rnn_bias"``: the released codes have one bias, PyTorch's two add up);
-        * ``"embedding"``: the word embeddings (the padding row stays 0).
+        U(-b, b) bounds (0 for zeros; the keys are those of
+        [`~hf_mmattn.layers.initialization.init_released`]) of the layers the released code has,
+        every layer but the image encoder's (the released code reads fixed CNN features; a
+        backbone or scratch CNN keeps PyTorch's default).
 
         Written with ``transformers.initialization`` so loading never re-initialises weights
-        that come from a checkpoint. Under PyTorch's default, a layer with an ``init_gain`` (set by
-        [`~hf_mmattn.layers.fusion.scale_initialization`]) gets its weight bound multiplied by it."""
+        that come from a checkpoint."""
+        init_module(module, self._released_bounds(module))
+
+    def _released_bounds(self, module: nn.Module) -> dict | None:
+        """The ``_released_initialization`` bounds that apply to ``module``: those of the model
+        class when its config asks for them and ``module`` is a layer they cover outside the image
+        encoder; ``None`` (PyTorch's default) otherwise."""
         released = getattr(self, "_released_initialization", None)
         if (
             released is not None
             and getattr(self.config, "initialization", "pytorch") == "released"
-            and isinstance(module, (nn.Linear, nn.Conv1d, nn.RNNBase, nn.Embedding))
+            and isinstance(module, RELEASED_LAYER_TYPES)
             and not any(module is part for part in getattr(self.base_model, "image_encoder", nn.Identity()).modules())
         ):
-
-            def draw(tensor, bound):  # U(-bound, bound); zeros for a bound of 0
-                return init.zeros_(tensor) if bound == 0 else init.uniform_(tensor, -bound, bound)
-
-            if isinstance(module, (nn.Linear, nn.Conv1d)):
-                bound = released["weight"]
-                if bound == "xavier":
-                    bound = math.sqrt(3 / nn.init._calculate_fan_in_and_fan_out(module.weight)[0])
-                draw(module.weight, bound)
-                if module.bias is not None:
-                    draw(module.bias, released["bias"])
-            elif isinstance(module, nn.RNNBase):
-                for name, parameter in module.named_parameters(recurse=False):
-                    loaded = getattr(parameter, "_is_hf_initialized", False)
-                    draw(parameter, released["rnn_weight"] if name.startswith("weight") else released["rnn_bias"])
-                    if name.startswith("bias_ih") and released.get("forget_bias") is not None and not loaded:
-                        # PyTorch's gates are (input, forget, cell, output): the forget gate is the second slice.
-                        init.constant_(parameter[module.hidden_size : 2 * module.hidden_size], released["forget_bias"])
-            else:
-                draw(module.weight, released["embedding"])
-                if module.padding_idx is not None and not getattr(module.weight, "_is_hf_initialized", False):
-                    init.zeros_(module.weight[module.padding_idx])
-            return
-        if isinstance(module, (nn.Linear, nn.Conv1d, nn.Conv2d, nn.ConvTranspose1d, nn.ConvTranspose2d, nn.Bilinear)):
-            if isinstance(module, nn.Bilinear):
-                fan_in = module.weight.shape[1]
-            else:
-                fan_in = nn.init._calculate_fan_in_and_fan_out(module.weight)[0]
-            gain = getattr(module, "init_gain", 1.0)
-            if gain == 1.0 and not isinstance(module, nn.Bilinear):
-                init.kaiming_uniform_(module.weight, a=math.sqrt(5))  # U(±1/√fan_in)
-            else:
-                init.uniform_(module.weight, -gain / math.sqrt(fan_in), gain / math.sqrt(fan_in))
-            if module.bias is not None:
-                init.uniform_(module.bias, -1 / math.sqrt(fan_in), 1 / math.sqrt(fan_in))
-        elif isinstance(module, (nn.RNNBase, nn.RNNCellBase)):  # LSTM, GRU and their cells
-            bound = 1 / math.sqrt(module.hidden_size)
-            for parameter in module.parameters(recurse=False):
-                init.uniform_(parameter, -bound, bound)
-        elif isinstance(module, nn.Embedding):
-            init.normal_(module.weight)
-            if module.padding_idx is not None and not getattr(module.weight, "_is_hf_initialized", False):
-                init.zeros_(module.weight[module.padding_idx])
-        elif isinstance(module, CompactBilinearPooling):
-            sketch = module.draw_sketch(module.question_hash.numel(), module.image_hash.numel())
-            for name, tensor in sketch.items():
-                init.copy_(getattr(module, name), tensor)
-        elif isinstance(module, (nn.BatchNorm1d, nn.BatchNorm2d, nn.LayerNorm)):
-            super()._init_weights(module)
+            return released
+        return None
 
     def load_pretrained_backbone(self, pretrained_model_name_or_path, **kwargs) -> None:
         """Copy pretrained weights (a local folder or Hub id of the backbone's architecture, e.g. a

@@ -1,10 +1,16 @@
-"""Fusions of a question vector with an image vector (or with every image region), and the answer
-classifiers on top.
+"""Fusions of a question vector with an image vector (or with every image region): bilinear
+models of the pair, each computed without its full weight tensor.
+
+* [`LowRankBilinearFusion`]: MLB, Kim et al., ICLR 2017, eq. (3)-(4) (and the point-wise product
+  of the VQA baseline, Antol et al. 2015, section 5);
+* [`CompactBilinearPooling`]: MCB, Fukui et al., EMNLP 2016, section 3.1 and Algorithm 1;
+* [`MutanFusion`] and [`TuckerFusion`]: Ben-Younes et al., ICCV 2017, eq. (2)-(3) and (8)-(9).
 
 Each fusion maps ``question (..., Q)`` and ``image (..., V)`` to a joint vector ``(..., F)``;
 leading dimensions broadcast, so the same module fuses a question with one pooled image vector
 (the answer branch) or with every region of a grid (the attention branch). The models then apply
-their own output projection (an answer classifier, or the score layer of an attention).
+their own output projection (an answer classifier, ``layers/heads.py``, where
+[`AnswerClassifier`] lives and is still importable from here, or the score layer of an attention).
 """
 
 from __future__ import annotations
@@ -14,6 +20,8 @@ import math
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from .heads import AnswerClassifier  # noqa: F401 (its home before layers/heads.py)
 
 ACTIVATIONS = {"tanh": nn.Tanh, "relu": nn.ReLU, "none": nn.Identity}
 
@@ -276,30 +284,3 @@ class TuckerFusion(nn.Module):
         fused = self.core(question.expand(*leading, -1).contiguous(), image.expand(*leading, -1).contiguous())
         return self.output_activation(fused)
 
-
-class AnswerClassifier(nn.Module):
-    """Answer scores from a fused vector.
-
-    ``head_type="linear"`` is the single softmax layer of SAN (Yang et al. 2016, eq. 20) and of
-    the VQA baseline (Antol et al. 2015). ``head_type="mlp"`` inserts one ReLU hidden layer, as
-    the later bottom-up-attention / BAN classifiers do; on easy-VQA the linear head leaves SAN's
-    yes/no answers at the prior (docs/equations.md, easy-VQA), the MLP head does not.
-    """
-
-    def __init__(self, input_size: int, num_labels: int, head_type: str = "linear", hidden_size: int = 1024, dropout: float = 0.5):
-        super().__init__()
-        if head_type == "linear":
-            self.layers = nn.Sequential(nn.Dropout(dropout), nn.Linear(input_size, num_labels))
-        elif head_type == "mlp":
-            self.layers = nn.Sequential(
-                nn.Dropout(dropout),
-                nn.Linear(input_size, hidden_size),
-                nn.ReLU(),
-                nn.Dropout(dropout),
-                nn.Linear(hidden_size, num_labels),
-            )
-        else:
-            raise ValueError(f"answer head must be 'linear' or 'mlp', got {head_type!r}")
-
-    def forward(self, fused: torch.Tensor) -> torch.Tensor:
-        return self.layers(fused)

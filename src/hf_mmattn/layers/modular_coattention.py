@@ -15,7 +15,8 @@ CVPR 2019 (https://arxiv.org/abs/1906.10770), section 3, and the authors' code
 Shapes: sequences ``(batch, length, hidden)``; key masks ``(batch, length)`` bool, True for real
 positions. The attention implementation (``"sdpa"`` or ``"eager"``) is read from
 ``config._attn_implementation`` at every call, so ``model.set_attn_implementation(...)`` switches
-it on a built model.
+it on a built model. Padded positions are skipped with [`~hf_mmattn.layers.masking.SequencePacking`]
+(still importable from here).
 """
 
 from __future__ import annotations
@@ -25,6 +26,10 @@ import math
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from .masking import SequencePacking, key_padding_mask
+
+_key_mask = key_padding_mask  # its name here before layers/masking.py
 
 LAYER_NORM_FORMS = ("paper", "code")
 
@@ -113,77 +118,7 @@ def make_layer_norm(size: int, form: str = "paper", eps: float = 1e-6) -> nn.Mod
     raise ValueError(f"layer_norm_form must be one of {LAYER_NORM_FORMS}, got {form!r}")
 
 
-# --- computing on the real positions only ------------------------------------------------------
-
-class SequencePacking:
-    """The real positions of a padded batch, so that the position-wise layers (projections,
-    feed-forward, LayerNorm, dropout, residuals: most of the work) run on them only.
-
-    Region features are zero-padded to a fixed count (100 in the released code, which holds 10 to
-    100 real regions); every layer of the released code still computes the padded rows, whose
-    results are then masked out of every attention and of the reduction. Here the real rows of
-    the batch are packed into one ``(total, dim)`` matrix; only attention needs the batch layout,
-    so it scatters its queries (and self-attention keys and values) into ``(batch, longest,
-    dim)``, real positions first, and gathers its output back. Attention and the attentional
-    reduction do not depend on the order of the positions, so the real positions' results are
-    those of the padded computation.
-
-    ``mask``: (batch, length) bool, True at real positions (any pattern; at least one per row).
-    """
-
-    def __init__(self, mask: torch.Tensor):
-        self.batch, self.length = mask.shape
-        lengths = mask.sum(dim=1)
-        self.longest = int(lengths.max())
-        #: (batch, longest) key mask of the packed layout: the first lengths[b] positions are real.
-        self.mask = torch.arange(self.longest, device=mask.device) < lengths[:, None]
-        self.source_index = mask.flatten().nonzero().squeeze(1)  # rows of (batch * length)
-        self.padded_index = self.mask.flatten().nonzero().squeeze(1)  # rows of (batch * longest)
-        # Original position of each packed position; padding points at a spare slot ``length``.
-        positions = torch.full((self.batch, self.longest), self.length, dtype=torch.long, device=mask.device)
-        self.positions = positions.masked_scatter(self.mask, mask.nonzero()[:, 1])
-
-    @classmethod
-    def if_padded(cls, mask: torch.Tensor | None) -> SequencePacking | None:
-        """The packing of ``mask``, or ``None`` when it has no padding (nothing to skip)."""
-        return None if mask is None or bool(mask.all()) else cls(mask)
-
-    def pack(self, x: torch.Tensor) -> torch.Tensor:
-        """(batch, length, ...) -> (total, ...): the real rows."""
-        return x.flatten(0, 1).index_select(0, self.source_index)
-
-    def unpack(self, x: torch.Tensor) -> torch.Tensor:
-        """(total, ...) -> (batch, length, ...), zero at the padding."""
-        full = x.new_zeros(self.batch * self.length, *x.shape[1:]).index_copy(0, self.source_index, x)
-        return full.view(self.batch, self.length, *x.shape[1:])
-
-    def pad(self, x: torch.Tensor, fill: float = 0.0) -> torch.Tensor:
-        """(total, ...) -> (batch, longest, ...), real rows first, ``fill`` after."""
-        padded = x.new_full((self.batch * self.longest, *x.shape[1:]), fill).index_copy(0, self.padded_index, x)
-        return padded.view(self.batch, self.longest, *x.shape[1:])
-
-    def unpad(self, x: torch.Tensor) -> torch.Tensor:
-        """(batch, longest, ...) -> (total, ...)."""
-        return x.flatten(0, 1).index_select(0, self.padded_index)
-
-    def to_positions(self, x: torch.Tensor, dim: int) -> torch.Tensor:
-        """Moves dimension ``dim`` of ``x`` (batch first), indexed by packed position, back to the
-        original positions (length), with zeros at the padding: for attention maps."""
-        dim = dim % x.dim()
-        shape = [self.batch] + [1] * (x.dim() - 1)
-        shape[dim] = self.longest
-        index = self.positions.view(shape).expand_as(x)
-        full_shape = list(x.shape)
-        full_shape[dim] = self.length + 1
-        return x.new_zeros(full_shape).scatter_(dim, index, x).narrow(dim, 0, self.length)
-
-
 # --- attention ---------------------------------------------------------------------------------
-
-def _key_mask(mask: torch.Tensor | None) -> torch.Tensor | None:
-    """(batch, keys) bool -> (batch, 1, 1, keys), broadcast over heads and queries."""
-    return None if mask is None else mask[:, None, None, :]
-
 
 class MultiHeadAttention(nn.Module):
     """Multi-head scaled dot-product attention (MCAN eq. 1-2; Vaswani et al. 2017)::
@@ -250,7 +185,7 @@ class MultiHeadAttention(nn.Module):
         else:
             projected = self.query_key_value(x)
             query, key, value = self._heads(packing.pad(projected) if packing is not None else projected, 3)
-        mask = _key_mask(key_mask)
+        mask = key_padding_mask(key_mask)
         dropout = self.dropout if self.training else 0.0
         if self.config._attn_implementation == "eager":
             scores = torch.matmul(query, key.transpose(-2, -1)) * (self.head_size**-0.5)

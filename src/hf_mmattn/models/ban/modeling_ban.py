@@ -20,24 +20,17 @@ tf-idf embedding, running the GRU and the attention over padding words): each is
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import nn
-from transformers import initialization as init
 
-from ...layers.bilinear_attention import (
-    BilinearAttentionMap,
-    BilinearPooling,
-    CountingModule,
-    PiecewiseLinear,
-    WeightNormFC,
-    WeightNormLinear,
-    grid_boxes,
-)
-from ...layers.encoders import ImageEncoder, run_packed_rnn
+from ...layers.bilinear_attention import BilinearAttentionMap, BilinearPooling
+from ...layers.counting import CountingModule, grid_boxes
+from ...layers.image_encoders import ImageEncoder
+from ...layers.masking import run_packed_rnn
+from ...layers.weight_norm import WeightNormFC, WeightNormLinear
 from ...tasks.vqa.modeling import MMAttnForVisualQuestionAnswering, MMAttnVQAPreTrainedModel, VQAModelOutput, check_vqa_inputs
 from .configuration_ban import BanConfig
 
@@ -62,26 +55,6 @@ class BanPreTrainedModel(MMAttnVQAPreTrainedModel):
         if encoder.tfidf_embedding is not None:
             self._get_resized_embeddings(encoder.tfidf_embedding, embeddings.num_embeddings, mean_resizing=mean_resizing)
         return embeddings
-
-    @torch.no_grad()
-    def _init_weights(self, module):
-        """The initialisation of ban-vqa: nn.Linear's for V and b of each weight-normed layer with
-        g = ‖V‖; N(0, 1) for the attention's p and bias; 0 then ones for the counter's
-        piecewise-linear maps; the shared defaults for the rest (GRU, embeddings, CNN)."""
-        if isinstance(module, WeightNormLinear):
-            init.kaiming_uniform_(module.weight_direction, a=math.sqrt(5))
-            init.copy_(module.weight_scale, module.weight_direction.norm())
-            if module.bias is not None:
-                bound = 1 / math.sqrt(module.in_features)
-                init.uniform_(module.bias, -bound, bound)
-        elif isinstance(module, BilinearAttentionMap):
-            init.normal_(module.glimpse_weight_direction)
-            init.copy_(module.glimpse_weight_scale, module.glimpse_weight_direction.norm())
-            init.normal_(module.glimpse_bias)
-        elif isinstance(module, PiecewiseLinear):
-            init.copy_(module.weight, torch.cat([torch.zeros(1), torch.ones(module.num_pieces)]).to(module.weight))
-        else:
-            super()._init_weights(module)
 
 
 class BanQuestionEncoder(nn.Module):

@@ -11,9 +11,11 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ...layers.attention import DualAttentionStep, masked_mean
-from ...layers.encoders import ImageEncoder, LSTMQuestionEncoder
-from ...layers.fusion import AnswerClassifier
+from ...layers.dual_attention import DualAttentionStep
+from ...layers.heads import AnswerClassifier
+from ...layers.image_encoders import ImageEncoder
+from ...layers.masking import masked_mean
+from ...layers.text_encoders import RNNTextEncoder
 from ...tasks.vqa.modeling import MMAttnForVisualQuestionAnswering, MMAttnVQAPreTrainedModel, VQAModelOutput, check_vqa_inputs
 from .configuration_dan import DanConfig
 
@@ -37,7 +39,7 @@ class DanModel(DanPreTrainedModel):
 
     def __init__(self, config: DanConfig):
         super().__init__(config)
-        self.question_encoder = LSTMQuestionEncoder(
+        self.question_encoder = RNNTextEncoder(
             config.vocab_size, config.word_embedding_size, config.question_hidden_size, pad_token_id=config.pad_token_id, bidirectional=True
         )
         self.image_encoder = ImageEncoder(config)

@@ -14,9 +14,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ...layers.attention import AlternatingCoAttention, ParallelCoAttention
-from ...layers.encoders import ImageEncoder, run_packed_rnn
-from ...layers.fusion import AnswerClassifier
+from ...layers.coattention import AlternatingCoAttention, ParallelCoAttention
+from ...layers.heads import AnswerClassifier
+from ...layers.image_encoders import ImageEncoder
+from ...layers.masking import run_packed_rnn
 from ...tasks.vqa.modeling import MMAttnForVisualQuestionAnswering, MMAttnVQAPreTrainedModel, VQAModelOutput, check_vqa_inputs
 from .configuration_hiecoatt import HieCoAttConfig
 

@@ -12,8 +12,10 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from ...layers.encoders import ImageEncoder, LSTMQuestionEncoder
-from ...layers.fusion import AnswerClassifier, ElementwiseProductFusion
+from ...layers.fusion import ElementwiseProductFusion
+from ...layers.heads import AnswerClassifier
+from ...layers.image_encoders import ImageEncoder
+from ...layers.text_encoders import RNNTextEncoder
 from ...tasks.vqa.modeling import MMAttnForVisualQuestionAnswering, MMAttnVQAPreTrainedModel, VQAModelOutput, check_vqa_inputs
 from .configuration_lstm_q_norm_i import LstmQNormIConfig
 
@@ -34,7 +36,7 @@ class LstmQNormIModel(LstmQNormIPreTrainedModel):
 
     def __init__(self, config: LstmQNormIConfig):
         super().__init__(config)
-        self.question_encoder = LSTMQuestionEncoder(
+        self.question_encoder = RNNTextEncoder(
             config.vocab_size,
             config.word_embedding_size,
             config.question_hidden_size,

@@ -23,16 +23,14 @@ from dataclasses import dataclass
 
 import torch
 from torch import nn
-from transformers import initialization as init
 from transformers.utils import logging
 
-from ...layers.encoders import ImageEncoder
+from ...layers.image_encoders import ImageEncoder
+from ...layers.masking import SequencePacking
 from ...layers.modular_coattention import (
     AttentionalReduction,
     GuidedAttentionLayer,
-    ReleasedLayerNorm,
     SelfAttentionLayer,
-    SequencePacking,
     make_layer_norm,
 )
 from ...tasks.vqa.modeling import (
@@ -83,14 +81,6 @@ class McanVQAOutput(VQAOutput):
 class McanPreTrainedModel(MMAttnVQAPreTrainedModel):
     config_class = McanConfig
     _supports_sdpa = True
-
-    @torch.no_grad()
-    def _init_weights(self, module):
-        if isinstance(module, ReleasedLayerNorm):
-            init.ones_(module.weight)
-            init.zeros_(module.bias)
-        else:
-            super()._init_weights(module)
 
 
 class McanQuestionEncoder(nn.Module):

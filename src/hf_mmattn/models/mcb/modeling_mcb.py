@@ -20,9 +20,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ...layers.attention import MultiGlimpseAttention
-from ...layers.encoders import ImageEncoder, LSTMQuestionEncoder
-from ...layers.fusion import AnswerClassifier, CompactBilinearPooling, signed_sqrt
+from ...layers.fusion import CompactBilinearPooling, signed_sqrt
+from ...layers.glimpse_attention import MultiGlimpseAttention
+from ...layers.heads import AnswerClassifier
+from ...layers.image_encoders import ImageEncoder
+from ...layers.text_encoders import RNNTextEncoder
 from ...tasks.vqa.modeling import MMAttnForVisualQuestionAnswering, MMAttnVQAPreTrainedModel, VQAModelOutput, check_vqa_inputs
 from .configuration_mcb import McbConfig
 
@@ -70,7 +72,7 @@ class McbModel(McbPreTrainedModel):
 
     def __init__(self, config: McbConfig):
         super().__init__(config)
-        self.question_encoder = LSTMQuestionEncoder(
+        self.question_encoder = RNNTextEncoder(
             config.vocab_size,
             config.word_embedding_size,
             config.question_hidden_size,

@@ -20,9 +20,11 @@ from __future__ import annotations
 
 import torch
 
-from ...layers.attention import MultiGlimpseAttention
-from ...layers.encoders import ImageEncoder, LSTMQuestionEncoder
-from ...layers.fusion import AnswerClassifier, LowRankBilinearFusion
+from ...layers.fusion import LowRankBilinearFusion
+from ...layers.glimpse_attention import MultiGlimpseAttention
+from ...layers.heads import AnswerClassifier
+from ...layers.image_encoders import ImageEncoder
+from ...layers.text_encoders import RNNTextEncoder
 from ...tasks.vqa.modeling import MMAttnForVisualQuestionAnswering, MMAttnVQAPreTrainedModel, VQAModelOutput, check_vqa_inputs
 from .configuration_mlb import MlbConfig
 
@@ -31,41 +33,17 @@ class MlbPreTrainedModel(MMAttnVQAPreTrainedModel):
     config_class = MlbConfig
 
 
-class MlbModel(MlbPreTrainedModel):
-    """Question GRU, image regions, MLB attention with G glimpses and the answer MLB; returns the
-    answer Hadamard product ``z`` (G x d) as ``pooled_output`` and the G attention maps."""
+class GlimpseFusionMixin:
+    """The forward of a base model that attends to the image with G glimpses and fuses the question
+    with them: MLB's (section 4), which MUTAN's base model shares with its own fusions::
 
-    def __init__(self, config: MlbConfig):
-        super().__init__(config)
-        self.question_encoder = LSTMQuestionEncoder(
-            config.vocab_size,
-            config.word_embedding_size,
-            config.question_hidden_size,
-            pad_token_id=config.pad_token_id,
-            rnn_type="gru",
-        )
-        self.image_encoder = ImageEncoder(config)
-        region_size = self.image_encoder.output_size
+        q = question_encoder(question).last_hidden
+        α_g = attention(regions, q),   v̂ = [Σ_n α_1n v_n; ...; Σ_n α_Gn v_n]
+        z = answer_fusion(q, v̂)                                    pooled_output
 
-        # Attention: U_q, V_F (dropout → Linear → tanh on each side), then P_α as a Linear to G
-        # scores read straight from the product (the code's 1x1 convolution, no dropout before it).
-        self.attention = MultiGlimpseAttention(
-            LowRankBilinearFusion(
-                config.question_hidden_size, region_size, config.joint_size, config.dropout, config.fusion_activation
-            ),
-            fused_size=config.joint_size,
-            num_glimpses=config.num_glimpses,
-        )
-        # Answer: W_q and V_v into G x d, V_v block-diagonal over the glimpses in the code.
-        self.answer_fusion = LowRankBilinearFusion(
-            config.question_hidden_size,
-            config.num_glimpses * region_size,
-            config.answer_joint_size,
-            config.dropout,
-            config.fusion_activation,
-            image_blocks=config.num_glimpses if config.glimpse_projection == "per_glimpse" else 1,
-        )
-        self.post_init()
+    The model builds ``question_encoder`` (a text encoder), ``image_encoder``, ``attention`` (a
+    [`MultiGlimpseAttention`] whose fusion reads q and each region) and ``answer_fusion`` (q and
+    the G glimpses concatenated); it returns ``z`` as ``pooled_output`` and the G maps."""
 
     def forward(
         self,
@@ -110,6 +88,44 @@ class MlbModel(MlbPreTrainedModel):
         return output if return_dict else output.to_tuple()
 
 
+class MlbModel(GlimpseFusionMixin, MlbPreTrainedModel):
+    """Question GRU, image regions, MLB attention with G glimpses and the answer MLB; returns the
+    answer Hadamard product ``z`` (G x d) as ``pooled_output`` and the G attention maps (the
+    forward of [`GlimpseFusionMixin`])."""
+
+    def __init__(self, config: MlbConfig):
+        super().__init__(config)
+        self.question_encoder = RNNTextEncoder(
+            config.vocab_size,
+            config.word_embedding_size,
+            config.question_hidden_size,
+            pad_token_id=config.pad_token_id,
+            rnn_type="gru",
+        )
+        self.image_encoder = ImageEncoder(config)
+        region_size = self.image_encoder.output_size
+
+        # Attention: U_q, V_F (dropout → Linear → tanh on each side), then P_α as a Linear to G
+        # scores read straight from the product (the code's 1x1 convolution, no dropout before it).
+        self.attention = MultiGlimpseAttention(
+            LowRankBilinearFusion(
+                config.question_hidden_size, region_size, config.joint_size, config.dropout, config.fusion_activation
+            ),
+            fused_size=config.joint_size,
+            num_glimpses=config.num_glimpses,
+        )
+        # Answer: W_q and V_v into G x d, V_v block-diagonal over the glimpses in the code.
+        self.answer_fusion = LowRankBilinearFusion(
+            config.question_hidden_size,
+            config.num_glimpses * region_size,
+            config.answer_joint_size,
+            config.dropout,
+            config.fusion_activation,
+            image_blocks=config.num_glimpses if config.glimpse_projection == "per_glimpse" else 1,
+        )
+        self.post_init()
+
+
 class MlbForVisualQuestionAnswering(MMAttnForVisualQuestionAnswering, MlbPreTrainedModel):
     """MLB with its answer classifier ``softmax(P_o^T z)``: dropout, then a linear layer from the
     G x d Hadamard product to the answers (``P_o``), or an MLP."""
@@ -123,4 +139,4 @@ class MlbForVisualQuestionAnswering(MMAttnForVisualQuestionAnswering, MlbPreTrai
         self.post_init()
 
 
-__all__ = ["MlbPreTrainedModel", "MlbModel", "MlbForVisualQuestionAnswering"]
+__all__ = ["GlimpseFusionMixin", "MlbPreTrainedModel", "MlbModel", "MlbForVisualQuestionAnswering"]

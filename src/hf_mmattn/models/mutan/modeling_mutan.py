@@ -19,13 +19,15 @@ are the answer fusion's (block-diagonal) ``W_v``. ``fusion="tucker"`` uses the f
 
 from __future__ import annotations
 
-import torch
 from torch import nn
 
-from ...layers.attention import MultiGlimpseAttention
-from ...layers.encoders import ImageEncoder, LSTMQuestionEncoder
-from ...layers.fusion import AnswerClassifier, MutanFusion, TuckerFusion
-from ...tasks.vqa.modeling import MMAttnForVisualQuestionAnswering, MMAttnVQAPreTrainedModel, VQAModelOutput, check_vqa_inputs
+from ...layers.fusion import MutanFusion, TuckerFusion
+from ...layers.glimpse_attention import MultiGlimpseAttention
+from ...layers.heads import AnswerClassifier
+from ...layers.image_encoders import ImageEncoder
+from ...layers.text_encoders import RNNTextEncoder
+from ...tasks.vqa.modeling import MMAttnForVisualQuestionAnswering, MMAttnVQAPreTrainedModel
+from ..mlb.modeling_mlb import GlimpseFusionMixin
 from .configuration_mutan import MutanConfig
 
 
@@ -48,13 +50,15 @@ class MutanPreTrainedModel(MMAttnVQAPreTrainedModel):
     config_class = MutanConfig
 
 
-class MutanModel(MutanPreTrainedModel):
+class MutanModel(GlimpseFusionMixin, MutanPreTrainedModel):
     """Question GRU, image regions, MUTAN attention with G glimpses and the answer MUTAN; returns
-    the fused vector ``z`` (t_o) as ``pooled_output`` and the G attention maps."""
+    the fused vector ``z`` (t_o) as ``pooled_output`` and the G attention maps. The forward is
+    MLB's ([`GlimpseFusionMixin`], models/mlb/modeling_mlb.py): MUTAN keeps MLB's attention
+    model and changes the fusions."""
 
     def __init__(self, config: MutanConfig):
         super().__init__(config)
-        self.question_encoder = LSTMQuestionEncoder(
+        self.question_encoder = RNNTextEncoder(
             config.vocab_size,
             config.word_embedding_size,
             config.question_hidden_size,
@@ -83,48 +87,6 @@ class MutanModel(MutanPreTrainedModel):
             image_blocks=config.num_glimpses if config.glimpse_projection == "per_glimpse" else 1,
         )
         self.post_init()
-
-    def forward(
-        self,
-        input_ids: torch.LongTensor | None = None,
-        attention_mask: torch.LongTensor | None = None,
-        pixel_values: torch.FloatTensor | None = None,
-        image_features: torch.FloatTensor | None = None,
-        image_attention_mask: torch.LongTensor | None = None,
-        image_index: torch.LongTensor | None = None,
-        output_attentions: bool | None = None,
-        return_dict: bool | None = None,
-        output_hidden_states: bool | None = None,
-    ) -> VQAModelOutput | tuple:
-        r"""
-        image_index (`torch.LongTensor` of shape `(batch,)`, *optional*):
-            For each question, the row of `pixel_values` / `image_features` holding its image, so
-            several questions share one encoded image (the image encoder runs once per image).
-            Without it, question i reads image i.
-        """
-        output_attentions = output_attentions if output_attentions is not None else self.config.output_attentions
-        return_dict = return_dict if return_dict is not None else self.config.return_dict
-        attention_mask = check_vqa_inputs(
-            self.config, input_ids, attention_mask, pixel_values, image_features, image_attention_mask, image_index,
-            output_hidden_states=output_hidden_states,
-        )
-
-        question = self.question_encoder(input_ids, attention_mask).last_hidden
-        regions, region_mask, grid_size = self.image_encoder(
-            pixel_values, image_features, image_attention_mask, image_index
-        )
-
-        glimpses, attention = self.attention(regions, question, region_mask)  # (batch, G, dim), (batch, G, regions)
-        pooled = self.answer_fusion(question, glimpses.flatten(1))
-
-        output = VQAModelOutput(
-            pooled_output=pooled,
-            image_embeds=regions,
-            question_embeds=question,
-            attentions=tuple(attention.unbind(1)) if output_attentions else None,
-            image_grid_size=grid_size,
-        )
-        return output if return_dict else output.to_tuple()
 
 
 class MutanForVisualQuestionAnswering(MMAttnForVisualQuestionAnswering, MutanPreTrainedModel):

@@ -10,9 +10,10 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ...layers.attention import StackedAttentionHop
-from ...layers.encoders import CNNQuestionEncoder, ImageEncoder, LSTMQuestionEncoder
-from ...layers.fusion import AnswerClassifier
+from ...layers.heads import AnswerClassifier
+from ...layers.image_encoders import ImageEncoder
+from ...layers.stacked_attention import StackedAttentionHop
+from ...layers.text_encoders import CNNTextEncoder, RNNTextEncoder
 from ...tasks.vqa.modeling import MMAttnForVisualQuestionAnswering, MMAttnVQAPreTrainedModel, VQAModelOutput, check_vqa_inputs
 from .configuration_san import SanConfig
 
@@ -38,11 +39,11 @@ class SanModel(SanPreTrainedModel):
     def __init__(self, config: SanConfig):
         super().__init__(config)
         if config.question_encoder == "lstm":
-            self.question_encoder = LSTMQuestionEncoder(
+            self.question_encoder = RNNTextEncoder(
                 config.vocab_size, config.word_embedding_size, config.question_hidden_size, pad_token_id=config.pad_token_id
             )
         else:
-            self.question_encoder = CNNQuestionEncoder(
+            self.question_encoder = CNNTextEncoder(
                 config.vocab_size,
                 config.word_embedding_size,
                 config.question_cnn_kernel_sizes,

@@ -16,8 +16,7 @@ import torch
 from torch import nn
 from transformers import GenerationMixin
 
-from ...layers.attention import masked_mean
-from ...layers.encoders import is_right_padded, run_packed_rnn
+from ...layers.masking import is_right_padded, masked_mean, run_packed_rnn
 from ...layers.recurrent_generation import RecurrentStateCache
 from ...tasks.captioning.modeling import DecodedWords, MMAttnCaptioningPreTrainedModel, keep_state_at_padding
 from .configuration_show_tell import ShowTellConfig

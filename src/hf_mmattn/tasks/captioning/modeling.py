@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 from transformers.utils import ModelOutput
 
-from ...layers.encoders import ImageEncoder
+from ...layers.image_encoders import ImageEncoder
 from ...layers.recurrent_generation import RecurrentStateCache
 from ...modeling_base import (
     MMAttnPreTrainedModel,

@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from transformers.utils import ModelOutput
 
-from ...layers.encoders import is_right_padded
+from ...layers.masking import is_right_padded
 from ...modeling_base import (
     MMAttnPreTrainedModel,
     check_image_boxes,
