@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ...tasks.vqa.configuration import MMAttnVQAConfig
-from ...layers.encoders import CNN_WINDOWS
+from ...layers.text_encoders import CNN_WINDOWS
 
 INITIALIZATIONS = ("pytorch", "released")
 

@@ -44,7 +44,7 @@ from transformers import ResNetConfig
 from transformers.image_utils import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
 
 from ...convert import load_converted_state_dict, load_original_checkpoint, save_converted_folder, strip_prefix
-from ...processing.captioning import CAPTION_SPECIAL_TOKENS, CaptioningProcessor, wrap_caption_tokenizer
+from ...tasks.captioning.processing import CAPTION_SPECIAL_TOKENS, CaptioningProcessor, wrap_caption_tokenizer
 from ...processing.image_processor import square_image_processor
 from .configuration_show_attend_tell import ShowAttendTellConfig
 from .modeling_show_attend_tell import ShowAttendTellForConditionalGeneration

@@ -37,9 +37,10 @@ from torch import nn
 from transformers import GenerationMixin
 from transformers import initialization as init
 
-from ...layers.attention import masked_mean, masked_softmax
+from ...layers.additive_attention import additive_attention_scores
+from ...layers.masking import masked_mean, masked_softmax
 from ...layers.recurrent_generation import RecurrentStateCache
-from ...modeling_captioning import (
+from ...tasks.captioning.modeling import (
     DecodedWords,
     MMAttnCaptioningPreTrainedModel,
     caption_negative_log_likelihood,
@@ -217,10 +218,12 @@ class ShowAttendTellForConditionalGeneration(MMAttnCaptioningPreTrainedModel, Ge
         return use_expected.expand(batch_size)
 
     def attend(self, hidden: torch.Tensor, cache: RecurrentStateCache) -> torch.Tensor:
-        """α_t = softmax_i(w · act(W_a a_i + W_h h_{t-1}) + b) over the real annotations (eq. 4-5)."""
-        scores = self.attention_score(
-            self.attention_activation(cache["projected_annotations"] + self.attention_state(hidden).unsqueeze(1))
-        ).squeeze(-1)
+        """α_t = softmax_i(w · act(W_a a_i + W_h h_{t-1}) + b) over the real annotations (eq. 4-5):
+        the additive attention of layers/additive_attention.py with this model's own layers
+        (``attention_annotations`` W_a, b; ``attention_state`` W_h; ``attention_score`` w, b_w)."""
+        scores = additive_attention_scores(
+            cache["projected_annotations"], self.attention_state(hidden), self.attention_score, self.attention_activation
+        )
         return masked_softmax(scores, cache.tensors.get("annotation_mask"))
 
     def locations_to_read(self, alpha: torch.Tensor, use_expected: torch.Tensor | None) -> torch.Tensor:
