@@ -4,7 +4,7 @@ the common PyTorch port (sgrvinod/a-PyTorch-Tutorial-to-Image-Captioning)."""
 
 from __future__ import annotations
 
-from ...modeling_captioning import MMAttnCaptioningConfig
+from ...tasks.captioning.configuration import MMAttnCaptioningConfig
 
 ATTENTION_TYPES = ("soft", "hard")
 ATTENTION_ACTIVATIONS = ("tanh", "relu")
@@ -41,6 +41,17 @@ SHOW_ATTEND_TELL_PRESETS = {
         "attention_penalty_weight": 1.0,
     },
 }
+
+# The tests' "tiny" sizes; "scratch-cnn": the examples' settings for the 64x64 shapes-captions
+# scenes with the scratch CNN (three conv-BN-ReLU-pool blocks: an 8x8 grid of 128-d annotations,
+# kept unpooled), used by run_captioning.py with --image_encoder scratch_cnn. The shapes vocabulary
+# has about 40 words, so small embeddings suffice; dropout is lower than the paper's 0.5 because
+# these models see 25,000 captions, not COCO's 600,000, for a few epochs.
+SHOW_ATTEND_TELL_PRESETS["tiny"] = dict(embedding_size=8, hidden_size=10, attention_size=7, dropout=0.0)
+SHOW_ATTEND_TELL_PRESETS["scratch-cnn"] = dict(
+    scratch_cnn_channels=[32, 64, 128], embedding_size=128, hidden_size=256, attention_size=128, dropout=0.1,
+    image_grid_pool_size=None,
+)
 
 
 class ShowAttendTellConfig(MMAttnCaptioningConfig):
@@ -99,7 +110,7 @@ class ShowAttendTellConfig(MMAttnCaptioningConfig):
             projection ``Wc_att`` always N(0, 0.01²)), the LSTM's recurrent matrix four orthogonal
             blocks (``ortho_weight``), every bias 0; the image encoder keeps ``"pytorch"``. See
             ``ShowAttendTellForConditionalGeneration._init_arctic_weights``.
-        shared captioning fields: see [`~hf_mmattn.modeling_captioning.MMAttnCaptioningConfig`].
+        shared captioning fields: see [`~hf_mmattn.tasks.captioning.configuration.MMAttnCaptioningConfig`].
     """
 
     model_type = "mmattn_show_attend_tell"
@@ -126,6 +137,8 @@ class ShowAttendTellConfig(MMAttnCaptioningConfig):
     initialization: str = "pytorch"
 
     attention_step_name = "word"
+    presets = SHOW_ATTEND_TELL_PRESETS
+    display_name = "Show, Attend and Tell"
 
     def validate_captioning(self) -> None:
         super().validate_captioning()
@@ -147,11 +160,3 @@ class ShowAttendTellConfig(MMAttnCaptioningConfig):
             raise ValueError(f"expected_attention_probability must be in [0, 1], got {self.expected_attention_probability}")
         if not 0.0 <= self.baseline_decay < 1.0:
             raise ValueError(f"baseline_decay must be in [0, 1), got {self.baseline_decay}")
-
-    @classmethod
-    def from_preset(cls, name: str, **overrides) -> ShowAttendTellConfig:
-        """A config from :data:`SHOW_ATTEND_TELL_PRESETS` (``"xu2015-soft"``, ``"xu2015-hard"``,
-        ``"sgrvinod"``), with ``overrides`` applied on top."""
-        if name not in SHOW_ATTEND_TELL_PRESETS:
-            raise ValueError(f"unknown preset {name!r}; choose from {sorted(SHOW_ATTEND_TELL_PRESETS)}")
-        return cls(**{**SHOW_ATTEND_TELL_PRESETS[name], **overrides})

@@ -4,6 +4,14 @@ from __future__ import annotations
 
 from ...tasks.captioning.configuration import MMAttnCaptioningConfig
 
+# The tests' "tiny" sizes; "scratch-cnn": the examples' settings for the 64x64 shapes-captions
+# scenes with the scratch CNN (three conv-BN-ReLU-pool blocks), used by run_captioning.py with
+# --image_encoder scratch_cnn (see the Show, Attend and Tell presets for why these sizes).
+SHOW_TELL_PRESETS: dict[str, dict] = {
+    "tiny": dict(embedding_size=8, hidden_size=10, dropout=0.0),
+    "scratch-cnn": dict(scratch_cnn_channels=[32, 64, 128], embedding_size=128, hidden_size=256, dropout=0.1),
+}
+
 
 class ShowTellConfig(MMAttnCaptioningConfig):
     r"""
@@ -20,6 +28,8 @@ class ShowTellConfig(MMAttnCaptioningConfig):
     """
 
     model_type = "mmattn_show_tell"
+    presets = SHOW_TELL_PRESETS
+    display_name = "Show and Tell"
 
     embedding_size: int = 512
     hidden_size: int = 512
