@@ -64,27 +64,26 @@ def label_maps(answers=COLOR_ANSWERS) -> dict:
     return {"id2label": dict(enumerate(answers)), "label2id": {a: i for i, a in enumerate(answers)}}
 
 
-def tiny_vqa_config(config_class, image_encoder: str = "features", vocab_size: int = 9, **sizes):
-    """A ``config_class`` of the given ``sizes`` reading 64x64 pixels (scratch CNN -> 8x8 grid, tiny
-    ResNet -> 2x2 grid) or 6-d region features, with the colour task's answers."""
+def tiny_vqa_config(config_class, image_encoder: str = "features", vocab_size: int = 9, **overrides):
+    """``config_class`` at its "tiny" preset's sizes (with ``overrides``) reading 64x64 pixels
+    (scratch CNN -> 8x8 grid, tiny ResNet -> 2x2 grid) or 6-d region features, with the colour
+    task's answers."""
     settings = dict(vocab_size=vocab_size, pad_token_id=0, answer_hidden_size=16, image_encoder=image_encoder, **label_maps())
+    settings.update(config_class.presets["tiny"])
     if image_encoder == "scratch_cnn":
         settings["scratch_cnn_channels"] = [4, 8, 8]
     elif image_encoder == "backbone":
         settings["backbone_config"] = dict(TINY_RESNET)
     else:
         settings["image_feature_size"] = IMAGE_FEATURE_SIZE
-    settings.update(sizes)
+    settings.update(overrides)
     return config_class(**settings)
 
 
 def tiny_config(model: str, image_encoder: str = "scratch_cnn", vocab_size: int = 9, **overrides):
     """A tiny SanConfig / LstmQNormIConfig (see ``tiny_vqa_config``)."""
-    if model == "san":
-        sizes = dict(word_embedding_size=8, question_hidden_size=12, attention_hidden_size=10, num_hops=2)
-        return tiny_vqa_config(SanConfig, image_encoder, vocab_size, **{**sizes, **overrides})
-    sizes = dict(word_embedding_size=8, question_hidden_size=6, question_num_layers=2, fusion_hidden_size=12)
-    return tiny_vqa_config(LstmQNormIConfig, image_encoder, vocab_size, **{**sizes, **overrides})
+    config_class = SanConfig if model == "san" else LstmQNormIConfig
+    return tiny_vqa_config(config_class, image_encoder, vocab_size, **overrides)
 
 
 def vqa_class(model: str):

@@ -24,8 +24,7 @@ from hf_mmattn.layers.weight_norm import WeightNormLinear
 def ban_config(image_encoder: str = "features", vocab_size: int = 9, **overrides) -> BanConfig:
     """A tiny BanConfig (see conftest.tiny_vqa_config); no counter unless asked (the shared checks
     give no boxes)."""
-    sizes = dict(word_embedding_size=5, hidden_size=6, num_glimpses=2, answer_hidden_size=8, use_counter=False, num_counted_objects=4)
-    return tiny_vqa_config(BanConfig, image_encoder, vocab_size, **{**sizes, **overrides})
+    return tiny_vqa_config(BanConfig, image_encoder, vocab_size, **overrides)
 
 
 def make_ban(image_encoder: str = "features", head: bool = True, seed: int = 0, **overrides):

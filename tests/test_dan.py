@@ -22,8 +22,7 @@ ENCODERS = ["scratch_cnn", "backbone", "features"]
 
 def dan_config(image_encoder: str = "features", vocab_size: int = 9, **overrides) -> DanConfig:
     """A tiny DanConfig (see conftest.tiny_vqa_config)."""
-    sizes = dict(word_embedding_size=8, question_hidden_size=6, attention_hidden_size=5, num_steps=2)
-    return tiny_vqa_config(DanConfig, image_encoder, vocab_size, **{**sizes, **overrides})
+    return tiny_vqa_config(DanConfig, image_encoder, vocab_size, **overrides)
 
 
 def make_dan(image_encoder: str = "features", head: bool = True, seed: int = 0, **overrides):

@@ -30,8 +30,7 @@ ENCODERS = ["scratch_cnn", "backbone", "features"]
 
 def hiecoatt_config(image_encoder: str = "features", vocab_size: int = 9, **overrides) -> HieCoAttConfig:
     """A tiny HieCoAttConfig (see conftest.tiny_vqa_config)."""
-    sizes = dict(hidden_size=8, attention_hidden_size=6, answer_encoding_size=10)
-    return tiny_vqa_config(HieCoAttConfig, image_encoder, vocab_size, **{**sizes, **overrides})
+    return tiny_vqa_config(HieCoAttConfig, image_encoder, vocab_size, **overrides)
 
 
 def make_model(image_encoder="features", head=True, seed=0, **overrides):

@@ -32,9 +32,7 @@ from hf_mmattn.models.mcan.convert_mcan import build_processor, build_token_to_i
 
 
 def mcan_config(image_encoder: str = "features", vocab_size: int = 9, **overrides) -> McanConfig:
-    sizes = dict(word_embedding_size=5, hidden_size=8, intermediate_size=16, num_attention_heads=2, num_layers=2,
-                 attflat_hidden_size=6, attflat_glimpses=2, fused_size=10, dropout=0.0)
-    return tiny_vqa_config(McanConfig, image_encoder, vocab_size, **{**sizes, **overrides})
+    return tiny_vqa_config(McanConfig, image_encoder, vocab_size, **overrides)
 
 
 def make_mcan(image_encoder: str = "features", head: bool = True, seed: int = 0, attn: str | None = None, **overrides):

@@ -34,8 +34,7 @@ SKETCH_KEYS = [f"model.{layer}.{name}" for layer in ("attention.fusion", "answer
 
 def mcb_config(image_encoder: str = "features", vocab_size: int = 9, **overrides) -> McbConfig:
     """Question vector 2 x 6 = 12, d = 16, attention hidden 5, 2 glimpses (see conftest.tiny_vqa_config)."""
-    sizes = dict(word_embedding_size=8, question_hidden_size=6, mcb_output_size=16, attention_hidden_size=5, num_glimpses=2)
-    return tiny_vqa_config(McbConfig, image_encoder, vocab_size, **{**sizes, **overrides})
+    return tiny_vqa_config(McbConfig, image_encoder, vocab_size, **overrides)
 
 
 def make_model(image_encoder="features", head=True, seed=0, **overrides):

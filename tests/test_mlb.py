@@ -19,8 +19,7 @@ from hf_mmattn.layers.fusion import BlockDiagonalLinear
 
 def mlb_config(image_encoder: str = "features", vocab_size: int = 9, **overrides) -> MlbConfig:
     """A tiny MlbConfig (see conftest.tiny_vqa_config)."""
-    sizes = dict(word_embedding_size=8, question_hidden_size=6, joint_size=5, num_glimpses=2)
-    return tiny_vqa_config(MlbConfig, image_encoder, vocab_size, **{**sizes, **overrides})
+    return tiny_vqa_config(MlbConfig, image_encoder, vocab_size, **overrides)
 
 
 def make_mlb(image_encoder: str = "features", head: bool = True, seed: int = 0, **overrides):

@@ -16,17 +16,10 @@ from vqa_checks import (
 from hf_mmattn import MutanConfig, MutanForVisualQuestionAnswering, MutanModel
 from hf_mmattn.layers.fusion import BlockDiagonalLinear, MutanFusion, TuckerFusion
 
-# t_q = t_v = 5, t_o = 7, R = 3 in the attention; t_q = 4, t_v = 2 x 3, t_o = 6, R = 2 in the answer.
-TINY_SIZES = dict(
-    attention_projected_size=5, attention_fused_size=7, attention_rank=3,
-    question_projected_size=4, glimpse_projected_size=3, fused_size=6, rank=2,
-)
-
-
 def mutan_config(image_encoder: str = "features", vocab_size: int = 9, **overrides) -> MutanConfig:
-    """A tiny MutanConfig (see conftest.tiny_vqa_config)."""
-    sizes = dict(word_embedding_size=8, question_hidden_size=6, num_glimpses=2, **TINY_SIZES)
-    return tiny_vqa_config(MutanConfig, image_encoder, vocab_size, **{**sizes, **overrides})
+    """A tiny MutanConfig (see conftest.tiny_vqa_config): t_q = t_v = 5, t_o = 7, R = 3 in the
+    attention; t_q = 4, t_v = 2 x 3, t_o = 6, R = 2 in the answer."""
+    return tiny_vqa_config(MutanConfig, image_encoder, vocab_size, **overrides)
 
 
 def make_mutan(image_encoder: str = "features", head: bool = True, seed: int = 0, **overrides):

@@ -14,13 +14,17 @@ from __future__ import annotations
 
 import json
 import math
+from pathlib import Path
 
 import pytest
 import torch
 from transformers import AutoConfig, AutoModel
-from zoo import HEADS, TINY_CONFIGS, ZOO, registered_classes
+from zoo import HEADS, ZOO, registered_classes
 
-import hf_mmattn  # noqa: F401  (registers the models)
+import hf_mmattn  # registers the models
+from hf_mmattn.hub import card_template
+from hf_mmattn.models import discover
+from hf_mmattn.tasks import get_family
 
 
 def float_tensors(output) -> list[torch.Tensor]:
@@ -60,9 +64,24 @@ def poison(model) -> None:
             tensor.fill_(float("nan") if tensor.is_floating_point() else 2**40)
 
 
-def test_every_registered_model_has_a_tiny_config():
-    missing = sorted({config.__name__ for config, *_ in registered_classes() if config not in TINY_CONFIGS})
-    assert not missing, f"add a tiny config to tests/common/zoo.py for {missing}"
+def test_every_model_folder_is_registered_has_a_card_and_a_tiny_preset_and_is_in_the_zoo():
+    """Adding a model is adding a folder (docs/architecture.md): every ``models/<name>/`` with an
+    ``__init__.py`` is discovered, registered with AutoConfig, its family's Auto class and
+    AutoModel, ships its card and a "tiny" preset, and is in the zoo the contract tests below run
+    over (as each of its declared classes)."""
+    folders = sorted(path.parent.name for path in Path(hf_mmattn.models.__file__).parent.glob("*/__init__.py"))
+    declared = {model.name: model for model in discover()}
+    assert folders and sorted(declared) == folders
+    zoo_classes = {zoo_model.model_class for zoo_model in ZOO}
+    for name in folders:
+        model = declared[name]
+        assert model.config.model_type == f"mmattn_{name}"
+        assert type(AutoConfig.for_model(model.config.model_type)) is model.config
+        assert AutoModel._model_mapping[model.config] is model.auto_model
+        assert get_family(model.family).auto_class._model_mapping[model.config] is model.heads[0]
+        assert card_template(name) is not None and "{{" in card_template(name).read_text(encoding="utf-8"), name
+        assert "tiny" in model.config.presets, name
+        assert {*model.heads, *([model.base] if model.base else [])} <= zoo_classes, name
     assert len(ZOO) >= len(registered_classes())
 
 
