@@ -1,10 +1,10 @@
 """The model zoo: one folder per architecture, found by :func:`discover`.
 
-A folder ``models/<name>/`` holds ``configuration_<name>.py``, ``modeling_<name>.py`` and, when the
-released checkpoints convert, ``convert_<name>.py``; its ``__init__.py`` declares what it is with a
-:class:`ModelDeclaration` named ``MODEL``. Registration with transformers' Auto classes, the
+A folder ``models/<name>/`` holds ``configuration_<name>.py``, ``modeling_<name>.py``, its model
+card template ``card.md`` and, when the released checkpoints convert, ``convert_<name>.py``; its
+``__init__.py`` declares what it is with a :class:`ModelDeclaration` named ``MODEL``. Registration with transformers' Auto classes, the
 converter command, the example scripts' ``--model_type`` choices and the tests read the
-declarations: adding a model is adding a folder and its card (docs/architecture.md).
+declarations: adding a model is adding a folder (docs/architecture.md).
 """
 
 from __future__ import annotations
@@ -28,7 +28,6 @@ class ModelDeclaration:
     heads: the task models, in order: the first is registered with the family's Auto class.
     base: the headless model ``AutoModel`` loads (``None`` when the head is its own base model,
         as for the captioners).
-    card: the model card template in ``model_cards/`` (default ``<name>.md``).
     name: the folder name, also the examples' ``--model_type`` (set by :func:`discover`).
     """
 
@@ -36,12 +35,7 @@ class ModelDeclaration:
     config: type
     heads: tuple[type, ...]
     base: type | None = None
-    card: str | None = None
     name: str = ""
-
-    @property
-    def card_template(self) -> str:
-        return self.card or f"{self.name}.md"
 
     @property
     def converter_module(self) -> str | None:
