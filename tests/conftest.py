@@ -10,6 +10,7 @@ from PIL import Image
 
 import hf_mmattn
 from hf_mmattn import LstmQNormIConfig, SanConfig, VQAProcessor
+from hf_mmattn.models import discover
 
 COLOR_QUESTIONS = ("what color is it?", "is it red?", "is it blue?")
 COLOR_ANSWERS = ("red", "blue", "yes", "no")
@@ -84,6 +85,28 @@ def tiny_config(model: str, image_encoder: str = "scratch_cnn", vocab_size: int 
     """A tiny SanConfig / LstmQNormIConfig (see ``tiny_vqa_config``)."""
     config_class = SanConfig if model == "san" else LstmQNormIConfig
     return tiny_vqa_config(config_class, image_encoder, vocab_size, **overrides)
+
+
+def make_vqa_model(config_class, image_encoder: str = "features", head: bool = True, seed: int = 0, **overrides):
+    """A tiny model of ``config_class`` (``tiny_vqa_config``) in eval mode, drawn with ``seed``: the
+    task head of its model folder, or with ``head=False`` its base model."""
+    torch.manual_seed(seed)
+    model = next(model for model in discover("vqa") if model.config is config_class)
+    return (model.heads[0] if head else model.base)(tiny_vqa_config(config_class, image_encoder, **overrides)).eval()
+
+
+def linear_by_hand(layer, x):
+    return x @ layer.weight.T + layer.bias
+
+
+def question_vectors_by_hand(model, input_ids, attention_mask):
+    """q: the RNN question encoder's last hidden state, each question run alone over its real words."""
+    encoder = model.question_encoder
+    vectors = []
+    for ids, mask in zip(input_ids, attention_mask, strict=True):
+        _, h_n = encoder.lstm(encoder.embedding(ids[: int(mask.sum())])[None])
+        vectors.append(h_n[-1, 0] if isinstance(h_n, torch.Tensor) else h_n[0][-1, 0])
+    return torch.stack(vectors)
 
 
 def vqa_class(model: str):

@@ -1,10 +1,11 @@
 """Tests of BAN, Bilinear Attention Networks (Kim, Jun, Zhang, NeurIPS 2018), on tiny configs."""
 
 import pickle
+from functools import partial
 
 import pytest
 import torch
-from conftest import IMAGE_FEATURE_SIZE, random_inputs, tiny_vqa_config
+from conftest import IMAGE_FEATURE_SIZE, make_vqa_model, random_inputs, tiny_vqa_config
 from vqa_checks import (
     assert_auto_classes_round_trip,
     assert_image_index_equals_repeating_the_image,
@@ -27,10 +28,7 @@ def ban_config(image_encoder: str = "features", vocab_size: int = 9, **overrides
     return tiny_vqa_config(BanConfig, image_encoder, vocab_size, **overrides)
 
 
-def make_ban(image_encoder: str = "features", head: bool = True, seed: int = 0, **overrides):
-    torch.manual_seed(seed)
-    config = ban_config(image_encoder, **overrides)
-    return (BanForVisualQuestionAnswering if head else BanModel)(config).eval()
+make_ban = partial(make_vqa_model, BanConfig)
 
 
 def random_boxes(batch: int, regions: int, seed: int = 0) -> torch.Tensor:

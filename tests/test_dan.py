@@ -1,9 +1,11 @@
 """Tests of r-DAN, the reasoning Dual Attention Network (Nam, Ha, Kim, CVPR 2017), on tiny configs."""
 
+from functools import partial
+
 import pytest
 import torch
 import torch.nn.functional as F
-from conftest import random_inputs, tiny_vqa_config
+from conftest import linear_by_hand, make_vqa_model, random_inputs, tiny_vqa_config
 from vqa_checks import (
     assert_auto_classes_round_trip,
     assert_image_index_equals_repeating_the_image,
@@ -25,27 +27,20 @@ def dan_config(image_encoder: str = "features", vocab_size: int = 9, **overrides
     return tiny_vqa_config(DanConfig, image_encoder, vocab_size, **overrides)
 
 
-def make_dan(image_encoder: str = "features", head: bool = True, seed: int = 0, **overrides):
-    torch.manual_seed(seed)
-    config = dan_config(image_encoder, **overrides)
-    return (DanForVisualQuestionAnswering if head else DanModel)(config).eval()
-
-
-def _linear(layer, x):
-    return x @ layer.weight.T + layer.bias
+make_dan = partial(make_vqa_model, DanConfig)
 
 
 def _expected_step(step, regions, words, visual_memory, textual_memory, region_mask, word_mask):
     """One DAN step written out from the paper's equations with the step's weights."""
     visual_fusion, textual_fusion = step.visual_attention.fusion, step.textual_attention.fusion
-    h_v = torch.tanh(_linear(visual_fusion.image_projection, regions)) * torch.tanh(_linear(visual_fusion.question_projection, visual_memory))[:, None]
-    scores_v = _linear(step.visual_attention.score[-1], h_v).squeeze(-1)
+    h_v = torch.tanh(linear_by_hand(visual_fusion.image_projection, regions)) * torch.tanh(linear_by_hand(visual_fusion.question_projection, visual_memory))[:, None]
+    scores_v = linear_by_hand(step.visual_attention.score[-1], h_v).squeeze(-1)
     if region_mask is not None:
         scores_v = scores_v.masked_fill(region_mask == 0, -torch.inf)
     alpha_v = torch.softmax(scores_v, dim=-1)
-    v = torch.tanh(_linear(step.visual_projection[0], (alpha_v[:, :, None] * regions).sum(1)))
-    h_u = torch.tanh(_linear(textual_fusion.image_projection, words)) * torch.tanh(_linear(textual_fusion.question_projection, textual_memory))[:, None]
-    scores_u = _linear(step.textual_attention.score[-1], h_u).squeeze(-1).masked_fill(word_mask == 0, -torch.inf)
+    v = torch.tanh(linear_by_hand(step.visual_projection[0], (alpha_v[:, :, None] * regions).sum(1)))
+    h_u = torch.tanh(linear_by_hand(textual_fusion.image_projection, words)) * torch.tanh(linear_by_hand(textual_fusion.question_projection, textual_memory))[:, None]
+    scores_u = linear_by_hand(step.textual_attention.score[-1], h_u).squeeze(-1).masked_fill(word_mask == 0, -torch.inf)
     alpha_u = torch.softmax(scores_u, dim=-1)
     u = (alpha_u[:, :, None] * words).sum(1)
     return v, u, alpha_v, alpha_u
@@ -108,7 +103,7 @@ def test_memory_recursion_matches_an_explicit_recomputation(num_steps):
             states, _ = encoder.lstm(encoder.embedding(ids[row : row + 1, :length]))
             words[row, :length] = states[0, :, :6] + states[0, :, 6:]  # forward + backward
         real_regions = region_mask[:, :, None].double()
-        v = torch.tanh(_linear(model.initial_visual_projection[0], (features * real_regions).sum(1) / real_regions.sum(1)))
+        v = torch.tanh(linear_by_hand(model.initial_visual_projection[0], (features * real_regions).sum(1) / real_regions.sum(1)))
         u = words.sum(1) / mask.sum(1, keepdim=True)
         memory = v * u
         torch.testing.assert_close(output.question_embeds, u, rtol=1e-10, atol=1e-10)
@@ -128,7 +123,7 @@ def test_answer_is_the_classifier_of_the_final_memory():
         output = model(**inputs)
         memory = model.model(**inputs).pooled_output
     torch.testing.assert_close(output.pooled_output, memory)
-    torch.testing.assert_close(output.logits, _linear(model.classifier.layers[-1], memory))
+    torch.testing.assert_close(output.logits, linear_by_hand(model.classifier.layers[-1], memory))
 
 
 def test_each_step_has_its_own_weights():

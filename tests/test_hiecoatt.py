@@ -2,12 +2,13 @@
 layers, on tiny configs."""
 
 import json
+from functools import partial
 
 import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from conftest import random_inputs, tiny_vqa_config
+from conftest import make_vqa_model, random_inputs, tiny_vqa_config
 from transformers import AutoConfig, AutoModelForVisualQuestionAnswering
 from vqa_checks import (
     assert_auto_classes_round_trip,
@@ -33,10 +34,7 @@ def hiecoatt_config(image_encoder: str = "features", vocab_size: int = 9, **over
     return tiny_vqa_config(HieCoAttConfig, image_encoder, vocab_size, **overrides)
 
 
-def make_model(image_encoder="features", head=True, seed=0, **overrides):
-    torch.manual_seed(seed)
-    config = hiecoatt_config(image_encoder, **overrides)
-    return (HieCoAttForVisualQuestionAnswering if head else HieCoAttModel)(config).eval()
+make_model = partial(make_vqa_model, HieCoAttConfig)
 
 
 def _masks(generator):
@@ -49,6 +47,7 @@ def _masks(generator):
 
 
 def _linear(layer, x):
+    """W x + b on one column vector (this file's hand computations are per position)."""
     return layer.weight @ x + (layer.bias if layer.bias is not None else 0)
 
 

@@ -9,10 +9,11 @@ pipeline, bf16 and bad inputs. CompactBilinearPooling itself is tested in test_f
 import json
 import logging
 import warnings
+from functools import partial
 
 import pytest
 import torch
-from conftest import IMAGE_FEATURE_SIZE, random_inputs, tiny_vqa_config
+from conftest import IMAGE_FEATURE_SIZE, make_vqa_model, random_inputs, tiny_vqa_config
 from safetensors.torch import load_file, save_file
 from test_models import assert_uniform
 from transformers import AutoConfig, AutoModel, AutoModelForVisualQuestionAnswering
@@ -37,10 +38,7 @@ def mcb_config(image_encoder: str = "features", vocab_size: int = 9, **overrides
     return tiny_vqa_config(McbConfig, image_encoder, vocab_size, **overrides)
 
 
-def make_model(image_encoder="features", head=True, seed=0, **overrides):
-    torch.manual_seed(seed)
-    config = mcb_config(image_encoder, **overrides)
-    return (McbForVisualQuestionAnswering if head else McbModel)(config).eval()
+make_model = partial(make_vqa_model, McbConfig)
 
 
 # --- explicit computation -------------------------------------------------------------------

@@ -1,9 +1,11 @@
 """Tests of MLB attention, Multimodal Low-rank Bilinear attention networks (Kim et al., ICLR 2017),
 on tiny configs."""
 
+from functools import partial
+
 import pytest
 import torch
-from conftest import IMAGE_FEATURE_SIZE, random_inputs, tiny_vqa_config
+from conftest import IMAGE_FEATURE_SIZE, linear_by_hand, make_vqa_model, question_vectors_by_hand, random_inputs, tiny_vqa_config
 from vqa_checks import (
     assert_auto_classes_round_trip,
     assert_image_index_equals_repeating_the_image,
@@ -22,42 +24,25 @@ def mlb_config(image_encoder: str = "features", vocab_size: int = 9, **overrides
     return tiny_vqa_config(MlbConfig, image_encoder, vocab_size, **overrides)
 
 
-def make_mlb(image_encoder: str = "features", head: bool = True, seed: int = 0, **overrides):
-    torch.manual_seed(seed)
-    config = mlb_config(image_encoder, **overrides)
-    return (MlbForVisualQuestionAnswering if head else MlbModel)(config).eval()
-
-
-def _linear(layer, x):
-    return x @ layer.weight.T + layer.bias
-
-
-def _question_vectors(model, input_ids, attention_mask):
-    """q: the GRU's last hidden state, each question run alone over its real words."""
-    encoder = model.question_encoder
-    vectors = []
-    for ids, mask in zip(input_ids, attention_mask, strict=True):
-        _, h_n = encoder.lstm(encoder.embedding(ids[: int(mask.sum())])[None])
-        vectors.append(h_n[-1, 0])
-    return torch.stack(vectors)
+make_mlb = partial(make_vqa_model, MlbConfig)
 
 
 def _expected_mlb(model, question, regions, region_mask):
     """The attention and answer equations of the paper (section 4) written out with the model's
     weights, one glimpse at a time."""
     fusion, config = model.attention.fusion, model.config
-    joint = torch.tanh(_linear(fusion.question_projection, question))[:, None] * torch.tanh(_linear(fusion.image_projection, regions))
-    scores = _linear(model.attention.score[-1], joint)  # P_α: (batch, regions, G)
+    joint = torch.tanh(linear_by_hand(fusion.question_projection, question))[:, None] * torch.tanh(linear_by_hand(fusion.image_projection, regions))
+    scores = linear_by_hand(model.attention.score[-1], joint)  # P_α: (batch, regions, G)
     if region_mask is not None:
         scores = scores.masked_fill(region_mask[:, :, None] == 0, -torch.inf)
     alphas = [torch.softmax(scores[:, :, g], dim=1) for g in range(config.num_glimpses)]
     glimpses = [(alpha[:, :, None] * regions).sum(1) for alpha in alphas]
     answer = model.answer_fusion
     if config.glimpse_projection == "per_glimpse":
-        image = torch.cat([torch.tanh(_linear(block, v)) for block, v in zip(answer.image_projection.blocks, glimpses, strict=True)], dim=-1)
+        image = torch.cat([torch.tanh(linear_by_hand(block, v)) for block, v in zip(answer.image_projection.blocks, glimpses, strict=True)], dim=-1)
     else:
-        image = torch.tanh(_linear(answer.image_projection, torch.cat(glimpses, dim=-1)))
-    pooled = torch.tanh(_linear(answer.question_projection, question)) * image
+        image = torch.tanh(linear_by_hand(answer.image_projection, torch.cat(glimpses, dim=-1)))
+    pooled = torch.tanh(linear_by_hand(answer.question_projection, question)) * image
     return alphas, pooled
 
 
@@ -71,7 +56,7 @@ def test_attention_and_answer_match_the_equations_in_float64(glimpse_projection)
     inputs["image_attention_mask"] = torch.tensor([[1] * 7, [1, 1, 1, 0, 0, 0, 0], [1, 1, 1, 1, 1, 0, 0]])
     with torch.no_grad():
         output = model(**inputs, output_attentions=True)
-        question = _question_vectors(model, inputs["input_ids"], inputs["attention_mask"])
+        question = question_vectors_by_hand(model, inputs["input_ids"], inputs["attention_mask"])
         alphas, pooled = _expected_mlb(model, question, inputs["image_features"], inputs["image_attention_mask"])
     torch.testing.assert_close(output.question_embeds, question, rtol=1e-12, atol=1e-12)
     assert len(output.attentions) == 3
@@ -88,7 +73,7 @@ def test_answer_is_the_classifier_of_the_answer_product():
         output = model(**inputs)
         pooled = model.model(**inputs).pooled_output
     torch.testing.assert_close(output.pooled_output, pooled)
-    torch.testing.assert_close(output.logits, _linear(model.classifier.layers[-1], pooled))
+    torch.testing.assert_close(output.logits, linear_by_hand(model.classifier.layers[-1], pooled))
 
 
 def test_per_glimpse_projection_is_a_block_diagonal_map():
@@ -132,8 +117,8 @@ def test_fusion_activation_switch(activation):
         answer = model.answer_fusion
         glimpses = [(a[:, :, None] * inputs["image_features"]).sum(1) for a in output.attentions]
         sigma = torch.relu if activation == "relu" else (lambda x: x)
-        image = torch.cat([sigma(_linear(block, v)) for block, v in zip(answer.image_projection.blocks, glimpses, strict=True)], -1)
-        expected = sigma(_linear(answer.question_projection, output.question_embeds)) * image
+        image = torch.cat([sigma(linear_by_hand(block, v)) for block, v in zip(answer.image_projection.blocks, glimpses, strict=True)], -1)
+        expected = sigma(linear_by_hand(answer.question_projection, output.question_embeds)) * image
     torch.testing.assert_close(output.pooled_output, expected)
 
 

@@ -1,9 +1,11 @@
 """Tests of MUTAN, Multimodal Tucker fusion with attention (Ben-Younes et al., ICCV 2017), on
 tiny configs."""
 
+from functools import partial
+
 import pytest
 import torch
-from conftest import IMAGE_FEATURE_SIZE, random_inputs, tiny_vqa_config
+from conftest import IMAGE_FEATURE_SIZE, linear_by_hand, make_vqa_model, question_vectors_by_hand, random_inputs, tiny_vqa_config
 from vqa_checks import (
     assert_auto_classes_round_trip,
     assert_image_index_equals_repeating_the_image,
@@ -16,30 +18,14 @@ from vqa_checks import (
 from hf_mmattn import MutanConfig, MutanForVisualQuestionAnswering, MutanModel
 from hf_mmattn.layers.fusion import BlockDiagonalLinear, MutanFusion, TuckerFusion
 
+
 def mutan_config(image_encoder: str = "features", vocab_size: int = 9, **overrides) -> MutanConfig:
     """A tiny MutanConfig (see conftest.tiny_vqa_config): t_q = t_v = 5, t_o = 7, R = 3 in the
     attention; t_q = 4, t_v = 2 x 3, t_o = 6, R = 2 in the answer."""
     return tiny_vqa_config(MutanConfig, image_encoder, vocab_size, **overrides)
 
 
-def make_mutan(image_encoder: str = "features", head: bool = True, seed: int = 0, **overrides):
-    torch.manual_seed(seed)
-    config = mutan_config(image_encoder, **overrides)
-    return (MutanForVisualQuestionAnswering if head else MutanModel)(config).eval()
-
-
-def _linear(layer, x):
-    return x @ layer.weight.T + layer.bias
-
-
-def _question_vectors(model, input_ids, attention_mask):
-    """q: the GRU's last hidden state, each question run alone over its real words."""
-    encoder = model.question_encoder
-    vectors = []
-    for ids, mask in zip(input_ids, attention_mask, strict=True):
-        _, h_n = encoder.lstm(encoder.embedding(ids[: int(mask.sum())])[None])
-        vectors.append(h_n[-1, 0])
-    return torch.stack(vectors)
+make_mutan = partial(make_vqa_model, MutanConfig)
 
 
 def _tucker_product(fusion, q_tilde, v_tilde):
@@ -65,19 +51,19 @@ def _expected_mutan(model, question, regions, region_mask):
     squash = torch.tanh if config.fusion_output_activation == "tanh" else (lambda z: z)
     project = torch.tanh if config.fusion_projection_activation == "tanh" else (lambda z: z)
     fusion = model.attention.fusion
-    q_tilde = project(_linear(fusion.question_projection, question))[:, None]
-    v_tilde = project(_linear(fusion.image_projection, regions))
-    scores = _linear(model.attention.score[-1], squash(_tucker_product(fusion, q_tilde, v_tilde)))  # (batch, regions, G)
+    q_tilde = project(linear_by_hand(fusion.question_projection, question))[:, None]
+    v_tilde = project(linear_by_hand(fusion.image_projection, regions))
+    scores = linear_by_hand(model.attention.score[-1], squash(_tucker_product(fusion, q_tilde, v_tilde)))  # (batch, regions, G)
     if region_mask is not None:
         scores = scores.masked_fill(region_mask[:, :, None] == 0, -torch.inf)
     alphas = [torch.softmax(scores[:, :, g], dim=1) for g in range(config.num_glimpses)]
     glimpses = [(alpha[:, :, None] * regions).sum(1) for alpha in alphas]
     answer = model.answer_fusion
     if config.glimpse_projection == "per_glimpse":
-        v_tilde = torch.cat([project(_linear(block, v)) for block, v in zip(answer.image_projection.blocks, glimpses, strict=True)], dim=-1)
+        v_tilde = torch.cat([project(linear_by_hand(block, v)) for block, v in zip(answer.image_projection.blocks, glimpses, strict=True)], dim=-1)
     else:
-        v_tilde = project(_linear(answer.image_projection, torch.cat(glimpses, dim=-1)))
-    q_tilde = project(_linear(answer.question_projection, question))
+        v_tilde = project(linear_by_hand(answer.image_projection, torch.cat(glimpses, dim=-1)))
+    q_tilde = project(linear_by_hand(answer.question_projection, question))
     return alphas, squash(_tucker_product(answer, q_tilde, v_tilde))
 
 
@@ -100,7 +86,7 @@ def test_attention_and_answer_match_the_tucker_equations_in_float64(fusion, proj
     inputs["image_attention_mask"] = torch.tensor([[1] * 7, [1, 1, 1, 0, 0, 0, 0], [1, 1, 1, 1, 1, 0, 0]])
     with torch.no_grad():
         output = model(**inputs, output_attentions=True)
-        question = _question_vectors(model, inputs["input_ids"], inputs["attention_mask"])
+        question = question_vectors_by_hand(model, inputs["input_ids"], inputs["attention_mask"])
         alphas, pooled = _expected_mutan(model, question, inputs["image_features"], inputs["image_attention_mask"])
     torch.testing.assert_close(output.question_embeds, question, rtol=1e-12, atol=1e-12)
     assert len(output.attentions) == 3
@@ -119,7 +105,7 @@ def test_answer_is_the_classifier_of_the_fused_vector():
         output = model(**inputs)
         pooled = model.model(**inputs).pooled_output
     torch.testing.assert_close(output.pooled_output, pooled)
-    torch.testing.assert_close(output.logits, _linear(model.classifier.layers[-1], pooled))
+    torch.testing.assert_close(output.logits, linear_by_hand(model.classifier.layers[-1], pooled))
 
 
 def test_mutan_and_tucker_switch_builds_the_named_fusion_in_both_places():
