@@ -1,11 +1,13 @@
 """Model cards and pushing to the Hugging Face Hub.
 
 Every architecture has a card template in its folder, ``models/<name>/card.md``, where
-``<name>`` is the config's ``model_type`` without the ``mmattn_`` prefix. The template is a Jinja document describing the paper (e.g. Yang et al.,
+``<name>`` is the config's ``model_type`` without the ``mmattn_`` prefix. The template is a
+Jinja document describing the paper (e.g. Yang et al.,
 "Stacked Attention Networks for Image Question Answering", CVPR 2016; Antol et al., "VQA:
 Visual Question Answering", ICCV 2015), the equations implemented, where the paper and its
 released code differ, and the results measured for this checkpoint. :func:`build_model_card`
-fills it in and adds the Hub metadata (tags, pipeline tag, model-index).
+fills it in and adds the Hub metadata (tags, pipeline tag, model-index); the task family gives
+its part (``tasks/<family>/card.py``: metric ids, usage snippet, model-index entries).
 """
 
 from __future__ import annotations
@@ -19,28 +21,7 @@ from transformers import PreTrainedConfig
 __all__ = ["build_model_card", "save_model_card", "push_folder_to_hub"]
 
 MODEL_TYPE_PREFIX = "mmattn_"
-DEFAULT_PIPELINE_TAG = "visual-question-answering"
-CAPTIONING_PIPELINE_TAG = "image-text-to-text"
 PLACEHOLDER_MODEL_ID = "path/to/checkpoint-or-hub-id"
-
-# The Hub metric ids a card's metadata lists, per pipeline tag.
-TASK_METRICS = {
-    DEFAULT_PIPELINE_TAG: ["accuracy"],
-    CAPTIONING_PIPELINE_TAG: ["bleu", "cider", "meteor", "rouge"],
-}
-# Caption metrics of ``eval_results`` (hf_mmattn.metrics.compute_caption_metrics' keys, on
-# pycocoevalcap's scales) -> (model-index metric type, name). The model-index and the cards give
-# them x100, the scale of the captioning papers' tables (BLEU-4 24.3, CIDEr 85.5).
-CAPTION_METRICS = {
-    "bleu_1": ("bleu", "BLEU-1"),
-    "bleu_2": ("bleu", "BLEU-2"),
-    "bleu_3": ("bleu", "BLEU-3"),
-    "bleu_4": ("bleu", "BLEU-4"),
-    "meteor": ("meteor", "METEOR"),
-    "rouge_l": ("rouge", "ROUGE-L"),
-    "cider_d": ("cider", "CIDEr-D"),
-    "cider": ("cider", "CIDEr"),
-}
 
 # Fields every transformers config carries, and the loading metadata save_pretrained adds:
 # not architecture hyperparameters.
@@ -78,12 +59,13 @@ def build_model_card(
     Returns:
         A :class:`huggingface_hub.ModelCard`; ``card.save(path)`` writes it.
     """
+    from .models import discover, get_model  # imported here: the models import this module on save
+    from .tasks import families, get_family
+
     config = model.config
     name = model_name(config.model_type)
     template = card_template(name)
     if template is None:
-        from .models import discover
-
         available = sorted(model.name for model in discover() if card_template(model.name) is not None)
         raise ValueError(
             f"no model card template for model_type {config.model_type!r}; templates exist for {available}."
@@ -93,7 +75,10 @@ def build_model_card(
             "eval_results need dataset_id: the model-index names the dataset the results were measured on."
         )
     dataset_name = dataset_name or dataset_id
-    pipeline_tag = getattr(type(model), "pipeline_tag", None) or DEFAULT_PIPELINE_TAG
+    # The family's part of the card follows the model's pipeline tag (its family's, by default).
+    declared = get_family(get_model(name).family)
+    pipeline_tag = getattr(type(model), "pipeline_tag", None) or declared.card.PIPELINE_TAG
+    family = next((f for f in families().values() if f.card and f.card.PIPELINE_TAG == pipeline_tag), declared)
 
     card_data = ModelCardData(
         library_name="transformers",
@@ -101,10 +86,10 @@ def build_model_card(
         tags=["hf-mmattn", name, pipeline_tag],
         pipeline_tag=pipeline_tag,
         datasets=[dataset_id] if dataset_id else None,
-        metrics=TASK_METRICS.get(pipeline_tag, ["accuracy"]),
+        metrics=list(family.card.HUB_METRICS),
         # model-index entries are named after the model; without results there is no model-index.
         model_name=(model_id or name) if eval_results else None,
-        eval_results=_model_index(eval_results, dataset_id, dataset_name, pipeline_tag) if eval_results else None,
+        eval_results=_model_index(family, eval_results, dataset_id, dataset_name, pipeline_tag) if eval_results else None,
     )
     config_dict = config.to_dict()
     return ModelCard.from_template(
@@ -120,7 +105,7 @@ def build_model_card(
         dataset_id=dataset_id,
         dataset_name=dataset_name,
         training_summary=training_summary,
-        usage=_usage_snippet(pipeline_tag, model_id or PLACEHOLDER_MODEL_ID),
+        usage=family.card.USAGE.format(pipeline_tag=pipeline_tag, model_id=model_id or PLACEHOLDER_MODEL_ID),
     )
 
 
@@ -179,12 +164,10 @@ def model_name(model_type: str) -> str:
     return model_type.removeprefix(MODEL_TYPE_PREFIX)
 
 
-def _model_index(eval_results: dict, dataset_id: str, dataset_name: str, pipeline_tag: str = DEFAULT_PIPELINE_TAG) -> list[EvalResult]:
-    """VQA: the overall accuracy and one accuracy per answer type; captioners: each caption
-    metric present (x100). As model-index entries."""
-
-    def result(metric_type: str, metric_name: str, value: float) -> EvalResult:
-        return EvalResult(
+def _model_index(family, eval_results: dict, dataset_id: str, dataset_name: str, pipeline_tag: str) -> list[EvalResult]:
+    """The family's metrics of ``eval_results`` (``tasks/<family>/card.py``) as model-index entries."""
+    return [
+        EvalResult(
             task_type=pipeline_tag,
             dataset_type=dataset_id,
             dataset_name=dataset_name,
@@ -193,25 +176,8 @@ def _model_index(eval_results: dict, dataset_id: str, dataset_name: str, pipelin
             metric_name=metric_name,
             metric_value=value,
         )
-
-    if pipeline_tag == CAPTIONING_PIPELINE_TAG:
-        results = [
-            result(metric_type, metric_name, round(100 * eval_results[key], 2))
-            for key, (metric_type, metric_name) in CAPTION_METRICS.items()
-            if eval_results.get(key) is not None
-        ]
-        if not results:
-            raise ValueError(
-                f"eval_results of a captioner need caption metrics ({sorted(CAPTION_METRICS)}, as "
-                f"hf_mmattn.metrics.compute_caption_metrics returns them), got keys {sorted(eval_results)}."
-            )
-        return results
-    if "vqa_accuracy" not in eval_results:
-        raise ValueError(f"eval_results need a 'vqa_accuracy' entry (percent), got keys {sorted(eval_results)}.")
-    results = [result("accuracy", "VQA accuracy", eval_results["vqa_accuracy"])]
-    for answer_type, value in eval_results.get("per_answer_type", {}).items():
-        results.append(result("accuracy", f"VQA accuracy ({answer_type})", value))
-    return results
+        for metric_type, metric_name, value in family.card.model_index_metrics(eval_results)
+    ]
 
 
 def _hyperparameters(config_dict: dict) -> dict:
@@ -221,24 +187,3 @@ def _hyperparameters(config_dict: dict) -> dict:
         for key, value in config_dict.items()
         if key not in _BASE_CONFIG_KEYS
     }
-
-
-def _usage_snippet(pipeline_tag: str, model_id: str) -> str:
-    if pipeline_tag == CAPTIONING_PIPELINE_TAG:
-        return (
-            "import hf_mmattn  # registers the architectures and the pipeline with transformers\n"
-            "from transformers import pipeline\n"
-            "\n"
-            f'captioner = pipeline("{pipeline_tag}", model="{model_id}")\n'
-            'captioner("shapes.png")  # [{"generated_text": "a red circle above a blue square", ...}]\n'
-            "# attention models: also the generated words and the attention map behind each one\n"
-            'result = captioner("shapes.png", return_attention=True)[0]\n'
-            'result["words"], result["attentions"]'
-        )
-    return (
-        "import hf_mmattn  # registers the architectures and the pipeline with transformers\n"
-        "from transformers import pipeline\n"
-        "\n"
-        f'vqa = pipeline("{pipeline_tag}", model="{model_id}")\n'
-        'vqa(image="shapes.png", question="what color is the circle?", top_k=3)'
-    )

@@ -10,6 +10,7 @@ import pkgutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cache
+from types import ModuleType
 
 
 @dataclass(frozen=True)
@@ -25,6 +26,10 @@ class TaskFamily:
     register_pipelines: adds the family's pipeline to transformers' registry, where transformers
         has none or lacks what the family needs; nothing for families transformers' built-in
         pipeline serves.
+    card: the family's part of a model card (``tasks/<family>/card.py``): ``PIPELINE_TAG``,
+        ``HUB_METRICS`` (the metric ids of the card's metadata), ``USAGE`` (the usage snippet,
+        formatted with ``pipeline_tag`` and ``model_id``) and ``model_index_metrics(eval_results)``
+        (the (type, name, value) entries of the card's model-index).
     """
 
     name: str
@@ -32,6 +37,7 @@ class TaskFamily:
     processor_class: type
     image_processor_class: type | None = None
     register_pipelines: Callable[[], None] = field(default=lambda: None)
+    card: ModuleType | None = None
 
 
 @cache

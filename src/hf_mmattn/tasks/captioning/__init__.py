@@ -12,6 +12,7 @@ from transformers import AutoModelForImageTextToText
 
 from ...processing.image_processor import VQAImageProcessor
 from .. import TaskFamily
+from . import card
 from .configuration import MMAttnCaptioningConfig
 from .modeling import CaptioningOutput, MMAttnCaptioningPreTrainedModel
 from .pipeline import ImageCaptioningPipeline
@@ -46,6 +47,7 @@ FAMILY = TaskFamily(
     processor_class=CaptioningProcessor,
     image_processor_class=VQAImageProcessor,
     register_pipelines=register_pipelines,
+    card=card,
 )
 
 __all__ = [

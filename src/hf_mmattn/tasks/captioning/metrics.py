@@ -186,13 +186,4 @@ def load_caption_metrics(**kwargs) -> evaluate.EvaluationModule:
     return evaluate.load(str(_CAPTION_METRICS_MODULE), **kwargs)
 
 
-__all__ = [
-    "compute_caption_metrics",
-    "compute_vqa_accuracy",
-    "load_caption_metrics",
-    "load_vqa_accuracy",
-    "python_ptb_tokenize",
-]
-
-
 __all__ = ["compute_caption_metrics", "load_caption_metrics", "python_ptb_tokenize"]

@@ -10,6 +10,7 @@ from transformers import AutoModelForVisualQuestionAnswering
 
 from ...processing.image_processor import VQAImageProcessor
 from .. import TaskFamily
+from . import card
 from .configuration import MMAttnVQAConfig
 from .modeling import (
     MMAttnForVisualQuestionAnswering,
@@ -47,6 +48,7 @@ FAMILY = TaskFamily(
     processor_class=VQAProcessor,
     image_processor_class=VQAImageProcessor,
     register_pipelines=register_pipelines,
+    card=card,
 )
 
 __all__ = [
