@@ -100,12 +100,12 @@ def linear_by_hand(layer, x):
 
 
 def question_vectors_by_hand(model, input_ids, attention_mask):
-    """q: the RNN question encoder's last hidden state, each question run alone over its real words."""
+    """q: the GRU question encoder's last hidden state, each question run alone over its real words."""
     encoder = model.question_encoder
     vectors = []
     for ids, mask in zip(input_ids, attention_mask, strict=True):
         _, h_n = encoder.lstm(encoder.embedding(ids[: int(mask.sum())])[None])
-        vectors.append(h_n[-1, 0] if isinstance(h_n, torch.Tensor) else h_n[0][-1, 0])
+        vectors.append(h_n[-1, 0])
     return torch.stack(vectors)
 
 

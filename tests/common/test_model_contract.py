@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 import torch
 from transformers import AutoConfig, AutoModel
-from zoo import HEADS, ZOO, registered_classes
+from zoo import HEADS, ZOO, declared_classes, registered_classes
 
 import hf_mmattn  # registers the models
 from hf_mmattn.hub import card_template
@@ -81,7 +81,7 @@ def test_every_model_folder_is_registered_has_a_card_and_a_tiny_preset_and_is_in
         assert get_family(model.family).auto_class._model_mapping[model.config] is model.heads[0]
         assert card_template(name) is not None and "{{" in card_template(name).read_text(encoding="utf-8"), name
         assert "tiny" in model.config.presets, name
-        assert {*model.heads, *([model.base] if model.base else [])} <= zoo_classes, name
+        assert {model_class for model_class, _ in declared_classes(model)} <= zoo_classes, name
     assert len(ZOO) >= len(registered_classes())
 
 

@@ -95,15 +95,18 @@ class ZooModel:
         return inputs
 
 
+def declared_classes(model) -> list[tuple[type, bool]]:
+    """(class, has a loss) for a model folder's declared classes: its task heads, then its base model."""
+    return [(head, True) for head in model.heads] + ([(model.base, False)] if model.base is not None else [])
+
+
 def registered_classes() -> list[tuple[type, type, str, bool]]:
-    """(config class, model class, family, has a loss) for every class a model folder declares:
-    its task heads and its base model."""
-    classes = []
-    for model in discover():
-        classes += [(model.config, head, model.family, True) for head in model.heads]
-        if model.base is not None:
-            classes.append((model.config, model.base, model.family, False))
-    return classes
+    """(config class, model class, family, has a loss) for every class a model folder declares."""
+    return [
+        (model.config, model_class, model.family, has_loss)
+        for model in discover()
+        for model_class, has_loss in declared_classes(model)
+    ]
 
 
 def zoo() -> list[ZooModel]:
@@ -111,9 +114,8 @@ def zoo() -> list[ZooModel]:
     models = []
     for model in discover():
         variants = {model.name: {}, **VARIANTS.get(model.name, {})}
-        classes = [(head, True) for head in model.heads] + ([(model.base, False)] if model.base is not None else [])
         for variant, overrides in variants.items():
-            for model_class, has_loss in classes:
+            for model_class, has_loss in declared_classes(model):
                 suffix = "lm" if model.family == "captioning" else "head" if has_loss else "base"
                 models.append(ZooModel(f"{variant}-{suffix}", model_class, model.family, overrides, has_loss))
     return models
