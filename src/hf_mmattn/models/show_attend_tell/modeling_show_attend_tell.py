@@ -55,9 +55,9 @@ def attention_entropy(alphas: torch.Tensor) -> torch.Tensor:
     the gradient. A padded region (``image_attention_mask`` 0) has α_ti = 0 exactly (and a real
     one can underflow to 0); ``torch.special.xlogy(α, α)`` is 0 there but its gradient is NaN
     (its derivative in the second argument, x/y = 0/0), which the softmax spreads to every
-    parameter even when λ_e = 0 (0·NaN = NaN). Here log α_ti is taken of 1 where α_ti = 0, so such a location contributes 0 to the
-    value and 0 to the gradient (the limit of α log α); elsewhere value and gradient are
-    xlogy's, bit for bit."""
+    parameter even when λ_e = 0 (0·NaN = NaN). Here log α_ti is taken of 1 where α_ti = 0, so
+    such a location contributes 0 to the value and 0 to the gradient (the limit of α log α);
+    elsewhere value and gradient are xlogy's, bit for bit."""
     log_alphas = torch.where(alphas > 0, alphas, 1.0).log()
     return -(alphas * log_alphas).sum(-1)
 
