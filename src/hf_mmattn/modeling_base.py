@@ -12,6 +12,7 @@ from torch import nn
 from transformers import PreTrainedModel
 
 from .layers.initialization import RELEASED_LAYER_TYPES, init_module
+from .layers.masking import is_right_padded
 
 REMOTE_CODE_MODULE = "hf_mmattn_auto"
 REMOTE_CODE_TEMPLATE = '''"""Entry points of this hf-mmattn checkpoint for `trust_remote_code=True` loading.
@@ -67,6 +68,54 @@ def check_same_device(**tensors: torch.Tensor | None) -> None:
     if len(set(devices.values())) > 1:
         where = ", ".join(f"{name} on {device}" for name, device in devices.items())
         raise ValueError(f"the inputs are on different devices ({where}): move them to the model's device with .to(model.device)")
+
+
+def check_text_inputs(
+    config, input_ids: torch.Tensor | None, attention_mask: torch.Tensor | None, *, unit: str, empty: str
+) -> torch.Tensor:
+    """Rejects malformed token inputs with an error that names the problem; returns the attention
+    mask. ``unit`` names one text in the errors ("question", "sentence"), ``empty`` says why an
+    empty one is refused.
+
+    Without an ``attention_mask``, the mask is inferred from ``config.pad_token_id``: 1 for every
+    id but the padding id (as MCAN / OpenVQA and ban-vqa build it), all ones when the config has
+    no padding id. Refused: inputs that are not torch tensors, no ``input_ids``, an empty batch, a
+    text with no token, masks holding anything but 0/1 (booleans are fine) or of another shape,
+    padding before a text's last word (the encoders read the first ``length`` words), ids outside
+    the vocabulary, a mask on another device."""
+    for name, value in (("input_ids", input_ids), ("attention_mask", attention_mask)):
+        require_tensor(name, value)
+    if input_ids is None:
+        raise ValueError(f"input_ids is required: the tokenized {unit} (use the model's processor)")
+    if input_ids.dim() != 2 or input_ids.dtype not in (torch.int64, torch.int32):
+        raise ValueError(f"input_ids must be a 2-D integer tensor (batch, words); got shape {tuple(input_ids.shape)} of dtype {input_ids.dtype}")
+    if input_ids.shape[0] == 0:
+        raise ValueError(f"input_ids is an empty batch (0 {unit}s)")
+    check_same_device(input_ids=input_ids, attention_mask=attention_mask)
+    if input_ids.numel() and (input_ids.min() < 0 or input_ids.max() >= config.vocab_size):
+        raise ValueError(f"input_ids contain ids outside the vocabulary [0, {config.vocab_size})")
+    inferred = attention_mask is None
+    if attention_mask is None:
+        pad_token_id = config.pad_token_id
+        attention_mask = (input_ids != pad_token_id).long() if pad_token_id is not None else torch.ones_like(input_ids)
+    elif attention_mask.shape != input_ids.shape:
+        raise ValueError(f"attention_mask has shape {tuple(attention_mask.shape)} but input_ids has {tuple(input_ids.shape)}")
+    else:
+        check_mask_values("attention_mask", attention_mask)
+    if (attention_mask.sum(dim=1) == 0).any():
+        raise ValueError(
+            f"a {unit} has no tokens (its attention_mask row is all zero"
+            + (f", every id the padding id {config.pad_token_id}" if inferred else "")
+            + f"): {empty}"
+        )
+    if not is_right_padded(attention_mask):
+        if inferred:
+            raise ValueError(
+                f"input_ids hold the padding id {config.pad_token_id} before a {unit}'s last word, and no attention_mask "
+                f"says which ids are words: pad {unit}s on the right (the processor does) or pass attention_mask"
+            )
+        raise ValueError("attention_mask must be right-padded (1s for the words, then 0s); use the model's processor")
+    return attention_mask
 
 
 def check_image_inputs(

@@ -14,13 +14,12 @@ import torch
 import torch.nn.functional as F
 from transformers.utils import ModelOutput
 
-from ...layers.masking import is_right_padded
 from ...modeling_base import (
     MMAttnPreTrainedModel,
     check_image_boxes,
     check_image_inputs,
-    check_mask_values,
     check_same_device,
+    check_text_inputs,
     prepare_image_inputs,
     require_tensor,
 )
@@ -123,41 +122,10 @@ def check_vqa_inputs(
             "(pooled_output, image_embeds, question_embeds; AutoModel) and, with output_attentions=True, every "
             "attention map. Leave output_hidden_states unset"
         )
-    for name, value in (("input_ids", input_ids), ("attention_mask", attention_mask), ("image_index", image_index)):
-        require_tensor(name, value)
-    if input_ids is None:
-        raise ValueError("input_ids is required: the tokenized question (use the model's processor)")
-    if input_ids.dim() != 2 or input_ids.dtype not in (torch.int64, torch.int32):
-        raise ValueError(f"input_ids must be a 2-D integer tensor (batch, words); got shape {tuple(input_ids.shape)} of dtype {input_ids.dtype}")
-    if input_ids.shape[0] == 0:
-        raise ValueError("input_ids is an empty batch (0 questions)")
+    require_tensor("image_index", image_index)
     check_same_device(input_ids=input_ids, attention_mask=attention_mask, image_index=image_index,
                       pixel_values=pixel_values, image_features=image_features)
-    if input_ids.numel() and (input_ids.min() < 0 or input_ids.max() >= config.vocab_size):
-        raise ValueError(f"input_ids contain ids outside the vocabulary [0, {config.vocab_size})")
-    inferred = attention_mask is None
-    if attention_mask is None:
-        pad_token_id = config.pad_token_id
-        attention_mask = (input_ids != pad_token_id).long() if pad_token_id is not None else torch.ones_like(input_ids)
-    elif attention_mask.shape != input_ids.shape:
-        raise ValueError(f"attention_mask has shape {tuple(attention_mask.shape)} but input_ids has {tuple(input_ids.shape)}")
-    else:
-        check_mask_values("attention_mask", attention_mask)
-    if (attention_mask.sum(dim=1) == 0).any():
-        raise ValueError(
-            "a question has no tokens (its attention_mask row is all zero"
-            + (f", every id the padding id {config.pad_token_id}" if inferred else "")
-            + "): empty questions cannot be answered"
-        )
-    # The question encoders read the first `length` words: padding must come after them.
-    if not is_right_padded(attention_mask):
-        if inferred:
-            raise ValueError(
-                f"input_ids hold the padding id {config.pad_token_id} before a question's last word, and no attention_mask "
-                "says which ids are words: pad questions on the right (the processor does) or pass attention_mask"
-            )
-        raise ValueError("attention_mask must be right-padded (1s for the words, then 0s); use the model's processor")
-
+    attention_mask = check_text_inputs(config, input_ids, attention_mask, unit="question", empty="empty questions cannot be answered")
     images = check_image_inputs(config, pixel_values, image_features, image_attention_mask, image_boxes)
 
     if image_index is None:
