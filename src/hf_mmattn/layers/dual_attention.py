@@ -58,6 +58,17 @@ class DualAttentionStep(nn.Module):
             LowRankBilinearFusion(text_size, text_size, attention_size, dropout=dropout, activation="tanh"), attention_size, num_glimpses=1
         )
 
+    def attend_visual(self, regions: torch.Tensor, memory: torch.Tensor, region_mask: torch.Tensor | None = None):
+        """The visual attention alone: ``(v^(k), α_v)`` (m-DAN runs it without any text)."""
+        # The fusion takes the memory in its "question" slot: tanh(W_{v,m} m) ⊙ tanh(W_v v_n).
+        attended_regions, visual_attention = self.visual_attention(regions, memory, region_mask)
+        return self.visual_projection(attended_regions.squeeze(1)), visual_attention.squeeze(1)
+
+    def attend_textual(self, words: torch.Tensor, memory: torch.Tensor, word_mask: torch.Tensor | None = None):
+        """The textual attention alone: ``(u^(k), α_u)`` (m-DAN runs it without any image)."""
+        textual, textual_attention = self.textual_attention(words, memory, word_mask)
+        return textual.squeeze(1), textual_attention.squeeze(1)
+
     def forward(
         self,
         regions: torch.Tensor,
@@ -67,11 +78,9 @@ class DualAttentionStep(nn.Module):
         region_mask: torch.Tensor | None = None,
         word_mask: torch.Tensor | None = None,
     ) -> DualAttentionOutput:
-        # The fusion takes the memory in its "question" slot: tanh(W_{v,m} m) ⊙ tanh(W_v v_n).
-        attended_regions, visual_attention = self.visual_attention(regions, visual_memory, region_mask)
-        textual, textual_attention = self.textual_attention(words, textual_memory, word_mask)
-        visual = self.visual_projection(attended_regions.squeeze(1))
-        return DualAttentionOutput(visual, textual.squeeze(1), visual_attention.squeeze(1), textual_attention.squeeze(1))
+        visual, visual_attention = self.attend_visual(regions, visual_memory, region_mask)
+        textual, textual_attention = self.attend_textual(words, textual_memory, word_mask)
+        return DualAttentionOutput(visual, textual, visual_attention, textual_attention)
 
 
 __all__ = ["DualAttentionOutput", "DualAttentionStep"]
