@@ -2,7 +2,8 @@
 
 ``import hf_mmattn`` registers every model folder under ``models/`` with the transformers Auto
 classes, restores the ``visual-question-answering`` pipeline and serves the captioners through
-``image-text-to-text`` (and ``image-to-text``). Every name a model folder exports (its config,
+``image-text-to-text`` (and ``image-to-text``); the matching models serve transformers' own
+``zero-shot-image-classification``. Every name a model folder exports (its config,
 models, presets) is importable from here.
 """
 
@@ -10,6 +11,7 @@ from . import registration  # noqa: F401  (registers models, processors and pipe
 from .models import ModelDeclaration, discover
 from .processing import VQAImageProcessor, load_image
 from .tasks.captioning import CaptioningProcessor, ImageCaptioningPipeline, build_caption_tokenizer
+from .tasks.matching import ImageTextRetrieval, MatchingProcessor, build_sentence_tokenizer
 from .tasks.vqa import VisualQuestionAnsweringPipeline, VQAProcessor, build_question_tokenizer
 
 __version__ = "0.1.0"
@@ -17,12 +19,15 @@ __version__ = "0.1.0"
 __all__ = [
     "CaptioningProcessor",
     "ImageCaptioningPipeline",
+    "ImageTextRetrieval",
+    "MatchingProcessor",
     "ModelDeclaration",
     "VQAImageProcessor",
     "VQAProcessor",
     "VisualQuestionAnsweringPipeline",
     "build_caption_tokenizer",
     "build_question_tokenizer",
+    "build_sentence_tokenizer",
     "discover",
     "load_image",
 ]
