@@ -18,11 +18,12 @@ from captioning_utils import (
     tiny_captioning_config,
 )
 from conftest import random_inputs, tiny_vqa_config
+from matching_utils import random_matching_images, random_sentences, tiny_matching_config
 
 from hf_mmattn.models import discover
 
 # The family's tiny config: (config class, image encoder, **overrides) -> config at the "tiny" preset.
-FAMILY_CONFIGS: dict[str, Callable] = {"vqa": tiny_vqa_config, "captioning": tiny_captioning_config}
+FAMILY_CONFIGS: dict[str, Callable] = {"vqa": tiny_vqa_config, "captioning": tiny_captioning_config, "matching": tiny_matching_config}
 
 # More tiny configurations of a model whose switches change the modules it builds (hard attention
 # adds the REINFORCE baseline, the tutorial preset a vector gate, BAN's counter a module) or how
@@ -38,6 +39,8 @@ VARIANTS: dict[str, dict[str, dict | Callable[[str], dict]]] = {
     "lstm_q_norm_i": {"lstm_q_norm_i_released_init": dict(initialization="released")},
     "mcb": {"mcb_released_init": dict(initialization="released")},
     "ban": {"ban_counter": dict(use_counter=True)},
+    # K = 0: the mean-pooling baseline builds no attention step.
+    "mdan": {"mdan_mean_pooling": dict(num_steps=0)},
     "show_attend_tell": {
         "hard": dict(attention_type="hard"),
         "sgrvinod": sgrvinod_settings,
@@ -48,8 +51,8 @@ VARIANTS: dict[str, dict[str, dict | Callable[[str], dict]]] = {
 
 
 # Models with no attention map to return (the VQA baseline fuses one pooled image vector; Show and
-# Tell reads the image once).
-WITHOUT_ATTENTIONS = {"mmattn_lstm_q_norm_i", "mmattn_show_tell"}
+# Tell reads the image once), and variants (m-DAN with K = 0 steps).
+WITHOUT_ATTENTIONS = {"mmattn_lstm_q_norm_i", "mmattn_show_tell", "mdan_mean_pooling"}
 
 
 @dataclass(frozen=True)
@@ -57,8 +60,9 @@ class ZooModel:
     """One registered model class in one tiny configuration."""
 
     name: str
+    variant: str
     model_class: type
-    family: str  # the task family: "vqa", "captioning"
+    family: str  # the task family: "vqa", "captioning", "matching"
     overrides: dict | Callable[[str], dict]  # of the tiny preset (VARIANTS), or of the encoder
     has_loss: bool  # a task head (labels → loss), not a headless base model
 
@@ -78,10 +82,13 @@ class ZooModel:
 
     @property
     def has_attentions(self) -> bool:
-        return self.model_class.config_class.model_type not in WITHOUT_ATTENTIONS
+        return self.model_class.config_class.model_type not in WITHOUT_ATTENTIONS and self.variant not in WITHOUT_ATTENTIONS
 
     def inputs(self, config, batch: int = 3, seed: int = 0, labels: bool = False) -> dict:
         """Valid inputs of ``batch`` examples (questions or captions of different lengths)."""
+        if self.family == "matching":
+            inputs = {**random_matching_images(config, batch, seed), **random_sentences(config, batch, seed=seed)}
+            return {**inputs, "return_loss": True} if labels else inputs
         if self.family == "captioning":
             inputs = {**random_images(config, batch, seed), **random_captions(batch, seed=seed)}
             return inputs if labels else {k: v for k, v in inputs.items() if k != "labels"}
@@ -116,8 +123,8 @@ def zoo() -> list[ZooModel]:
         variants = {model.name: {}, **VARIANTS.get(model.name, {})}
         for variant, overrides in variants.items():
             for model_class, has_loss in declared_classes(model):
-                suffix = "lm" if model.family == "captioning" else "head" if has_loss else "base"
-                models.append(ZooModel(f"{variant}-{suffix}", model_class, model.family, overrides, has_loss))
+                suffix = {"captioning": "lm", "matching": "dual"}.get(model.family, "head" if has_loss else "base")
+                models.append(ZooModel(f"{variant}-{suffix}", variant, model_class, model.family, overrides, has_loss))
     return models
 
 
