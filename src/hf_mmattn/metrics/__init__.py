@@ -4,7 +4,10 @@ offline). Each belongs to its task family; the names here resolve lazily to them
 - :func:`compute_vqa_accuracy` / :func:`load_vqa_accuracy`: the official VQA accuracy
   (``hf_mmattn.tasks.vqa.metrics``);
 - :func:`compute_caption_metrics` / :func:`load_caption_metrics` / :func:`python_ptb_tokenize`:
-  BLEU-1..4, METEOR, ROUGE-L, CIDEr-D (``hf_mmattn.tasks.captioning.metrics``).
+  BLEU-1..4, METEOR, ROUGE-L, CIDEr-D (``hf_mmattn.tasks.captioning.metrics``);
+- :func:`compute_retrieval_metrics` / :func:`compute_retrieval_metrics_folds` /
+  :func:`load_retrieval_metrics`: R@K and median rank of image–text retrieval, both ways, with
+  the COCO 1K (5 folds) and 5K protocols (``hf_mmattn.tasks.matching.metrics``).
 """
 
 _FAMILY_METRICS = {
@@ -13,6 +16,9 @@ _FAMILY_METRICS = {
     "compute_caption_metrics": "hf_mmattn.tasks.captioning.metrics",
     "load_caption_metrics": "hf_mmattn.tasks.captioning.metrics",
     "python_ptb_tokenize": "hf_mmattn.tasks.captioning.metrics",
+    "compute_retrieval_metrics": "hf_mmattn.tasks.matching.metrics",
+    "compute_retrieval_metrics_folds": "hf_mmattn.tasks.matching.metrics",
+    "load_retrieval_metrics": "hf_mmattn.tasks.matching.metrics",
 }
 
 
