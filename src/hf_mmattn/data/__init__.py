@@ -21,7 +21,7 @@ from .region_features import (
     pad_region_features,
     read_feature_tsv_row,
 )
-from .shapes_captions import generate_shapes_captions
+from .shapes_captions import caption_is_true, generate_shapes_captions
 from .vqa_v2 import load_image_features, load_vqa_v2
 
 __all__ = [
@@ -29,6 +29,7 @@ __all__ = [
     "RegionFeatures",
     "answers_to_soft_targets",
     "build_answer_vocabulary",
+    "caption_is_true",
     "convert_feature_tsv_to_npz",
     "easy_vqa_answers",
     "generate_shapes_captions",

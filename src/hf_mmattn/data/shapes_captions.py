@@ -46,8 +46,11 @@ above or below each other.
 Determinism: a split's images and captions depend only on ``seed``, the split's name and its
 own size and the other arguments (not on the sizes of the other splits), and are identical
 across runs, machines and Python hash seeds.
+
+:func:`caption_is_true` decides whether a caption of the grammar is true of a scene (its ``objects``).
 """
 
+import functools
 import io
 import random
 
@@ -242,3 +245,182 @@ def generate_shapes_captions(num_train: int = 5000, num_val: int = 500, num_test
         split: _generate_split(split, size, image_size, seed, max_objects, captions_per_image)
         for split, size in (("train", num_train), ("validation", num_val), ("test", num_test))
     })
+
+
+# --- truth of a caption of the grammar in a scene ---------------------------------------------
+
+_WHERE_WORDS = {tuple(phrase.split()): cell for cell, phrase in _WHERE.items()}
+_RELATION_WORDS = {tuple(relation.split()): relation for relation in RELATIONS}
+_VOCABULARY = frozenset(
+    {",", "a", "the", "and", "there", "is", "single", "one"} | set(SHAPES_CAPTIONS_SHAPES) | set(SHAPES_CAPTIONS_COLORS)
+    | {word for phrase in (*_WHERE.values(), *RELATIONS) for word in phrase.split()}
+)
+
+
+def _match(tokens: tuple[str, ...], i: int, phrases: dict) -> tuple[object, int] | None:
+    """The value of the longest phrase of ``phrases`` (word tuples) at ``tokens[i:]`` and the index after it."""
+    for words in sorted(phrases, key=len, reverse=True):
+        if tokens[i:i + len(words)] == words:
+            return phrases[words], i + len(words)
+    return None
+
+
+def _got(tokens: tuple[str, ...], i: int) -> str:
+    """The word at ``tokens[i]`` quoted, for an error message, or "the end of the caption"."""
+    return repr(tokens[i]) if i < len(tokens) else "the end of the caption"
+
+
+def _name_at(tokens: tuple[str, ...], i: int, caption: str) -> tuple[tuple[str, str], int]:
+    """COLOR SHAPE at ``tokens[i:]``: ((colour, shape), index after it)."""
+    if i >= len(tokens) or tokens[i] not in SHAPES_CAPTIONS_COLORS:
+        raise ValueError(f"not a shapes-captions caption: expected a colour ({', '.join(SHAPES_CAPTIONS_COLORS)}), "
+                         f"got {_got(tokens, i)} in {caption!r}")
+    if i + 1 >= len(tokens) or tokens[i + 1] not in SHAPES_CAPTIONS_SHAPES:
+        raise ValueError(f"not a shapes-captions caption: expected a shape ({', '.join(SHAPES_CAPTIONS_SHAPES)}), "
+                         f"got {_got(tokens, i + 1)} in {caption!r}")
+    return (tokens[i], tokens[i + 1]), i + 2
+
+
+def _item_at(tokens: tuple[str, ...], i: int, caption: str) -> tuple[tuple, int]:
+    """One item of a list or relation chain: OBJ, OBJ WHERE or OBJ REL ("a" | "the") COLOR SHAPE.
+
+    Returns ((name, where_cell | None, (relation, article, other_name) | None), index after it).
+    """
+    if tokens[i:i + 1] != ("a",):
+        raise ValueError(f'not a shapes-captions caption: expected "a", got {_got(tokens, i)} in {caption!r}')
+    name, i = _name_at(tokens, i + 1, caption)
+    if i == len(tokens) or tokens[i] in (",", "and"):
+        return (name, None, None), i
+    where = _match(tokens, i, _WHERE_WORDS)
+    if where is not None:
+        return (name, where[0], None), where[1]
+    relation = _match(tokens, i, _RELATION_WORDS)
+    if relation is None:
+        raise ValueError(f"not a shapes-captions caption: expected a position, a relation, \",\" or \"and\" after "
+                         f"{' '.join(name)!r}, got {tokens[i]!r} in {caption!r}")
+    i = relation[1]
+    article = tokens[i] if i < len(tokens) else None
+    if article not in ("a", "the"):
+        raise ValueError(f'not a shapes-captions caption: expected "a" or "the" after {relation[0]!r}, got {_got(tokens, i)} '
+                         f"in {caption!r}")
+    other, i = _name_at(tokens, i + 1, caption)
+    return (name, None, (relation[0], article, other)), i
+
+
+@functools.lru_cache(maxsize=4096)
+def _parse_caption(caption: str) -> tuple[tuple, tuple, tuple]:
+    """(mentioned (colour, shape) pairs, ((mention, (row, column)), ...) stated cells,
+    ((mention, relation, mention), ...) stated relations) of a caption of the grammar; ValueError otherwise."""
+    if not isinstance(caption, str):
+        raise TypeError(f"caption must be a string, got {type(caption).__name__}")
+    tokens = tuple(caption.replace(",", " , ").split())
+    if not tokens:
+        raise ValueError("not a shapes-captions caption: the caption is empty")
+    unknown = [t for t in tokens if t not in _VOCABULARY]
+    if unknown:
+        raise ValueError(f"not a shapes-captions caption: unknown word {unknown[0]!r} in {caption!r}")
+
+    # the one-object forms that are not also a one-item list: "there is" OBJ [WHERE],
+    # "a single" COLOR SHAPE, "one" COLOR SHAPE WHERE
+    if tokens[:2] in (("there", "is"), ("a", "single")) or tokens[0] == "one":
+        start = {"there": 2, "a": 2, "one": 1}[tokens[0]]
+        if tokens[0] == "there":
+            (name, cell, relation), end = _item_at(tokens, start, caption)
+        else:
+            name, end = _name_at(tokens, start, caption)
+            cell, relation = None, None
+            if tokens[0] == "one":
+                where = _match(tokens, end, _WHERE_WORDS)
+                if where is None:
+                    raise ValueError(f'not a shapes-captions caption: "one COLOR SHAPE" must be followed by a '
+                                     f"position in {caption!r}")
+                cell, end = where
+        if relation is not None or end != len(tokens):
+            raise ValueError(f"not a shapes-captions caption: a one-object caption must end after the object "
+                             f"(and its position) in {caption!r}")
+        return (name,), (((0, cell),) if cell is not None else ()), ()
+
+    # a list of items separated by "," and "and": a list, position or relation caption (or "a" OBJ [WHERE])
+    items, separators, i = [], [], 0
+    while True:
+        item, i = _item_at(tokens, i, caption)
+        items.append(item)
+        if i == len(tokens):
+            break
+        if tokens[i] not in (",", "and"):
+            raise ValueError(f'not a shapes-captions caption: expected "," or "and", got {tokens[i]!r} in {caption!r}')
+        separators.append(tokens[i])
+        i += 1
+    kinds = {("relation" if relation else "position" if cell else "list") for _, cell, relation in items}
+    if len(kinds) > 1:
+        raise ValueError(f"not a shapes-captions caption: it mixes {', '.join(sorted(kinds))} items in {caption!r}")
+    kind = kinds.pop()
+    if kind != "relation" and separators != [","] * (len(items) - 2) + ["and"] * (len(items) > 1):
+        raise ValueError(f'not a shapes-captions caption: a list of {len(items)} is written "x1, x2, ... and xn" '
+                         f"in {caption!r}")
+    if kind == "relation" and set(separators) - {"and"}:
+        raise ValueError(f'not a shapes-captions caption: relations are joined by "and", not "," in {caption!r}')
+
+    mentions: list[tuple[str, str]] = []
+
+    def introduce(name: tuple[str, str]) -> int:
+        if name in mentions:
+            raise ValueError(f"not a shapes-captions caption: the {' '.join(name)} is introduced twice with \"a\" "
+                             f"in {caption!r}")
+        mentions.append(name)
+        return len(mentions) - 1
+
+    cells, relations = [], []
+    for position, (name, cell, relation) in enumerate(items):
+        index = introduce(name)
+        if cell is not None:
+            cells.append((index, cell))
+        if relation is not None:
+            rel, article, other = relation
+            if article == "a":
+                if position != 0:
+                    raise ValueError(f'not a shapes-captions caption: only the first relation introduces its second '
+                                     f'object with "a"; later ones refer back with "the" in {caption!r}')
+                other_index = introduce(other)
+            else:
+                if position == 0 or other not in mentions:
+                    raise ValueError(f'not a shapes-captions caption: "the {" ".join(other)}" refers to no object '
+                                     f"introduced before it in {caption!r}")
+                other_index = mentions.index(other)
+            relations.append((index, rel, other_index))
+    return tuple(mentions), tuple(cells), tuple(relations)
+
+
+def _cell(obj: dict, image_size: int) -> tuple[int, int]:
+    """(row, column) of an object: its own, or from its centre pixel (x, y) when it has none."""
+    if obj.get("row") is not None and obj.get("column") is not None:
+        return obj["row"], obj["column"]
+    cell = image_size / GRID
+    return min(GRID - 1, int(obj["y"] // cell)), min(GRID - 1, int(obj["x"] // cell))
+
+
+def caption_is_true(caption: str, objects: list[dict], image_size: int = 64) -> bool:
+    """Whether a caption of the grammar (module docstring) is true of the scene of ``objects``.
+
+    ``objects`` is a row's ``objects`` list: dicts with ``shape``, ``color`` and ``row``/``column``
+    (or, without them, the centre ``x``/``y`` and the scene's ``image_size``). The caption names
+    its objects by colour and shape; it is true iff the scene holds exactly those objects (as many,
+    the same colour-shape pairs), each WHERE phrase names its object's grid cell and each relation
+    holds ("X to the left of Y": X's column < Y's; "X above Y": X's row < Y's; likewise right of,
+    below). So a one-object caption ("a red circle", "one red circle on the right") is true only of
+    one-object scenes, and a caption can be true of several scenes. Extra whitespace around words
+    and commas is allowed; otherwise the caption must be in the grammar (lower-case, no final
+    period): ``ValueError`` for one that is not (unknown word, malformed structure, an object
+    introduced twice with "a", "the ..." with nothing to refer to), so "false" and "unparseable"
+    stay apart.
+    """
+    mentions, cells, relations = _parse_caption(caption)
+    if len(objects) != len(mentions):
+        return False
+    by_name = {(obj["color"], obj["shape"]): obj for obj in objects}
+    if len(by_name) != len(objects) or set(by_name) != set(mentions):
+        return False
+    grid = [dict(zip(("row", "column"), _cell(by_name[name], image_size), strict=True)) for name in mentions]
+    if any((grid[index]["row"], grid[index]["column"]) != cell for index, cell in cells):
+        return False
+    return all(relation in relations_between(grid[a], grid[b]) for a, relation, b in relations)
