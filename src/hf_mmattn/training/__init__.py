@@ -1,5 +1,5 @@
 """Training of the example scripts (``examples/vqa/run_vqa.py``,
-``examples/captioning/run_captioning.py``): one loop for every family, with pluggable steps.
+``examples/captioning/run_captioning.py``, ``examples/matching/run_matching.py``): one loop for every family, with pluggable steps.
 
 A script keeps what belongs to its task (data, model and processor, evaluation, figures, the
 model card) and hands the rest to :class:`TrainingLoop` with a step: :class:`SupervisedStep` for
@@ -9,6 +9,9 @@ generator and a discriminator with an optimizer each). One concept a module:
 * :mod:`.arguments`: the command-line options of training (:func:`add_training_arguments`,
   :func:`check_training_arguments`), ``--config_overrides`` (:func:`parse_config_overrides`),
   ``--backbone_config`` (:func:`backbone_settings`);
+* :mod:`.caption_datasets`: the caption datasets of the scripts that train on (image, caption)
+  pairs: their options (:func:`add_caption_dataset_arguments`), splits
+  (:func:`load_caption_splits`) and pairs (:class:`CaptionPairs`);
 * :mod:`.accelerator`: the :class:`~accelerate.Accelerator` set-up (:func:`setup_accelerator`)
   and the trackers (:func:`init_trackers`);
 * :mod:`.schedule`: the length of training and the learning-rate schedule
@@ -39,6 +42,13 @@ from .arguments import (  # noqa: F401
     check_training_arguments,
     parse_config_overrides,
 )
+from .caption_datasets import (
+    CAPTION_DATASETS,
+    CaptionPairs,
+    add_caption_dataset_arguments,
+    check_caption_dataset_arguments,
+    load_caption_splits,
+)
 from .checkpoints import (  # noqa: F401
     DONE_MARKER,
     RUN_RECORD,
@@ -55,6 +65,11 @@ from .schedule import make_scheduler, set_training_length
 from .steps import GANStep, SupervisedStep, TrainingStep, train_on_batch
 
 __all__ = [
+    "CAPTION_DATASETS",
+    "CaptionPairs",
+    "add_caption_dataset_arguments",
+    "check_caption_dataset_arguments",
+    "load_caption_splits",
     "CheckpointLoadError",
     "CheckpointMismatchError",
     "GANStep",
