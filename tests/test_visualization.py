@@ -9,6 +9,7 @@ from hf_mmattn.visualization import (
     attention_to_grid,
     overlay_attention,
     plot_caption_attention,
+    plot_image_attention,
     plot_vqa_attention,
     plot_word_attention,
 )
@@ -154,6 +155,23 @@ def test_plot_word_attention_writes_a_png(tmp_path):
         assert png.format == "PNG"
     with pytest.raises(ValueError, match="one value per word"):
         plot_word_attention(words, torch.rand(4))
+
+
+def test_plot_word_attention_draws_one_strip_per_step(tmp_path):
+    words = "a red circle".split()
+    steps = [torch.tensor([0.1, 0.2, 0.7]), torch.tensor([0.6, 0.3, 0.1])]
+    fig = plot_word_attention(words, steps, path=tmp_path / "steps.png", row_titles=["step 1", "step 2"])
+    texts = [text.get_text() for text in fig.axes[0].texts]
+    assert texts == ["a\n0.10", "red\n0.20", "circle\n0.70", "a\n0.60", "red\n0.30", "circle\n0.10"]
+    assert [label.get_text() for label in fig.axes[0].get_yticklabels()] == ["step 1", "step 2"]
+    with pytest.raises(ValueError, match="one title per row"):
+        plot_word_attention(words, steps, row_titles=["only one"])
+
+
+def test_plot_image_attention_titles_the_figure_with_the_sentence(tmp_path):
+    fig = plot_image_attention(shape_image(), [peaked_attention((8, 8), 1, 1)], "a red circle", titles=["step 1"], path=tmp_path / "a.png")
+    assert fig._suptitle.get_text() == "a red circle" and [ax.get_title() for ax in fig.axes] == ["image", "step 1"]
+    assert plot_image_attention(shape_image(), [peaked_attention((8, 8), 1, 1)])._suptitle is None
 
 
 def _panel_pixels(fig, png, ax):

@@ -155,6 +155,26 @@ def plot_vqa_attention(
     Returns:
         The :class:`matplotlib.figure.Figure` (rendered with Agg, not registered with pyplot).
     """
+    suptitle = f"Q: {question}" if answer is None else f"Q: {question}\nA: {answer}"
+    return plot_image_attention(image, attentions, suptitle, grid_size, titles, path, alpha, cmap)
+
+
+def plot_image_attention(
+    image: ImageLike,
+    attentions: Sequence,
+    title: str | None = None,
+    grid_size: tuple[int, int] | None = None,
+    titles: Sequence[str] | None = None,
+    path: str | os.PathLike | None = None,
+    alpha: float = 0.6,
+    cmap: str | None = None,
+):
+    """Draw the image and each attention map over it side by side, under ``title`` (a matching
+    model's sentence; :func:`plot_vqa_attention` puts the question and answer there).
+
+    ``attentions``: one 1-D map per step for this example; ``titles``: one per map, default
+    ``"hop 1"``, ``"hop 2"``, ...; the other arguments as in :func:`plot_vqa_attention`.
+    """
     attentions = list(attentions)
     if not attentions:
         raise ValueError("attentions is empty: pass one map per hop.")
@@ -162,9 +182,7 @@ def plot_vqa_attention(
         titles = [f"hop {k}" for k in range(1, len(attentions) + 1)]
     elif len(titles) != len(attentions):
         raise ValueError(f"got {len(titles)} titles for {len(attentions)} attention maps.")
-
-    suptitle = f"Q: {question}" if answer is None else f"Q: {question}\nA: {answer}"
-    return _attention_panels(image, attentions, titles, grid_size, alpha, cmap, suptitle, columns=len(attentions) + 1, path=path)
+    return _attention_panels(image, attentions, titles, grid_size, alpha, cmap, title, columns=len(attentions) + 1, path=path)
 
 
 def plot_caption_attention(
@@ -226,19 +244,23 @@ def _attention_panels(image, attentions, titles, grid_size, alpha, cmap, suptitl
         ax.set_axis_off()
     for ax in axes[len(panels):]:
         fig.delaxes(ax)
-    fig.suptitle(suptitle)
+    if suptitle:
+        fig.suptitle(suptitle)
     if path is not None:
         fig.savefig(path, format="png", dpi=100)
     return fig
 
 
-def plot_word_attention(words: Sequence[str], weights, path: str | os.PathLike | None = None):
-    """Draw a heat strip of attention weights over the words of a question.
+def plot_word_attention(words: Sequence[str], weights, path: str | os.PathLike | None = None, row_titles: Sequence[str] | None = None):
+    """Draw a heat strip of attention weights over the words of a question or a sentence.
 
     Args:
         words: the ``T`` tokens.
-        weights: ``T`` non-negative weights (torch tensor, numpy array or sequence).
+        weights: ``T`` non-negative weights (torch tensor, numpy array or sequence), or a
+            ``(steps, T)`` array of them: one strip per attention step (DAN's textual attention
+            of each step), each titled by ``row_titles``.
         path: when given, the figure is also written there as a PNG.
+        row_titles: with 2-D ``weights``, one title per row; default ``"step 1"``, ``"step 2"``...
 
     Returns:
         The :class:`matplotlib.figure.Figure`.
@@ -247,21 +269,29 @@ def plot_word_attention(words: Sequence[str], weights, path: str | os.PathLike |
 
     if isinstance(weights, torch.Tensor):
         weights = weights.detach().to("cpu", torch.float64).numpy()
+    elif isinstance(weights, (list, tuple)) and weights and isinstance(weights[0], torch.Tensor):
+        weights = torch.stack([w.detach().to("cpu", torch.float64) for w in weights]).numpy()
     weights = np.asarray(weights, dtype=np.float64)
-    if weights.ndim != 1 or weights.shape[0] != len(words):
-        raise ValueError(f"weights must be 1-D with one value per word ({len(words)}), got shape {weights.shape}.")
-    if not np.all(np.isfinite(weights)):
+    rows = weights[None, :] if weights.ndim == 1 else weights
+    if rows.ndim != 2 or rows.shape[1] != len(words) or rows.shape[0] == 0:
+        raise ValueError(f"weights must be 1-D with one value per word ({len(words)}), or (steps, words); got shape {weights.shape}.")
+    if not np.all(np.isfinite(rows)):
         raise ValueError("weights contain NaN or infinite values; cannot draw them.")
+    if row_titles is None:
+        row_titles = [f"step {k}" for k in range(1, rows.shape[0] + 1)] if weights.ndim == 2 else []
+    elif weights.ndim != 2 or len(row_titles) != rows.shape[0]:
+        raise ValueError(f"row_titles needs 2-D weights and one title per row; got {len(row_titles)} for shape {weights.shape}.")
 
-    fig = Figure(figsize=(max(3.0, 0.9 * len(words)), 1.3), layout="constrained")
+    fig = Figure(figsize=(max(3.0, 0.9 * len(words) + (1.0 if row_titles else 0.0)), 0.3 + rows.shape[0]), layout="constrained")
     ax = fig.subplots()
-    vmax = weights.max() if weights.max() > 0 else 1.0
-    ax.imshow(weights[None, :], cmap="Reds", vmin=0.0, vmax=vmax, aspect="auto")
-    for t, (word, weight) in enumerate(zip(words, weights)):
-        ax.text(t, 0, f"{word}\n{weight:.2f}", ha="center", va="center",
-                color="white" if weight > 0.6 * vmax else "black")
+    vmax = rows.max() if rows.max() > 0 else 1.0
+    ax.imshow(rows, cmap="Reds", vmin=0.0, vmax=vmax, aspect="auto")
+    for r, row in enumerate(rows):
+        for t, (word, weight) in enumerate(zip(words, row)):
+            ax.text(t, r, f"{word}\n{weight:.2f}", ha="center", va="center",
+                    color="white" if weight > 0.6 * vmax else "black")
     ax.set_xticks([])
-    ax.set_yticks([])
+    ax.set_yticks(range(len(row_titles)), labels=list(row_titles)) if row_titles else ax.set_yticks([])
     if path is not None:
         fig.savefig(path, format="png", dpi=100)
     return fig
