@@ -6,7 +6,8 @@ config with ``AutoConfig``, its base model with ``AutoModel``, its task head wit
 class, the family's processor with ``AutoProcessor`` and image processor with
 ``AutoImageProcessor``. Then each family adds its pipeline where transformers lacks one
 (``visual-question-answering``, which transformers 5 removed; the captioners'
-``image-text-to-text`` subclass).
+``image-text-to-text`` subclass); the matching models need none: transformers' own
+``zero-shot-image-classification`` serves them through ``AutoModelForZeroShotImageClassification``.
 """
 
 from __future__ import annotations
