@@ -6,7 +6,10 @@ and Karpathy split files."""
 import importlib.util
 import json
 import math
+import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -154,3 +157,56 @@ def test_flickr_split_file_end_to_end(run_matching, tmp_path):
     assert (results["num_images"], results["num_texts"]) == (3, 15) and "scene_true_r1" not in results
     assert results["completed_steps"] == 3
     assert ModelCard.load(output_dir / "README.md").data.datasets == ["flickr_karpathy"]
+
+
+def test_coco_split_file_with_the_fold_protocol(run_matching, tmp_path):
+    """--dataset coco_karpathy reads Karpathy's COCO layout (filepath/filename, cocoid, restval);
+    --num_folds reports the recalls within consecutive folds of the evaluation images, averaged
+    (COCO's 1K protocol on its 5,000 test images), next to those over the whole split."""
+    scenes = generate_shapes_captions(6, 0, 4, seed=5)
+    entries = []
+    for split, karpathy_split in (("train", "restval"), ("test", "test")):
+        folder = tmp_path / ("train2014" if split == "train" else "val2014")
+        folder.mkdir()
+        for example in scenes[split]:
+            imgid = len(entries)
+            filename = f"COCO_{folder.name}_{imgid:012d}.jpg"
+            example["image"].save(folder / filename)
+            sentences = [{"raw": caption, "tokens": caption.split(), "imgid": imgid, "sentid": 5 * imgid + k}
+                         for k, caption in enumerate(example["captions"])]
+            entries.append({"filepath": folder.name, "filename": filename, "imgid": imgid, "cocoid": 1000 + imgid,
+                            "split": karpathy_split, "sentids": [s["sentid"] for s in sentences], "sentences": sentences})
+    dataset_json = tmp_path / "dataset_coco.json"
+    dataset_json.write_text(json.dumps({"dataset": "coco", "images": entries}))
+    output_dir = tmp_path / "coco"
+    results = run_matching.main([
+        *COMMON, "--dataset", "coco_karpathy", "--dataset_json", str(dataset_json), "--images_dir", str(tmp_path),
+        "--image_encoder", "scratch_cnn", "--image_size", "64", "--max_train_steps", "2", "--num_folds", "2",
+        "--output_dir", str(output_dir), "--num_attention_figures", "0",
+    ])
+    assert (results["num_images"], results["num_texts"]) == (4, 20)
+    folds = results["fold_average"]
+    assert folds["num_folds"] == 2 and folds["num_images"] == 4
+    # Within a fold of 2 images, a text ranks at most 2 images: R@5 is 100 there, not necessarily overall.
+    assert folds["text_to_image_r5"] == 100.0 and folds["text_to_image_r1"] >= results["text_to_image_r1"]
+    with pytest.raises(ValueError, match="num_folds"):
+        run_matching.main([*COMMON, "--dataset", "coco_karpathy", "--dataset_json", str(dataset_json), "--images_dir", str(tmp_path),
+                           "--image_encoder", "scratch_cnn", "--image_size", "64", "--max_train_steps", "1", "--num_folds", "3",
+                           "--output_dir", str(tmp_path / "bad"), "--num_attention_figures", "0"])
+
+
+def test_two_process_ddp_on_cpu(tmp_path):
+    """Each rank trains on half the batches; every rank evaluates the whole split, the main one
+    writes the results and the folder."""
+    output_dir = tmp_path / "ddp"
+    command = [
+        sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", str(SCRIPT),
+        *COMMON, "--output_dir", str(output_dir), "--num_train_epochs", "1", "--num_attention_figures", "1",
+    ]
+    env = dict(os.environ, OMP_NUM_THREADS="1", HF_HUB_OFFLINE="1", TOKENIZERS_PARALLELISM="false")
+    completed = subprocess.run(command, capture_output=True, text=True, env=env, timeout=300, cwd=tmp_path)
+    assert completed.returncode == 0, completed.stderr[-4000:]
+    results = json.loads((output_dir / "eval_results.json").read_text())
+    assert (results["num_processes"], results["num_images"], results["num_texts"]) == (2, NUM_TEST, 5 * NUM_TEST)
+    assert results["completed_steps"] == math.ceil(STEPS_PER_EPOCH / 2)
+    assert type(AutoModel.from_pretrained(output_dir)) is MDanModel and (output_dir / "words_0.png").exists()
