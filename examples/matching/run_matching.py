@@ -163,7 +163,7 @@ def scene_truth(similarity: np.ndarray, texts: list[str], text_image: np.ndarray
         images = np.flatnonzero(counts == count)
         captions = np.flatnonzero(counts[text_image] == count)
         by_objects[str(count)] = {
-            "num_images": int(len(images)),
+            "num_images": len(images),
             "image_to_text_r1": 100.0 * float(np.mean(ranks.image_to_text[images] < 1)),
             "text_to_image_r1": 100.0 * float(np.mean(ranks.text_to_image[captions] < 1)),
             "text_to_image_r5": 100.0 * float(np.mean(ranks.text_to_image[captions] < 5)),
