@@ -9,7 +9,8 @@
   "deeper LSTM Q" of the VQA baseline (Antol et al. 2015, section 5: two layers, tanh on the
   embeddings, the model concatenating each layer's final [c; h] from ``TextEncoding.state``);
   the GRU of MLB and MUTAN; the bidirectional LSTM of r-DAN (Nam et al. 2017, section 3.1:
-  u_t = h_t^→ + h_t^←).
+  u_t = h_t^→ + h_t^←); the bidirectional GRU word encoder of HAN (Yang et al. 2016, section 2.2,
+  eq. 3-4: h_it = [h_it^→; h_it^←], the two directions concatenated).
 * [`CNNTextEncoder`]: SAN's CNN question model (Yang et al. 2016, section 3.2, eq. 7-10).
 
 Both return a [`TextEncoding`]. Their names before they were named for text, not questions
@@ -44,8 +45,10 @@ class TextEncoding(NamedTuple):
 
 class RNNTextEncoder(nn.Module):
     """Word embedding → (optional tanh) → LSTM or GRU over a text (a question, a caption);
-    padding-aware through packing. ``bidirectional=True`` sums the forward and backward outputs at
-    each word (the text encoder of DAN, Nam et al. 2017, section 4.1). Returns a [`TextEncoding`].
+    padding-aware through packing. ``bidirectional=True`` merges the forward and backward outputs at
+    each word: summed (``bidirectional_merge="sum"``, the text encoder of DAN, Nam et al. 2017,
+    section 4.1) or concatenated (``"concat"``, HAN's word encoder, Yang et al. 2016, eq. 4; the
+    output size is then twice ``hidden_size``). Returns a [`TextEncoding`].
 
     ``dropout`` acts on the word embeddings (before the activation); ``rnn_dropout`` between
     stacked RNN layers (``nn.LSTM``'s own inter-layer dropout, on every layer's outputs but the
@@ -64,8 +67,11 @@ class RNNTextEncoder(nn.Module):
         rnn_type: str = "lstm",
         bidirectional: bool = False,
         rnn_dropout: float = 0.0,
+        bidirectional_merge: str = "sum",
     ):
         super().__init__()
+        if bidirectional_merge not in ("sum", "concat"):
+            raise ValueError(f"bidirectional_merge must be 'sum' or 'concat', got {bidirectional_merge!r}")
         if rnn_type not in ("lstm", "gru"):
             raise ValueError(f"rnn_type must be 'lstm' or 'gru', got {rnn_type!r}")
         self.embedding = nn.Embedding(vocab_size, embedding_size, padding_idx=pad_token_id)
@@ -77,13 +83,16 @@ class RNNTextEncoder(nn.Module):
             dropout=rnn_dropout if num_layers > 1 else 0.0,
         )
         self.bidirectional = bidirectional
-        self.output_size = hidden_size
+        self.concatenate_directions = bidirectional and bidirectional_merge == "concat"
+        self.output_size = 2 * hidden_size if self.concatenate_directions else hidden_size
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> TextEncoding:
         embedded = self.embedding_activation(self.dropout(self.embedding(input_ids)))
         word_states, state = run_packed_rnn(self.lstm, embedded, attention_mask)
         h_n = state[0] if isinstance(state, tuple) else state
-        if self.bidirectional:
+        if self.concatenate_directions:
+            last_hidden = torch.cat([h_n[-2], h_n[-1]], dim=-1)
+        elif self.bidirectional:
             word_states = word_states.unflatten(-1, (2, -1)).sum(dim=-2)
             last_hidden = h_n[-2] + h_n[-1]
         else:
