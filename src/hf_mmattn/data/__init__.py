@@ -1,7 +1,9 @@
 """Datasets for the models of hf-mmattn: easy-VQA (shipped by the `easy-vqa` package), the
 official VQA v2 files with their bottom-up region features (.npy, .npz or TSV), the VQA
 answer handling (official normalisation, soft targets, answer vocabularies), the generated
-shapes-captions dataset and the COCO / Flickr caption loaders (Karpathy's splits)."""
+shapes-captions dataset and the COCO / Flickr caption loaders (Karpathy's splits), and the
+document classification data (Yelp, IMDB, Yahoo Answers, Amazon loaders; the generated
+deciding-sentence documents)."""
 
 from .answers import (
     answers_to_soft_targets,
@@ -12,6 +14,14 @@ from .answers import (
     vqa_soft_score,
 )
 from .captions import load_coco_karpathy, load_flickr
+from .documents import (
+    DECIDING_SENTENCE_CLASSES,
+    generate_deciding_sentence_documents,
+    load_amazon_reviews,
+    load_imdb_reviews,
+    load_yahoo_answers,
+    load_yelp,
+)
 from .easy_vqa import EASY_VQA_ANSWERS, easy_vqa_answers, load_easy_vqa
 from .region_features import (
     RegionFeatures,
@@ -25,6 +35,7 @@ from .shapes_captions import caption_is_true, generate_shapes_captions
 from .vqa_v2 import load_image_features, load_vqa_v2
 
 __all__ = [
+    "DECIDING_SENTENCE_CLASSES",
     "EASY_VQA_ANSWERS",
     "RegionFeatures",
     "answers_to_soft_targets",
@@ -32,14 +43,19 @@ __all__ = [
     "caption_is_true",
     "convert_feature_tsv_to_npz",
     "easy_vqa_answers",
+    "generate_deciding_sentence_documents",
     "generate_shapes_captions",
     "index_feature_tsv",
+    "load_amazon_reviews",
     "load_coco_karpathy",
     "load_easy_vqa",
     "load_flickr",
     "load_image_features",
+    "load_imdb_reviews",
     "load_region_features",
     "load_vqa_v2",
+    "load_yahoo_answers",
+    "load_yelp",
     "normalize_answer",
     "official_evaluation_answers",
     "pad_region_features",
