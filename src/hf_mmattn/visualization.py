@@ -15,7 +15,10 @@ VGG pool5 grid at 448 pixels). This module turns such a map into a picture:
 * :func:`plot_caption_attention` draws the image and one panel per generated word with the
   attention behind it (Figures 3-4 of Show, Attend and Tell);
 * :func:`plot_word_attention` draws a heat strip over the words of a question (for the
-  question-side maps of co-attention models such as Lu et al., HieCoAtt, NeurIPS 2016).
+  question-side maps of co-attention models such as Lu et al., HieCoAtt, NeurIPS 2016);
+* :func:`document_attention_html` and :func:`plot_document_attention` draw a document sentence
+  by sentence with its word and sentence attention, as Figures 5 and 6 of Yang et al.,
+  "Hierarchical Attention Networks for Document Classification" (NAACL 2016).
 
 The plotting functions build :class:`matplotlib.figure.Figure` objects directly rather than
 through ``pyplot``: rendering uses the non-interactive Agg canvas, nothing opens a window,
@@ -26,6 +29,7 @@ hf-mmattn[examples]``).
 
 from __future__ import annotations
 
+import html
 import math
 import os
 from collections.abc import Sequence
@@ -35,7 +39,15 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-__all__ = ["attention_to_grid", "overlay_attention", "plot_caption_attention", "plot_vqa_attention", "plot_word_attention"]
+__all__ = [
+    "attention_to_grid",
+    "document_attention_html",
+    "overlay_attention",
+    "plot_caption_attention",
+    "plot_document_attention",
+    "plot_vqa_attention",
+    "plot_word_attention",
+]
 
 ImageLike = Image.Image | np.ndarray | str | os.PathLike
 
@@ -295,6 +307,231 @@ def plot_word_attention(words: Sequence[str], weights, path: str | os.PathLike |
     if path is not None:
         fig.savefig(path, format="png", dpi=100)
     return fig
+
+
+def document_attention_html(
+    sentences: Sequence[Sequence[str]],
+    word_attentions,
+    sentence_attentions,
+    title: str | None = None,
+) -> str:
+    """Render a document with its hierarchical attention as an HTML fragment, as Figures 5 and 6
+    of Yang et al., "Hierarchical Attention Networks for Document Classification" (NAACL 2016).
+
+    The document is shown one sentence per line. At the left of each sentence a blue bar shows
+    its sentence weight ``p_s``, with opacity ``p_s / max_s p_s``. Each word has a red
+    background whose opacity follows the paper's rule: the word weight ``p_w`` (a softmax within
+    its sentence) is scaled by the square root of its sentence's weight, so that only the
+    important words of important sentences stand out while those of unimportant sentences fade
+    without vanishing; the intensity ``sqrt(p_s) * p_w`` is then divided by its maximum over the
+    whole document, so the strongest word has opacity 1. A sentence of weight 0 thus has words
+    of opacity 0.
+
+    The fragment is self-contained (inline styles, no scripts, no external resources): it can be
+    written into a page or shown in a notebook with ``IPython.display.HTML``. Every word and the
+    title are HTML-escaped; hovering a word or a bar shows its raw weight.
+
+    Args:
+        sentences: the ``S`` sentences of the document, each a sequence of words (strings).
+            Empty sentences are allowed (shown as a bar with no words); an empty document is not.
+        word_attentions: one row of word weights per sentence: a ``(S, T)`` torch tensor or numpy
+            array (a model's padded output for one document), or a sequence of ``S`` rows (lists,
+            arrays or 1-D tensors). Row ``s`` needs at least ``len(sentences[s])`` weights;
+            weights beyond the sentence's words (padding) are ignored.
+        sentence_attentions: ``S`` sentence weights (torch tensor, numpy array or sequence).
+        title: shown above the document when given, e.g. the predicted label.
+
+    Returns:
+        The HTML fragment, a single ``<div>``.
+    """
+    sentences, word_weights, sentence_weights = _document_weights(sentences, word_attentions, sentence_attentions)
+    word_alphas, sentence_alphas = _document_alphas(word_weights, sentence_weights)
+
+    parts = ['<div style="font-family: sans-serif; line-height: 1.9;">']
+    if title is not None:
+        parts.append(f'<div style="font-weight: bold; margin-bottom: 0.5em;">{html.escape(str(title))}</div>')
+    for words, weights, alphas, weight, bar_alpha in zip(sentences, word_weights, word_alphas, sentence_weights, sentence_alphas):
+        parts.append('<div style="display: flex; align-items: stretch; margin: 2px 0;">')
+        parts.append(
+            '<span style="flex: 0 0 0.8em; margin-right: 0.6em; border: 1px solid #bbb; '
+            f'background-color: rgba(0, 0, 255, {bar_alpha:.3f});" title="sentence weight {weight:.4f}"></span>'
+        )
+        spans = [
+            f'<span style="background-color: rgba(255, 0, 0, {alpha:.3f}); padding: 0 2px;" '
+            f'title="{weight_w:.4f}">{html.escape(word)}</span>'
+            for word, weight_w, alpha in zip(words, weights, alphas)
+        ]
+        parts.append(f'<span style="flex: 1 1 auto;">{" ".join(spans)}</span>')
+        parts.append("</div>")
+    parts.append("</div>")
+    return "\n".join(parts)
+
+
+def plot_document_attention(
+    sentences: Sequence[Sequence[str]],
+    word_attentions,
+    sentence_attentions,
+    title: str | None = None,
+    path: str | os.PathLike | None = None,
+    max_words_per_line: int = 20,
+):
+    """Draw a document with its hierarchical attention, as Figures 5 and 6 of the HAN paper.
+
+    The same picture as :func:`document_attention_html`, as a Matplotlib figure: one line per
+    sentence (a sentence longer than ``max_words_per_line`` words wraps onto further lines), each
+    word drawn on a red box of opacity ``sqrt(p_s) * p_w`` divided by its document maximum, and a
+    blue box of opacity ``p_s / max_s p_s`` at the left of each sentence, spanning its lines.
+
+    Args:
+        sentences, word_attentions, sentence_attentions, title: as in :func:`document_attention_html`;
+            ``title`` (e.g. the predicted label) is drawn on top.
+        path: when given, the figure is also written there as a PNG.
+        max_words_per_line: words per line before a sentence wraps.
+
+    Returns:
+        The :class:`matplotlib.figure.Figure` (rendered with Agg, not registered with pyplot).
+    """
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+    from matplotlib.font_manager import FontProperties
+    from matplotlib.patches import Rectangle
+
+    if isinstance(max_words_per_line, bool) or not isinstance(max_words_per_line, int) or max_words_per_line < 1:
+        raise ValueError(f"max_words_per_line must be a positive integer, got {max_words_per_line!r}.")
+    sentences, word_weights, sentence_weights = _document_weights(sentences, word_attentions, sentence_attentions)
+    word_alphas, sentence_alphas = _document_alphas(word_weights, sentence_weights)
+
+    fontsize = 11.0
+    dpi = 100.0
+    fig = Figure(dpi=dpi)
+    renderer = FigureCanvasAgg(fig).get_renderer()
+    prop = FontProperties(size=fontsize)
+    points = dpi / 72.0  # pixels per point
+    pad = 0.15 * fontsize * points  # box padding around each word (boxstyle pad is in font sizes)
+    space = renderer.get_text_width_height_descent(" ", prop, ismath=False)[0] + 2 * pad
+    line_height = 1.9 * fontsize * points
+    margin, bar_width, bar_gap = 10.0, 12.0, 10.0
+    title_height = 2.2 * fontsize * points if title is not None else 0.0
+
+    # Lay the words out in pixels from the top-left corner, then size the figure to fit them.
+    lines = []  # (sentence index, [(x, word, alpha)])
+    text_width = 0.0
+    for s, (words, alphas) in enumerate(zip(sentences, word_alphas)):
+        starts = range(0, len(words), max_words_per_line) if words else [0]
+        for start in starts:
+            placed, x = [], 0.0
+            for word, alpha in zip(words[start:start + max_words_per_line], alphas[start:start + max_words_per_line]):
+                placed.append((x, word, alpha))
+                x += renderer.get_text_width_height_descent(word, prop, ismath=False)[0] + space
+            text_width = max(text_width, x - space + 2 * pad if placed else 0.0)
+            lines.append((s, placed))
+    width = 2 * margin + bar_width + bar_gap + max(text_width, 100.0)
+    height = 2 * margin + title_height + line_height * len(lines)
+    fig.set_size_inches(width / dpi, height / dpi)
+
+    def to_figure(x, y):  # pixels from the top-left corner to figure fractions
+        return x / width, 1.0 - y / height
+
+    if title is not None:
+        fig.text(*to_figure(margin, margin + 0.5 * title_height), str(title), fontsize=fontsize + 1,
+                 fontweight="bold", ha="left", va="center", parse_math=False)
+    text_left = margin + bar_width + bar_gap + pad
+    top = margin + title_height
+    for index, (s, placed) in enumerate(lines):
+        centre = top + (index + 0.5) * line_height
+        for x, word, alpha in placed:
+            fig.text(*to_figure(text_left + x, centre), word, fontproperties=prop, ha="left", va="center_baseline",
+                     parse_math=False, bbox={"boxstyle": "square,pad=0.15", "facecolor": (1.0, 0.0, 0.0, alpha), "edgecolor": "none"})
+    first_line = 0
+    for s, bar_alpha in enumerate(sentence_alphas):
+        count = sum(1 for line_s, _ in lines if line_s == s)
+        y0 = top + first_line * line_height + 0.12 * line_height
+        y1 = top + (first_line + count) * line_height - 0.12 * line_height
+        x0, y_bottom = to_figure(margin, y1)
+        fig.add_artist(Rectangle((x0, y_bottom), bar_width / width, (y1 - y0) / height, transform=fig.transFigure,
+                                 facecolor=(0.0, 0.0, 1.0, float(bar_alpha)), edgecolor="#bbbbbb", linewidth=0.8))
+        first_line += count
+    if path is not None:
+        fig.savefig(path, format="png", dpi=dpi)
+    return fig
+
+
+def _document_weights(sentences, word_attentions, sentence_attentions):
+    """Validate a document and its hierarchical attention; return the sentences as lists of
+    words, one float64 array of weights per sentence (cut to its words) and the ``(S,)`` array
+    of sentence weights."""
+    if isinstance(sentences, str) or not isinstance(sentences, Sequence):
+        raise ValueError("sentences must be a sequence of sentences, each a sequence of words.")  # noqa: TRY004
+    sentences = list(sentences)
+    if not sentences:
+        raise ValueError("the document is empty: pass at least one sentence.")
+    for s, words in enumerate(sentences):
+        if isinstance(words, str) or not isinstance(words, Sequence):
+            raise ValueError(f"sentence {s} must be a sequence of words (e.g. a list of strings), got {type(words).__name__}.")  # noqa: TRY004
+        for word in words:
+            if not isinstance(word, str):
+                raise ValueError(f"sentence {s} holds a word that is not a string: {word!r}.")  # noqa: TRY004
+    sentences = [list(words) for words in sentences]
+    num_sentences = len(sentences)
+
+    sentence_weights = _as_float_array(sentence_attentions)
+    if sentence_weights.ndim != 1:
+        raise ValueError(f"sentence_attentions must be 1-D, one weight per sentence; got shape {sentence_weights.shape}.")
+    if sentence_weights.shape[0] != num_sentences:
+        raise ValueError(f"got {sentence_weights.shape[0]} sentence weights for {num_sentences} sentences; expected one per sentence.")
+    if not np.all(np.isfinite(sentence_weights)):
+        raise ValueError("sentence_attentions contain NaN or infinite values; cannot draw them.")
+    if np.any(sentence_weights < 0):
+        raise ValueError("sentence_attentions must be non-negative (a softmax over sentences).")
+
+    if isinstance(word_attentions, (torch.Tensor, np.ndarray)):
+        array = _as_float_array(word_attentions)
+        if array.ndim != 2:
+            raise ValueError(
+                f"word_attentions must be 2-D (sentences, words) for one document, got shape {array.shape}; "
+                "index the batch first."
+            )
+        rows = list(array)
+    elif isinstance(word_attentions, Sequence) and not isinstance(word_attentions, str):
+        rows = [_as_float_array(row) for row in word_attentions]
+    else:
+        raise ValueError(f"word_attentions must be a tensor, an array or a sequence of rows, got {type(word_attentions).__name__}.")  # noqa: TRY004
+    if len(rows) != num_sentences:
+        raise ValueError(f"got {len(rows)} rows of word weights for {num_sentences} sentences; expected one row per sentence.")
+    word_weights = []
+    for s, (words, row) in enumerate(zip(sentences, rows)):
+        if row.ndim != 1:
+            raise ValueError(f"word weights of sentence {s} must be 1-D, got shape {row.shape}.")
+        if row.shape[0] < len(words):
+            raise ValueError(f"sentence {s} has {len(words)} words but only {row.shape[0]} word weights.")
+        row = row[:len(words)]  # weights beyond the sentence's words are padding
+        if not np.all(np.isfinite(row)):
+            raise ValueError(f"word weights of sentence {s} contain NaN or infinite values; cannot draw them.")
+        if np.any(row < 0):
+            raise ValueError(f"word weights of sentence {s} must be non-negative (a softmax over its words).")
+        word_weights.append(row)
+    return sentences, word_weights, sentence_weights
+
+
+def _document_alphas(word_weights, sentence_weights):
+    """Opacities of the words, ``sqrt(p_s) * p_w`` over its document maximum (HAN, Section 3.6),
+    and of the sentences, ``p_s`` over its maximum; all zero where the maximum is zero."""
+    intensities = [math.sqrt(float(p_s)) * row for p_s, row in zip(sentence_weights, word_weights)]
+    peak = max((float(row.max()) for row in intensities if row.size), default=0.0)
+    word_alphas = [row / peak if peak > 0 else np.zeros_like(row) for row in intensities]
+    sentence_peak = float(sentence_weights.max())
+    sentence_alphas = sentence_weights / sentence_peak if sentence_peak > 0 else np.zeros_like(sentence_weights)
+    return word_alphas, sentence_alphas
+
+
+def _as_float_array(values) -> np.ndarray:
+    """A torch tensor, numpy array or (nested) sequence of numbers as a float64 numpy array."""
+    if isinstance(values, torch.Tensor):
+        return values.detach().to("cpu", torch.float64).numpy()
+    try:
+        return np.asarray(values, dtype=np.float64)
+    except (TypeError, ValueError) as error:
+        raise ValueError(f"attention weights must be numbers (a tensor, an array or a sequence), got {values!r}.") from error
 
 
 def _to_rgb_array(image: ImageLike) -> np.ndarray:
