@@ -25,7 +25,8 @@ def register_model(model: ModelDeclaration) -> None:
     family.auto_class.register(model.config, model.heads[0], exist_ok=True)
     if family.image_processor_class is not None:
         AutoImageProcessor.register(model.config, image_processor_classes={"pil": family.image_processor_class}, exist_ok=True)
-    AutoProcessor.register(model.config, family.processor_class, exist_ok=True)
+    if family.processor_class is not None:
+        AutoProcessor.register(model.config, family.processor_class, exist_ok=True)
 
 
 def register_all() -> None:

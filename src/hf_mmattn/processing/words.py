@@ -16,10 +16,12 @@ def _normalizer() -> normalizers.Normalizer:
     return normalizers.Sequence([normalizers.NFKC(), normalizers.Lowercase()])
 
 
-def word_vocabulary(texts: Iterable[str], special_tokens: Sequence[str], min_count: int = 1) -> dict[str, int]:
+def word_vocabulary(
+    texts: Iterable[str], special_tokens: Sequence[str], min_count: int = 1, normalizer: normalizers.Normalizer | None = None
+) -> dict[str, int]:
     """Word → id: ``special_tokens`` first (ids 0, 1, ...), then the words of ``texts`` seen at
-    least ``min_count`` times, sorted."""
-    normalizer, pre_tokenizer = _normalizer(), pre_tokenizers.Whitespace()
+    least ``min_count`` times, sorted. ``normalizer``: the tokenizer's (default: NFKC, lower case)."""
+    normalizer, pre_tokenizer = normalizer or _normalizer(), pre_tokenizers.Whitespace()
     counts = Counter()
     for text in texts:
         counts.update(word for word, _ in pre_tokenizer.pre_tokenize_str(normalizer.normalize_str(text)))
@@ -27,12 +29,14 @@ def word_vocabulary(texts: Iterable[str], special_tokens: Sequence[str], min_cou
     return {token: index for index, token in enumerate([*special_tokens, *words])}
 
 
-def word_level_tokenizer(vocab: dict[str, int], *, unk_token: str, **tokenizer_kwargs) -> PreTrainedTokenizerFast:
-    """A ``PreTrainedTokenizerFast`` over ``vocab`` with the package's normalisation and word
-    splitting; ``tokenizer_kwargs`` (special tokens, ``model_max_length``, padding side...) go
-    to the wrapper."""
+def word_level_tokenizer(
+    vocab: dict[str, int], *, unk_token: str, normalizer: normalizers.Normalizer | None = None, **tokenizer_kwargs
+) -> PreTrainedTokenizerFast:
+    """A ``PreTrainedTokenizerFast`` over ``vocab`` with the package's normalisation (or
+    ``normalizer``) and word splitting; ``tokenizer_kwargs`` (special tokens, ``model_max_length``,
+    padding side...) go to the wrapper."""
     tokenizer = Tokenizer(WordLevel(dict(vocab), unk_token=unk_token))
-    tokenizer.normalizer = _normalizer()
+    tokenizer.normalizer = normalizer or _normalizer()
     tokenizer.pre_tokenizer = pre_tokenizers.Whitespace()
     return PreTrainedTokenizerFast(tokenizer_object=tokenizer, unk_token=unk_token, **tokenizer_kwargs)
 

@@ -19,7 +19,8 @@ class TaskFamily:
 
     name: the folder name under ``tasks/`` (what model declarations name as their family).
     auto_class: the Auto class of the family's task heads (``AutoModelForVisualQuestionAnswering``...).
-    processor_class: the processor ``AutoProcessor`` loads for the family's checkpoints.
+    processor_class: the processor ``AutoProcessor`` loads for the family's checkpoints; ``None`` for
+        text-only families, whose tokenizer ``AutoTokenizer`` loads from the checkpoint.
     image_processor_class: registered with ``AutoImageProcessor`` for the family's configs (a
         processor cannot be loaded unless its image processor is registered); ``None`` for
         families that read no images.
@@ -34,7 +35,7 @@ class TaskFamily:
 
     name: str
     auto_class: type
-    processor_class: type
+    processor_class: type | None
     image_processor_class: type | None = None
     register_pipelines: Callable[[], None] = field(default=lambda: None)
     card: ModuleType | None = None
