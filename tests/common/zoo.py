@@ -18,12 +18,16 @@ from captioning_utils import (
     tiny_captioning_config,
 )
 from conftest import random_inputs, tiny_vqa_config
+from documents_utils import random_documents, tiny_text_classification_config
 from matching_utils import random_matching_images, random_sentences, tiny_matching_config
 
 from hf_mmattn.models import discover
 
 # The family's tiny config: (config class, image encoder, **overrides) -> config at the "tiny" preset.
-FAMILY_CONFIGS: dict[str, Callable] = {"vqa": tiny_vqa_config, "captioning": tiny_captioning_config, "matching": tiny_matching_config}
+FAMILY_CONFIGS: dict[str, Callable] = {
+    "vqa": tiny_vqa_config, "captioning": tiny_captioning_config, "matching": tiny_matching_config,
+    "text_classification": tiny_text_classification_config,
+}
 
 # More tiny configurations of a model whose switches change the modules it builds (hard attention
 # adds the REINFORCE baseline, the tutorial preset a vector gate, BAN's counter a module) or how
@@ -41,6 +45,8 @@ VARIANTS: dict[str, dict[str, dict | Callable[[str], dict]]] = {
     "ban": {"ban_counter": dict(use_counter=True)},
     # K = 0: the mean-pooling baseline builds no attention step.
     "mdan": {"mdan_mean_pooling": dict(num_steps=0)},
+    # HAN's baselines build other modules: one word-level attention, or none.
+    "han": {"han_flat": dict(document_encoder="flat"), "han_mean": dict(document_encoder="mean")},
     "show_attend_tell": {
         "hard": dict(attention_type="hard"),
         "sgrvinod": sgrvinod_settings,
@@ -52,7 +58,7 @@ VARIANTS: dict[str, dict[str, dict | Callable[[str], dict]]] = {
 
 # Models with no attention map to return (the VQA baseline fuses one pooled image vector; Show and
 # Tell reads the image once), and variants (m-DAN with K = 0 steps).
-WITHOUT_ATTENTIONS = {"mmattn_lstm_q_norm_i", "mmattn_show_tell", "mdan_mean_pooling"}
+WITHOUT_ATTENTIONS = {"mmattn_lstm_q_norm_i", "mmattn_show_tell", "mdan_mean_pooling", "han_mean"}
 
 
 @dataclass(frozen=True)
@@ -62,7 +68,7 @@ class ZooModel:
     name: str
     variant: str
     model_class: type
-    family: str  # the task family: "vqa", "captioning", "matching"
+    family: str  # the task family: "vqa", "captioning", "matching", "text_classification"
     overrides: dict | Callable[[str], dict]  # of the tiny preset (VARIANTS), or of the encoder
     has_loss: bool  # a task head (labels → loss), not a headless base model
 
@@ -86,6 +92,9 @@ class ZooModel:
 
     def inputs(self, config, batch: int = 3, seed: int = 0, labels: bool = False) -> dict:
         """Valid inputs of ``batch`` examples (questions or captions of different lengths)."""
+        if self.family == "text_classification":
+            inputs = random_documents(config, batch, seed)
+            return {**inputs, "labels": torch.arange(batch) % config.num_labels} if labels else inputs
         if self.family == "matching":
             inputs = {**random_matching_images(config, batch, seed), **random_sentences(config, batch, seed=seed)}
             return {**inputs, "return_loss": True} if labels else inputs
