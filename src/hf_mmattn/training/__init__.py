@@ -7,7 +7,7 @@ a model that returns its loss, or its own :class:`TrainingStep` subclass (:class
 generator and a discriminator with an optimizer each). One concept a module:
 
 * :mod:`.arguments`: the command-line options of training (:func:`add_training_arguments`,
-  :func:`check_training_arguments`), ``--config_overrides`` (:func:`parse_config_overrides`),
+  :func:`check_training_arguments`, :func:`select_splits`), ``--config_overrides`` (:func:`parse_config_overrides`),
   ``--backbone_config`` (:func:`backbone_settings`);
 * :mod:`.caption_datasets`: the caption datasets of the scripts that train on (image, caption)
   pairs: their options (:func:`add_caption_dataset_arguments`), splits
@@ -41,6 +41,7 @@ from .arguments import (  # noqa: F401
     backbone_settings,
     check_training_arguments,
     parse_config_overrides,
+    select_splits,
 )
 from .caption_datasets import (
     CAPTION_DATASETS,
@@ -90,6 +91,7 @@ __all__ = [
     "maybe_save_checkpoint",
     "model_card_summary",
     "parse_config_overrides",
+    "select_splits",
     "push_output_to_hub",
     "resume_from_checkpoint",
     "run_stats",

@@ -143,3 +143,20 @@ def backbone_settings(backbone_config: str | None, image_encoder: str) -> dict:
     if image_encoder == "backbone":
         return {"backbone_config": copy.deepcopy(DEFAULT_BACKBONE_CONFIG)}
     return {}
+
+
+def select_splits(splits, args: argparse.Namespace, unit: str = "examples"):
+    """The training split and the ``--eval_split`` split of ``splits`` (a ``DatasetDict``), cut to
+    their first ``--max_train_samples`` / ``--max_eval_samples`` rows; ``unit`` names the rows in
+    the errors (a missing split, an empty one)."""
+    if args.eval_split not in splits:
+        raise ValueError(f"the dataset has no {args.eval_split} split (it has {sorted(splits)}): choose another --eval_split")
+    train, evaluation = splits["train"], splits[args.eval_split]
+    if args.max_train_samples is not None:
+        train = train.select(range(min(args.max_train_samples, len(train))))
+    if args.max_eval_samples is not None:
+        evaluation = evaluation.select(range(min(args.max_eval_samples, len(evaluation))))
+    if len(train) == 0 or len(evaluation) == 0:
+        raise ValueError(f"empty split: {len(train)} training and {len(evaluation)} {args.eval_split} {unit}")
+    return train, evaluation
+

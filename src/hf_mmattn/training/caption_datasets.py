@@ -11,6 +11,7 @@ import argparse
 import torch
 
 from ..data import generate_shapes_captions, load_coco_karpathy, load_flickr
+from .arguments import select_splits
 
 # --dataset -> (the model card's dataset id, its name).
 CAPTION_DATASETS = {
@@ -62,14 +63,7 @@ def load_caption_splits(args: argparse.Namespace):
         splits = load_coco_karpathy(args.dataset_json, args.images_dir)
     else:
         splits = load_flickr(args.dataset_json, args.images_dir)
-    train, evaluation = splits["train"], splits[args.eval_split]
-    if args.max_train_samples is not None:
-        train = train.select(range(min(args.max_train_samples, len(train))))
-    if args.max_eval_samples is not None:
-        evaluation = evaluation.select(range(min(args.max_eval_samples, len(evaluation))))
-    if len(train) == 0 or len(evaluation) == 0:
-        raise ValueError(f"empty split: {len(train)} training and {len(evaluation)} {args.eval_split} images")
-    return train, evaluation
+    return select_splits(splits, args, unit="images")
 
 
 class CaptionPairs:
