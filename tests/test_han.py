@@ -185,7 +185,7 @@ def saved_folder(tmp_path_factory):
 
 
 def test_auto_classes_round_trip(saved_folder):
-    folder, documents = saved_folder
+    folder, _ = saved_folder
     model = AutoModelForSequenceClassification.from_pretrained(folder)
     assert type(model) is HanForSequenceClassification and type(AutoModel.from_pretrained(folder)) is HanModel
     tokenizer = AutoTokenizer.from_pretrained(folder)
@@ -236,3 +236,22 @@ def test_bad_inputs_get_clear_errors(caplog):
 def test_config_refuses_bad_values(field, value):
     with pytest.raises(ValueError, match=field):
         HanConfig(**{field: value})
+
+
+def test_word_vectors_load_into_the_embedding(tmp_path):
+    from hf_mmattn.processing.word_vectors import load_word_vectors
+
+    embedding = torch.nn.Embedding(5, 3)
+    before = embedding.weight.detach().clone()
+    vocab = {"[PAD]": 0, "[UNK]": 1, "good": 2, "poor": 3, "food": 4}
+    word2vec = tmp_path / "vectors.txt"
+    word2vec.write_text("3 3\nGood 1 2 3\npoor -1 0 0.5\nunseen 9 9 9\ngood 7 7 7\n", encoding="utf-8")
+    assert load_word_vectors(embedding, vocab, word2vec) == 2
+    assert embedding.weight[2].tolist() == [1, 2, 3] and embedding.weight[3].tolist() == [-1, 0, 0.5]  # the first "good" wins
+    torch.testing.assert_close(embedding.weight[[0, 1, 4]], before[[0, 1, 4]])
+    glove = tmp_path / "glove.txt"
+    glove.write_text("food 0.1 0.2\n", encoding="utf-8")
+    with pytest.raises(ValueError, match="line 1: 2 values for 'food', the embedding has 3"):
+        load_word_vectors(embedding, vocab, glove)
+    with pytest.raises(FileNotFoundError):
+        load_word_vectors(embedding, vocab, tmp_path / "missing.txt")
