@@ -53,27 +53,29 @@ class MDanModel(MDanPreTrainedModel):
         )
         self.post_init()
 
+    def _attention_steps(self, initial, attend) -> tuple[tuple, tuple]:
+        """The K steps of one modality from its initial vector x^(0): m^(0) = x^(0), then at step k
+        ``x^(k), α^(k) = attend(step_k, m^(k-1))`` and m^(k) = m^(k-1) + x^(k). Returns
+        ``(x^(0), ..., x^(K))`` and ``(α^(1), ..., α^(K))``."""
+        memory, step_embeds, attentions = initial, [initial], []
+        for step in self.steps:
+            vector, attention = attend(step, memory)
+            memory = memory + vector
+            step_embeds.append(vector)
+            attentions.append(attention)
+        return tuple(step_embeds), tuple(attentions)
+
     def encode_image(self, pixel_values, image_features, image_attention_mask) -> Encoding:
         regions, region_mask, grid_size = self.image_encoder(pixel_values, image_features, image_attention_mask)
         visual = self.initial_visual_projection(masked_mean(regions, region_mask))
-        memory, step_embeds, attentions = visual, [visual], []
-        for step in self.steps:
-            visual, attention = step.attend_visual(regions, memory, region_mask)
-            memory = memory + visual
-            step_embeds.append(visual)
-            attentions.append(attention)
-        return Encoding(tuple(step_embeds), tuple(attentions), grid_size)
+        step_embeds, attentions = self._attention_steps(visual, lambda step, memory: step.attend_visual(regions, memory, region_mask))
+        return Encoding(step_embeds, attentions, grid_size)
 
     def encode_text(self, input_ids, attention_mask) -> Encoding:
         words = self.text_encoder(input_ids, attention_mask).word_states  # u_t, zero on padding
         textual = masked_mean(words, attention_mask)
-        memory, step_embeds, attentions = textual, [textual], []
-        for step in self.steps:
-            textual, attention = step.attend_textual(words, memory, attention_mask)
-            memory = memory + textual
-            step_embeds.append(textual)
-            attentions.append(attention)
-        return Encoding(tuple(step_embeds), tuple(attentions))
+        step_embeds, attentions = self._attention_steps(textual, lambda step, memory: step.attend_textual(words, memory, attention_mask))
+        return Encoding(step_embeds, attentions)
 
 
 __all__ = ["MDanPreTrainedModel", "MDanModel"]
