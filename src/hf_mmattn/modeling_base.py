@@ -70,6 +70,18 @@ def check_same_device(**tensors: torch.Tensor | None) -> None:
         raise ValueError(f"the inputs are on different devices ({where}): move them to the model's device with .to(model.device)")
 
 
+def refuse_hidden_states(config, output_hidden_states: bool | None, models: str, intermediates: str,
+                         maps: str = "every attention map") -> None:
+    """Refuses ``output_hidden_states`` (from the call, or the config when the call leaves it
+    unset) for models that have no per-layer hidden states to return, with an error that says
+    where their intermediate vectors (``intermediates``) and attention maps (``maps``) are."""
+    if output_hidden_states or (output_hidden_states is None and config.output_hidden_states):
+        raise ValueError(
+            f"the {models} return no hidden_states: their intermediate vectors are {intermediates} and, with "
+            f"output_attentions=True, {maps}. Leave output_hidden_states unset"
+        )
+
+
 def check_text_inputs(
     config, input_ids: torch.Tensor | None, attention_mask: torch.Tensor | None, *, unit: str, empty: str
 ) -> torch.Tensor:

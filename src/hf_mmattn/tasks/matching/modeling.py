@@ -20,6 +20,7 @@ from ...modeling_base import (
     check_same_device,
     check_text_inputs,
     prepare_image_inputs,
+    refuse_hidden_states,
     require_tensor,
 )
 
@@ -150,15 +151,6 @@ class MMAttnMatchingPreTrainedModel(MMAttnPreTrainedModel):
     def encode_text(self, input_ids, attention_mask) -> Encoding:
         raise NotImplementedError(f"{type(self).__name__} must define encode_text")
 
-    @staticmethod
-    def _refuse_hidden_states(output_hidden_states: bool | None, config) -> None:
-        if output_hidden_states or (output_hidden_states is None and config.output_hidden_states):
-            raise ValueError(
-                "the matching models return no hidden_states: their intermediate vectors are the step embeddings "
-                "(get_image_features / get_text_features with output_step_embeds=True) and, with output_attentions=True, "
-                "every attention map. Leave output_hidden_states unset"
-            )
-
     def _image_encoding(self, pixel_values, image_features, image_attention_mask) -> Encoding:
         pixel_values, image_features = prepare_image_inputs(self, pixel_values=pixel_values, image_features=image_features)
         check_image_inputs(self.config, pixel_values, image_features, image_attention_mask)
@@ -234,7 +226,8 @@ class MMAttnMatchingPreTrainedModel(MMAttnPreTrainedModel):
         """
         return_dict = return_dict if return_dict is not None else self.config.return_dict
         output_attentions = output_attentions if output_attentions is not None else self.config.output_attentions
-        self._refuse_hidden_states(output_hidden_states, self.config)
+        refuse_hidden_states(self.config, output_hidden_states, "matching models",
+                             "the step embeddings (get_image_features / get_text_features with output_step_embeds=True)")
         check_same_device(input_ids=input_ids, attention_mask=attention_mask, pixel_values=pixel_values,
                           image_features=image_features, image_ids=image_ids)
         if image_ids is not None and not return_loss:

@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from transformers.modeling_outputs import SequenceClassifierOutput
 from transformers.utils import ModelOutput
 
-from ...modeling_base import MMAttnPreTrainedModel, check_text_inputs, require_tensor
+from ...modeling_base import MMAttnPreTrainedModel, check_text_inputs, refuse_hidden_states, require_tensor
 
 logger = logging.getLogger(__name__)
 
@@ -74,12 +74,9 @@ def check_document_inputs(config, input_ids, attention_mask, output_hidden_state
     """The checks of [`~hf_mmattn.modeling_base.check_text_inputs`] for documents (no tokens:
     refused; padding before the last word: refused; ids outside the vocabulary: refused), and no
     ``hidden_states``. Returns the attention mask."""
-    if output_hidden_states or (output_hidden_states is None and config.output_hidden_states):
-        raise ValueError(
-            "the document classifiers return no hidden_states: their intermediate vectors are the base model's "
-            "outputs (AutoModel: the document vector and the sentence vectors) and, with output_attentions=True, "
-            "the word and sentence attention. Leave output_hidden_states unset"
-        )
+    refuse_hidden_states(config, output_hidden_states, "document classifiers",
+                         "the base model's outputs (AutoModel: the document vector and the sentence vectors)",
+                         maps="the word and sentence attention")
     return check_text_inputs(config, input_ids, attention_mask, unit="document", empty="an empty document has nothing to classify")
 
 

@@ -21,6 +21,7 @@ from ...modeling_base import (
     check_same_device,
     check_text_inputs,
     prepare_image_inputs,
+    refuse_hidden_states,
     require_tensor,
 )
 
@@ -116,12 +117,8 @@ def check_vqa_inputs(
     batch, masks holding anything but 0/1 (booleans are fine), padding before a question's last
     word, ids outside the vocabulary, a non-integer or out-of-range ``image_index``, and inputs
     on different devices."""
-    if output_hidden_states or (output_hidden_states is None and config.output_hidden_states):
-        raise ValueError(
-            "the VQA models return no hidden_states: their intermediate vectors are the base model's outputs "
-            "(pooled_output, image_embeds, question_embeds; AutoModel) and, with output_attentions=True, every "
-            "attention map. Leave output_hidden_states unset"
-        )
+    refuse_hidden_states(config, output_hidden_states, "VQA models",
+                         "the base model's outputs (pooled_output, image_embeds, question_embeds; AutoModel)")
     require_tensor("image_index", image_index)
     check_same_device(input_ids=input_ids, attention_mask=attention_mask, image_index=image_index,
                       pixel_values=pixel_values, image_features=image_features)
