@@ -28,7 +28,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -36,6 +35,7 @@ import time
 from pathlib import Path
 
 import torch
+from results_file import record
 
 import hf_mmattn  # noqa: F401  (registers the architectures)
 from hf_mmattn import ImageTextRetrieval
@@ -108,24 +108,15 @@ def main(argv=None):
     parser.add_argument("--speed_only", action="store_true", help="time retrieval with the m-DAN saved by an earlier run")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
-    machine = {"platform": platform.platform(), "processor": platform.processor(), "torch": torch.__version__, "cpu_count": os.cpu_count()}
-
-    def write(update):
-        results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}  # re-read: runs may share the file
-        results["machine"] = machine
-        update(results)
-        RESULTS.parent.mkdir(parents=True, exist_ok=True)
-        RESULTS.write_text(json.dumps(results, indent=2) + "\n")
-
     if not args.speed_only:
         for name in args.models:
             row = train(name, Path(args.output_dir) / name, args.num_train_epochs, args.threads)
             print(name, json.dumps(row, indent=1), flush=True)
-            write(lambda results, name=name, row=row: results.setdefault("models", {}).__setitem__(name, row))
+            record(RESULTS, ("models", name), row)
     if "mdan" in args.models:
         timing = speed(Path(args.output_dir) / "mdan", args.threads)
         print("speed", json.dumps(timing, indent=1), flush=True)
-        write(lambda results: results.__setitem__("speed", timing))
+        record(RESULTS, ("speed",), timing)
 
 
 if __name__ == "__main__":

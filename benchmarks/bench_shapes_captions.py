@@ -30,7 +30,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import re
 import subprocess
 import sys
@@ -38,6 +37,7 @@ import time
 from pathlib import Path
 
 import torch
+from results_file import read_results, record
 from transformers import AutoModelForImageTextToText, AutoProcessor
 
 import hf_mmattn  # noqa: F401  (registers the captioners)
@@ -140,12 +140,9 @@ def main(argv=None):
 
     test = generate_shapes_captions(0, 0, 500)["test"]  # the script's test split (seed 0, 500 images)
     test_objects = list(test["objects"])
-    machine = {"platform": platform.platform(), "processor": platform.processor(), "torch": torch.__version__,
-               "cpu_count": os.cpu_count()}
     for name in args.models:
         folder = Path(args.output_dir) / name
-        previous = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
-        row = previous.get("models", {}).get(name, {}) if args.speed_only else {"training": train(name, folder, args.num_train_epochs, args.threads)}
+        row = read_results(RESULTS).get("models", {}).get(name, {}) if args.speed_only else {"training": train(name, folder, args.num_train_epochs, args.threads)}
         captions = json.loads((folder / "generated_captions.json").read_text())
         by_image = {entry["image_id"]: entry["caption"] for entry in captions}
         rows = [grounding(by_image[i], objects) for i, objects in enumerate(test_objects)]
@@ -163,12 +160,7 @@ def main(argv=None):
                 speed[f"greedy_batch{batch}_captions_per_s"] / speed[f"beam5_batch{batch}_captions_per_s"], 2)
         row["speed"] = {**speed, "threads": args.threads, "max_new_tokens": 25}
         print(name, json.dumps(row, indent=1), flush=True)
-        # Re-read before writing: several runs (one per model) may share the file.
-        results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
-        results["machine"] = machine
-        results.setdefault("models", {})[name] = row
-        RESULTS.parent.mkdir(parents=True, exist_ok=True)
-        RESULTS.write_text(json.dumps(results, indent=2) + "\n")
+        record(RESULTS, ("models", name), row)
 
 
 if __name__ == "__main__":

@@ -25,13 +25,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 import torch
+from results_file import read_results, record
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
 import hf_mmattn  # noqa: F401  (registers the architectures)
@@ -110,18 +110,13 @@ def main(argv=None):
     parser.add_argument("--speed_only", action="store_true", help="time the models saved by an earlier run")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
-    machine = {"platform": platform.platform(), "processor": platform.processor(), "torch": torch.__version__, "cpu_count": os.cpu_count()}
     for name in args.models:
         folder = Path(args.output_dir) / name
-        results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
-        row = results.get("models", {}).get(name, {}) if args.speed_only else train(name, folder, args.num_train_epochs, args.threads)
+        previous = read_results(RESULTS).get("models", {}).get(name, {})
+        row = previous if args.speed_only else train(name, folder, args.num_train_epochs, args.threads)
         row["speed"] = speed(folder, args.threads)
         print(name, json.dumps(row, indent=1), flush=True)
-        results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}  # re-read: runs may share the file
-        results["machine"] = machine
-        results.setdefault("models", {})[name] = row
-        RESULTS.parent.mkdir(parents=True, exist_ok=True)
-        RESULTS.write_text(json.dumps(results, indent=2) + "\n")
+        record(RESULTS, ("models", name), row)
 
 
 if __name__ == "__main__":
