@@ -42,7 +42,7 @@ from hf_mmattn import MatchingProcessor, training
 from hf_mmattn.data import caption_is_true
 from hf_mmattn.data.batching import GroupByImageBatchSampler, ImageStore
 from hf_mmattn.models import discover
-from hf_mmattn.tasks.matching.metrics import compute_retrieval_metrics, compute_retrieval_metrics_folds, retrieval_ranks
+from hf_mmattn.tasks.matching.metrics import compute_retrieval_metrics_folds, retrieval_ranks, summarize_ranks
 
 logger = get_logger(__name__)
 
@@ -149,15 +149,15 @@ def embed_split(model, images: ImageStore, store_rows, captions: list[list[str]]
     return torch.cat(image_embeds), torch.cat(text_embeds), text_image
 
 
-def scene_truth(similarity: np.ndarray, texts: list[str], text_image: np.ndarray, objects: list, image_size: int) -> dict:
+def scene_truth(similarity: np.ndarray, ranks, texts: list[str], text_image: np.ndarray, objects: list, image_size: int) -> dict:
     """shapes-captions: ``scene_true_r1``, the share (%) of captions whose top-ranked image makes
     them true by the scene description, and every recall by the number of objects of the caption's
-    own scene (``by_objects``: {count: {text_to_image_r1, image_to_text_r1, scene_true_r1, ...}})."""
+    own scene (``by_objects``: {count: {text_to_image_r1, image_to_text_r1, scene_true_r1, ...}});
+    ``ranks``: ``retrieval_ranks(similarity, text_image)``."""
     top_images = similarity.argmax(axis=0)
     true_at_top = np.array([caption_is_true(text, objects[image], image_size) for text, image in zip(texts, top_images)])
     counts = np.array([len(scene) for scene in objects])
     # Each group's queries are ranked against the whole gallery: the ranks of the full matrix.
-    ranks = retrieval_ranks(similarity, text_image)
     by_objects = {}
     for count in sorted(set(counts.tolist())):
         images = np.flatnonzero(counts == count)
@@ -180,7 +180,8 @@ def evaluate_retrieval(model, images, evaluation, processor, args, device) -> di
         model, images, images.question_rows, captions, processor, args.per_device_eval_batch_size, device
     )
     similarity = (image_embeds @ text_embeds.T).numpy()
-    results = compute_retrieval_metrics(similarity, text_image)
+    ranks = retrieval_ranks(similarity, text_image)
+    results = summarize_ranks(ranks)
     num_folds = args.num_folds
     if num_folds is None and args.dataset == "coco_karpathy" and len(captions) == 5000:
         num_folds = 5  # COCO 1K: the 5,000 test images in 5 folds of 1,000
@@ -189,7 +190,7 @@ def evaluate_retrieval(model, images, evaluation, processor, args, device) -> di
         results["fold_average"] = {k: v for k, v in folds.items() if k != "folds"}
     if "objects" in evaluation.column_names:
         texts = [caption for image_captions in captions for caption in image_captions]
-        results.update(scene_truth(similarity, texts, text_image, list(evaluation["objects"]), args.shapes_image_size))
+        results.update(scene_truth(similarity, ranks, texts, text_image, list(evaluation["objects"]), args.shapes_image_size))
     return results
 
 

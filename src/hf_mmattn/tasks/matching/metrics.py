@@ -218,8 +218,14 @@ def compute_retrieval_metrics(similarity, text_image, recall_at: Sequence[int] =
     plus ``rsum`` (the sum of all the recalls of both directions: R@1 + R@5 + R@10 twice by
     default), ``num_images`` and ``num_texts``. Values are floats, not rounded (counts are ints).
     """
+    return summarize_ranks(retrieval_ranks(similarity, text_image), recall_at)
+
+
+def summarize_ranks(ranks: RetrievalRanks, recall_at: Sequence[int] = (1, 5, 10)) -> dict:
+    """The metrics of :func:`compute_retrieval_metrics` from ranks :func:`retrieval_ranks` has
+    computed already (a caller that also reads the ranks computes them once)."""
     ks = _check_recall_at(recall_at)
-    image_to_text, text_to_image = retrieval_ranks(similarity, text_image)
+    image_to_text, text_to_image = ranks
     result = {**_summarize(image_to_text, "image_to_text", ks), **_summarize(text_to_image, "text_to_image", ks)}
     result["rsum"] = sum(result[f"{direction}_r{k}"] for direction in _DIRECTIONS for k in ks)
     result["num_images"] = len(image_to_text)
@@ -310,5 +316,6 @@ __all__ = [
     "compute_retrieval_metrics_folds",
     "load_retrieval_metrics",
     "retrieval_ranks",
+    "summarize_ranks",
     "text_image_from_caption_columns",
 ]
