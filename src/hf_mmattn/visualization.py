@@ -303,7 +303,7 @@ def plot_word_attention(words: Sequence[str], weights, path: str | os.PathLike |
             ax.text(t, r, f"{word}\n{weight:.2f}", ha="center", va="center",
                     color="white" if weight > 0.6 * vmax else "black")
     ax.set_xticks([])
-    ax.set_yticks(range(len(row_titles)), labels=list(row_titles)) if row_titles else ax.set_yticks([])
+    ax.set_yticks(range(len(row_titles)), labels=list(row_titles))  # no ticks without titles
     if path is not None:
         fig.savefig(path, format="png", dpi=100)
     return fig
