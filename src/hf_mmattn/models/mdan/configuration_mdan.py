@@ -28,7 +28,8 @@ class MDanConfig(MMAttnMatchingConfig):
     at 448 × 448), a bidirectional LSTM whose forward and backward states are summed (section
     3.1), 512 units in every hidden layer, K = 2 attention steps with their own weights, the
     bidirectional ranking loss summed over the negatives with margin m = 100 (the similarities
-    are unnormalised dot products).
+    are unnormalised dot products; the value is our reading of the paper's implementation
+    details, not checked against its text: see the model card).
 
     Args:
         word_embedding_size: word embedding size.
