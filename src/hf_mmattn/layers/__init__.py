@@ -14,6 +14,7 @@ equation(s)::
     weight_norm           weight-normed linear layers (Salimans & Kingma 2016, as in BAN's code)
     modular_coattention   MCAN's multi-head attention, SA / SGA layers, AttFlat, its LayerNorm forms
     fusion                bilinear fusions: low-rank (MLB), compact (MCB), MUTAN, Tucker
+    image_pooling         a feature map pooled into one vector: average, bilinear (B-CNN), Tensor Sketch, Random Maclaurin
     heads                 answer classifiers
     initialization        the initialisation rule of every layer type
     recurrent_generation  the generate() cache of the recurrent captioners
@@ -42,6 +43,15 @@ from .fusion import (
 from .glimpse_attention import MultiGlimpseAttention
 from .heads import AnswerClassifier
 from .image_encoders import IMAGE_ENCODERS, ImageEncoder, ScratchCNN
+from .image_pooling import (
+    POOLINGS,
+    AveragePooling,
+    FullBilinearPooling,
+    OrderlessPooling,
+    RandomMaclaurinPooling,
+    TensorSketchPooling,
+    build_pooling,
+)
 from .initialization import init_module
 from .masking import SequencePacking, is_right_padded, masked_mean, masked_softmax, run_packed_rnn
 from .modular_coattention import (
@@ -60,10 +70,12 @@ from .weight_norm import WeightNormFC, WeightNormLinear
 
 __all__ = [
     "IMAGE_ENCODERS",
+    "POOLINGS",
     "AdditiveAttention",
     "AlternatingCoAttention",
     "AnswerClassifier",
     "AttentionalReduction",
+    "AveragePooling",
     "BilinearAttentionMap",
     "BilinearPooling",
     "BlockDiagonalLinear",
@@ -74,6 +86,7 @@ __all__ = [
     "DualAttentionOutput",
     "DualAttentionStep",
     "ElementwiseProductFusion",
+    "FullBilinearPooling",
     "GuidedAttention",
     "GuidedAttentionLayer",
     "ImageEncoder",
@@ -81,22 +94,26 @@ __all__ = [
     "MultiGlimpseAttention",
     "MultiHeadAttention",
     "MutanFusion",
+    "OrderlessPooling",
     "ParallelCoAttention",
     "PiecewiseLinear",
     "PositionWiseFeedForward",
     "RNNTextEncoder",
+    "RandomMaclaurinPooling",
     "RecurrentStateCache",
     "ReleasedLayerNorm",
     "ScratchCNN",
     "SelfAttentionLayer",
     "SequencePacking",
     "StackedAttentionHop",
+    "TensorSketchPooling",
     "TextEncoding",
     "TuckerFusion",
     "WeightNormFC",
     "WeightNormLinear",
     "additive_attention_scores",
     "box_iou",
+    "build_pooling",
     "grid_boxes",
     "init_module",
     "is_right_padded",

@@ -162,17 +162,22 @@ class CompactBilinearPooling(nn.Module):
         sketch = x.new_zeros(*x.shape[:-1], self.output_size)
         return sketch.index_add_(-1, hash_indices, x * signs.to(x.dtype))
 
-    def forward(self, question: torch.Tensor, image: torch.Tensor, image_index: torch.Tensor | None = None) -> torch.Tensor:
-        """``image_index`` (optional): for each row of ``question``, the row of ``image`` it is fused
-        with, so that questions sharing an image share its count sketch and FFT."""
+    def spectrum(self, question: torch.Tensor, image: torch.Tensor, image_index: torch.Tensor | None = None) -> torch.Tensor:
+        """FFT(Ψ(x, h_1, s_1)) ⊙ FFT(Ψ(y, h_2, s_2)): the sketch of ``x ⊗ y`` in the frequency domain
+        (``output_size // 2 + 1`` complex values). The FFT is linear, so a sum of sketches (the
+        bilinear CNN's sum over locations) can be taken here, before the one inverse FFT."""
         # The FFT runs in float32: it has no bf16/fp16 kernels on CPU and loses precision in them.
         # Leading dimensions broadcast in the frequency domain (one question, many regions).
         question_sketch = self.count_sketch(question.float(), self.question_hash, self.question_sign)
         image_spectrum = torch.fft.rfft(self.count_sketch(image.float(), self.image_hash, self.image_sign), dim=-1)
         if image_index is not None:
             image_spectrum = image_spectrum[image_index]
-        product = torch.fft.rfft(question_sketch, dim=-1) * image_spectrum
-        pooled = torch.fft.irfft(product, n=self.output_size, dim=-1)
+        return torch.fft.rfft(question_sketch, dim=-1) * image_spectrum
+
+    def forward(self, question: torch.Tensor, image: torch.Tensor, image_index: torch.Tensor | None = None) -> torch.Tensor:
+        """``image_index`` (optional): for each row of ``question``, the row of ``image`` it is fused
+        with, so that questions sharing an image share its count sketch and FFT."""
+        pooled = torch.fft.irfft(self.spectrum(question, image, image_index), n=self.output_size, dim=-1)
         if self.normalize:
             pooled = normalize_bilinear(pooled)
         return pooled.to(torch.promote_types(question.dtype, image.dtype))

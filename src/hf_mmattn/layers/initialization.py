@@ -22,7 +22,10 @@ The rules, by layer type:
   their scale g = ‖P‖ (ban-vqa's ``weight_norm`` over ``h_mat``).
 * [`PiecewiseLinear`] (Zhang et al. 2018, section 4.1): weight 0 then ones, the identity map.
 * [`CompactBilinearPooling`] (Fukui et al. 2016, section 3.1): the count sketch hashes and signs
-  drawn again from the layer's seed, the very sketch of its construction.
+  drawn again from the layer's seed, the very sketch of its construction (also the Tensor Sketch
+  of the bilinear CNN's compact pooling);
+* [`RandomMaclaurinPooling`] (Gao et al. 2016, Algorithm 1): the ±1 projections drawn again from
+  the layer's seed.
 
 ``released``: the U(-b, b) bounds of a released code's initialisation (a model's
 ``_released_initialization``, see ``modeling_base.py``), which replace the rules above for the
@@ -48,6 +51,7 @@ from transformers import initialization as init
 from .bilinear_attention import BilinearAttentionMap
 from .counting import PiecewiseLinear
 from .fusion import CompactBilinearPooling
+from .image_pooling import RandomMaclaurinPooling
 from .modular_coattention import ReleasedLayerNorm
 from .weight_norm import WeightNormLinear
 
@@ -107,6 +111,10 @@ def init_module(module: nn.Module, released: dict | None = None) -> None:
     elif isinstance(module, CompactBilinearPooling):
         sketch = module.draw_sketch(module.question_hash.numel(), module.image_hash.numel())
         for name, tensor in sketch.items():
+            init.copy_(getattr(module, name), tensor)
+    elif isinstance(module, RandomMaclaurinPooling):
+        projections = module.draw_projections(module.projection_a.shape[1], module.projection_b.shape[1])
+        for name, tensor in projections.items():
             init.copy_(getattr(module, name), tensor)
 
 
