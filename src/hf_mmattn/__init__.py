@@ -3,11 +3,13 @@
 ``import hf_mmattn`` registers every model folder under ``models/`` with the transformers Auto
 classes, restores the ``visual-question-answering`` pipeline and serves the captioners through
 ``image-text-to-text`` (and ``image-to-text``); the matching models serve transformers' own
-``zero-shot-image-classification``. Every name a model folder exports (its config,
-models, presets) is importable from here.
+``zero-shot-image-classification``. The backbones the package adds (``VggConfig``,
+``VggBackbone``) are registered with ``AutoConfig`` and ``AutoBackbone``. Every name a model
+folder exports (its config, models, presets) is importable from here.
 """
 
 from . import registration  # noqa: F401  (registers models, processors and pipelines)
+from .backbones import VggBackbone, VggConfig
 from .models import ModelDeclaration, discover
 from .processing import VQAImageProcessor, load_image
 from .tasks.captioning import CaptioningProcessor, ImageCaptioningPipeline, build_caption_tokenizer
@@ -24,6 +26,8 @@ __all__ = [
     "ModelDeclaration",
     "VQAImageProcessor",
     "VQAProcessor",
+    "VggBackbone",
+    "VggConfig",
     "VisualQuestionAnsweringPipeline",
     "build_caption_tokenizer",
     "build_question_tokenizer",

@@ -25,11 +25,14 @@ from tokenizers import Tokenizer, normalizers, pre_tokenizers
 from tokenizers.models import WordLevel
 from transformers import PreTrainedTokenizerFast
 
+
 def converters() -> dict[str, str]:
-    """Model name → converter module: every model folder with a ``convert_<name>.py``."""
+    """Model name → converter module: every model folder with a ``convert_<name>.py``, then the
+    backbones' (``vgg``: torchvision's VGG checkpoints)."""
+    from . import backbones
     from .models import discover
 
-    return {model.name: model.converter_module for model in discover() if model.converter_module}
+    return {**{model.name: model.converter_module for model in discover() if model.converter_module}, **backbones.converters()}
 
 
 def load_original_checkpoint(path: str | Path):
