@@ -49,9 +49,10 @@ class MMAttnImageInputConfig(MMAttnConfig):
         num_channels: image channels for pixel inputs.
         scratch_cnn_channels: channels of the scratch CNN blocks (each halves the resolution).
         backbone_config: config of a transformers backbone (dict or config, e.g. a ResNetConfig with
-            ``out_features=["stage4"]``) when ``image_encoder="backbone"``. Left out, it is
-            :data:`DEFAULT_BACKBONE_CONFIG`, ResNet-152's res5c (the image features most of these
-            papers used), randomly initialised: load ImageNet weights with
+            ``out_features=["stage4"]``) when ``image_encoder="backbone"``. Left out, it is the
+            config class's ``default_backbone_config``: :data:`DEFAULT_BACKBONE_CONFIG`, ResNet-152's
+            res5c (the image features most of these papers used), unless the class names its
+            paper's own (the bilinear CNN: VGG-16's relu5_3), randomly initialised: load ImageNet weights with
             ``model.load_pretrained_backbone("microsoft/resnet-152")`` (or a local copy).
         freeze_backbone: keep the backbone fixed, as the papers' ImageNet CNN features are.
         image_feature_size: dimension D of precomputed ``image_features`` (B, N, D).
@@ -62,6 +63,7 @@ class MMAttnImageInputConfig(MMAttnConfig):
     """
 
     sub_configs_defaults = {"backbone_config": SubConfigSpec(AutoConfig, model_type="resnet", optional=True)}
+    default_backbone_config: ClassVar[dict] = DEFAULT_BACKBONE_CONFIG
 
     image_encoder: str = "backbone"
     num_channels: int = 3
@@ -73,5 +75,5 @@ class MMAttnImageInputConfig(MMAttnConfig):
 
     def __post_init__(self, **kwargs):
         if self.image_encoder == "backbone" and self.backbone_config is None:
-            self.backbone_config = dict(DEFAULT_BACKBONE_CONFIG)
+            self.backbone_config = dict(self.default_backbone_config)
         super().__post_init__(**kwargs)

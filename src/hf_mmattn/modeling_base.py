@@ -8,6 +8,7 @@ import os
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import nn
 from transformers import PreTrainedModel
 
@@ -235,6 +236,8 @@ def prepare_image_inputs(model, **tensors: torch.Tensor | None) -> tuple[torch.T
     pass as they are. An input on another device than the model is refused (it would fail deep
     inside a layer), unless the model is dispatched over devices (``device_map``), whose hooks
     move the inputs themselves."""
+    if next(model.parameters(), None) is None:  # nothing to match (a bilinear pooling of precomputed features)
+        return tuple(tensors.values())
     prepared = []
     for name, tensor in tensors.items():
         if isinstance(tensor, torch.Tensor) and tensor.is_floating_point():
@@ -244,6 +247,33 @@ def prepare_image_inputs(model, **tensors: torch.Tensor | None) -> tuple[torch.T
             tensor = tensor.to(model.dtype)
         prepared.append(tensor)
     return tuple(prepared)
+
+
+def classification_loss(logits: torch.Tensor, labels: torch.Tensor, config) -> torch.Tensor:
+    """transformers' classification loss (its sequence and image classifiers') by ``config.problem_type`` (inferred as
+    transformers does when unset): cross-entropy over class indices, binary cross-entropy over
+    multi-label targets, mean squared error for regression."""
+    require_tensor("labels", labels)
+    num_labels = logits.shape[-1]
+    problem_type = config.problem_type
+    if problem_type is None:
+        if num_labels == 1:
+            problem_type = "regression"
+        elif labels.dtype in (torch.long, torch.int):
+            problem_type = "single_label_classification"
+        else:
+            problem_type = "multi_label_classification"
+    if problem_type == "single_label_classification":
+        if labels.dim() != 1 or labels.shape[0] != logits.shape[0] or labels.is_floating_point():
+            raise ValueError(f"labels must be class indices of shape ({logits.shape[0]},); got {tuple(labels.shape)} {labels.dtype}")
+        if ((labels < 0) & (labels != -100)).any() or (labels >= num_labels).any():
+            raise ValueError(f"labels must be class indices in [0, {num_labels}) or -100; got {labels.min().item()}..{labels.max().item()}")
+        return F.cross_entropy(logits, labels)
+    if problem_type == "multi_label_classification":
+        if labels.shape != logits.shape:
+            raise ValueError(f"multi-label targets must have shape {tuple(logits.shape)}; got {tuple(labels.shape)}")
+        return F.binary_cross_entropy_with_logits(logits, labels.to(logits.dtype))
+    return F.mse_loss(logits.squeeze(-1), labels.to(logits.dtype).view(-1)) if num_labels == 1 else F.mse_loss(logits, labels.to(logits.dtype))
 
 
 class MMAttnPreTrainedModel(PreTrainedModel):
@@ -356,6 +386,13 @@ class MMAttnPreTrainedModel(PreTrainedModel):
         super().save_pretrained(save_directory, *args, **kwargs)
         if kwargs.get("is_main_process", True):
             from .hub import save_model_card
+
+            if not self.state_dict():
+                # A model without tensors (a bilinear CNN's base model on precomputed features)
+                # still needs the weights file from_pretrained looks for: an empty one.
+                from safetensors.torch import save_file
+
+                save_file({}, os.path.join(save_directory, "model.safetensors"), metadata={"format": "pt"})
 
             names = ", ".join(sorted({*entry_points.values(), *([pipeline_class] if pipeline_class else [])}))
             with open(os.path.join(save_directory, f"{REMOTE_CODE_MODULE}.py"), "w") as module:

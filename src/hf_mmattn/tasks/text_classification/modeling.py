@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from transformers.modeling_outputs import SequenceClassifierOutput
 from transformers.utils import ModelOutput
 
-from ...modeling_base import MMAttnPreTrainedModel, check_text_inputs, refuse_hidden_states, require_tensor
+from ...modeling_base import MMAttnPreTrainedModel, check_text_inputs, classification_loss, refuse_hidden_states
 
 logger = logging.getLogger(__name__)
 
@@ -78,33 +78,6 @@ def check_document_inputs(config, input_ids, attention_mask, output_hidden_state
                          "the base model's outputs (AutoModel: the document vector and the sentence vectors)",
                          maps="the word and sentence attention")
     return check_text_inputs(config, input_ids, attention_mask, unit="document", empty="an empty document has nothing to classify")
-
-
-def classification_loss(logits: torch.Tensor, labels: torch.Tensor, config) -> torch.Tensor:
-    """transformers' sequence classification loss by ``config.problem_type`` (inferred as
-    transformers does when unset): cross-entropy over class indices, binary cross-entropy over
-    multi-label targets, mean squared error for regression."""
-    require_tensor("labels", labels)
-    num_labels = logits.shape[-1]
-    problem_type = config.problem_type
-    if problem_type is None:
-        if num_labels == 1:
-            problem_type = "regression"
-        elif labels.dtype in (torch.long, torch.int):
-            problem_type = "single_label_classification"
-        else:
-            problem_type = "multi_label_classification"
-    if problem_type == "single_label_classification":
-        if labels.dim() != 1 or labels.shape[0] != logits.shape[0] or labels.is_floating_point():
-            raise ValueError(f"labels must be class indices of shape ({logits.shape[0]},); got {tuple(labels.shape)} {labels.dtype}")
-        if ((labels < 0) & (labels != -100)).any() or (labels >= num_labels).any():
-            raise ValueError(f"labels must be class indices in [0, {num_labels}) or -100; got {labels.min().item()}..{labels.max().item()}")
-        return F.cross_entropy(logits, labels)
-    if problem_type == "multi_label_classification":
-        if labels.shape != logits.shape:
-            raise ValueError(f"multi-label targets must have shape {tuple(logits.shape)}; got {tuple(labels.shape)}")
-        return F.binary_cross_entropy_with_logits(logits, labels.to(logits.dtype))
-    return F.mse_loss(logits.squeeze(-1), labels.to(logits.dtype).view(-1)) if num_labels == 1 else F.mse_loss(logits, labels.to(logits.dtype))
 
 
 @dataclass
