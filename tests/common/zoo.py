@@ -19,6 +19,7 @@ from captioning_utils import (
 )
 from conftest import random_inputs, tiny_vqa_config
 from documents_utils import random_documents, tiny_text_classification_config
+from image_classification_utils import random_classification_images, tiny_image_classification_config
 from matching_utils import random_matching_images, random_sentences, tiny_matching_config
 
 from hf_mmattn.models import discover
@@ -26,7 +27,7 @@ from hf_mmattn.models import discover
 # The family's tiny config: (config class, image encoder, **overrides) -> config at the "tiny" preset.
 FAMILY_CONFIGS: dict[str, Callable] = {
     "vqa": tiny_vqa_config, "captioning": tiny_captioning_config, "matching": tiny_matching_config,
-    "text_classification": tiny_text_classification_config,
+    "text_classification": tiny_text_classification_config, "image_classification": tiny_image_classification_config,
 }
 
 # More tiny configurations of a model whose switches change the modules it builds (hard attention
@@ -47,6 +48,16 @@ VARIANTS: dict[str, dict[str, dict | Callable[[str], dict]]] = {
     "mdan": {"mdan_mean_pooling": dict(num_steps=0)},
     # HAN's baselines build other modules: one word-level attention, or none.
     "han": {"han_flat": dict(document_encoder="flat"), "han_mean": dict(document_encoder="mean")},
+    # The compact poolings hold fixed random projections (buffers); the average pooling is the
+    # baseline; two streams build a second feature extractor (from pixels only).
+    "bilinear_cnn": {
+        "bilinear_cnn_tensor_sketch": dict(pooling="tensor_sketch"),
+        "bilinear_cnn_random_maclaurin": dict(pooling="random_maclaurin"),
+        "bilinear_cnn_average": dict(pooling="average"),
+        "bilinear_cnn_two_streams": lambda image_encoder: {} if image_encoder == "features" else dict(
+            symmetric=False, second_scratch_cnn_channels=[4, 6], second_backbone_config=None,
+        ),
+    },
     "show_attend_tell": {
         "hard": dict(attention_type="hard"),
         "sgrvinod": sgrvinod_settings,
@@ -57,8 +68,9 @@ VARIANTS: dict[str, dict[str, dict | Callable[[str], dict]]] = {
 
 
 # Models with no attention map to return (the VQA baseline fuses one pooled image vector; Show and
-# Tell reads the image once), and variants (m-DAN with K = 0 steps).
-WITHOUT_ATTENTIONS = {"mmattn_lstm_q_norm_i", "mmattn_show_tell", "mdan_mean_pooling", "han_mean"}
+# Tell reads the image once; the bilinear CNN pools every location alike), and variants (m-DAN
+# with K = 0 steps).
+WITHOUT_ATTENTIONS = {"mmattn_lstm_q_norm_i", "mmattn_show_tell", "mdan_mean_pooling", "han_mean", "mmattn_bilinear_cnn"}
 
 
 @dataclass(frozen=True)
@@ -68,7 +80,7 @@ class ZooModel:
     name: str
     variant: str
     model_class: type
-    family: str  # the task family: "vqa", "captioning", "matching", "text_classification"
+    family: str  # the task family: "vqa", "captioning", "matching", "text_classification", "image_classification"
     overrides: dict | Callable[[str], dict]  # of the tiny preset (VARIANTS), or of the encoder
     has_loss: bool  # a task head (labels → loss), not a headless base model
 
@@ -92,6 +104,9 @@ class ZooModel:
 
     def inputs(self, config, batch: int = 3, seed: int = 0, labels: bool = False) -> dict:
         """Valid inputs of ``batch`` examples (questions or captions of different lengths)."""
+        if self.family == "image_classification":
+            inputs = random_classification_images(config, batch, seed)
+            return {**inputs, "labels": torch.arange(batch) % config.num_labels} if labels else inputs
         if self.family == "text_classification":
             inputs = random_documents(config, batch, seed)
             return {**inputs, "labels": torch.arange(batch) % config.num_labels} if labels else inputs
