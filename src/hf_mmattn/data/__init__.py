@@ -3,7 +3,8 @@ official VQA v2 files with their bottom-up region features (.npy, .npz or TSV), 
 answer handling (official normalisation, soft targets, answer vocabularies), the generated
 shapes-captions dataset and the COCO / Flickr caption loaders (Karpathy's splits), and the
 document classification data (Yelp, IMDB, Yahoo Answers, Amazon loaders; the generated
-deciding-sentence documents)."""
+deciding-sentence documents), and the fine-grained image classification data (CUB-200-2011,
+FGVC-Aircraft, Stanford Cars loaders; the generated co-occurrence textures)."""
 
 from .answers import (
     answers_to_soft_targets,
@@ -23,6 +24,7 @@ from .documents import (
     load_yelp,
 )
 from .easy_vqa import EASY_VQA_ANSWERS, easy_vqa_answers, load_easy_vqa
+from .fine_grained import load_cub200, load_fgvc_aircraft, load_stanford_cars
 from .region_features import (
     RegionFeatures,
     convert_feature_tsv_to_npz,
@@ -32,6 +34,7 @@ from .region_features import (
     read_feature_tsv_row,
 )
 from .shapes_captions import caption_is_true, generate_shapes_captions
+from .textures import generate_cooccurrence_textures
 from .vqa_v2 import load_image_features, load_vqa_v2
 
 __all__ = [
@@ -43,16 +46,20 @@ __all__ = [
     "caption_is_true",
     "convert_feature_tsv_to_npz",
     "easy_vqa_answers",
+    "generate_cooccurrence_textures",
     "generate_deciding_sentence_documents",
     "generate_shapes_captions",
     "index_feature_tsv",
     "load_amazon_reviews",
     "load_coco_karpathy",
+    "load_cub200",
     "load_easy_vqa",
+    "load_fgvc_aircraft",
     "load_flickr",
     "load_image_features",
     "load_imdb_reviews",
     "load_region_features",
+    "load_stanford_cars",
     "load_vqa_v2",
     "load_yahoo_answers",
     "load_yelp",
