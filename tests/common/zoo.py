@@ -54,9 +54,9 @@ VARIANTS: dict[str, dict[str, dict | Callable[[str], dict]]] = {
         "bilinear_cnn_tensor_sketch": dict(pooling="tensor_sketch"),
         "bilinear_cnn_random_maclaurin": dict(pooling="random_maclaurin"),
         "bilinear_cnn_average": dict(pooling="average"),
-        "bilinear_cnn_two_streams": lambda image_encoder: {} if image_encoder == "features" else dict(
-            symmetric=False, second_scratch_cnn_channels=[4, 6], second_backbone_config=None,
-        ),
+        "bilinear_cnn_two_streams": lambda image_encoder: {
+            "features": {}, "scratch_cnn": dict(symmetric=False, second_scratch_cnn_channels=[4, 6]), "backbone": dict(symmetric=False),
+        }[image_encoder],
     },
     "show_attend_tell": {
         "hard": dict(attention_type="hard"),

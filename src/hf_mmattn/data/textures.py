@@ -86,10 +86,13 @@ def generate_cooccurrence_textures(
 ) -> DatasetDict:
     """The co-occurrence texture task (module docstring): "train", "validation" and "test" splits of
     ``image`` (PIL) and ``label`` (12 classes, balanced by cycling through them in a random order).
-    ``image_size`` must be a multiple of ``cell_size``, with a number of cells divisible by 4 (so
-    that every colour covers the same share)."""
-    if image_size % cell_size or cell_size < STRIPE_PERIOD:
-        raise ValueError(f"image_size ({image_size}) must be a multiple of cell_size ({cell_size}), and cell_size at least {STRIPE_PERIOD}")
+    ``image_size`` must be a multiple of ``cell_size``, itself a multiple of 8 (so that every
+    pattern covers half of its cell), with a number of cells divisible by 6 (so that every colour
+    covers the same share)."""
+    if image_size % cell_size or cell_size % (2 * STRIPE_PERIOD):
+        # Only a whole number of the widest period (8) lets every pattern cover half of a cell at every phase.
+        raise ValueError(f"image_size ({image_size}) must be a multiple of cell_size ({cell_size}), and cell_size a multiple of "
+                         f"{2 * STRIPE_PERIOD}")
     if ((image_size // cell_size) ** 2) % len(TEXTURE_COLORS):
         raise ValueError(f"{(image_size // cell_size) ** 2} cells cannot hold the {len(TEXTURE_COLORS)} colours equally often")
     for name, count in (("num_train", num_train), ("num_validation", num_validation), ("num_test", num_test)):

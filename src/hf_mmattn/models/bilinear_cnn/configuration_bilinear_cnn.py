@@ -15,9 +15,9 @@ VGG16_RELU5_3 = {"model_type": "mmattn_vgg", "out_features": ["relu5_3"]}
 BILINEAR_CNN_PRESETS = {
     # The tests' sizes (the contract tests set the image input themselves).
     "tiny": dict(scratch_cnn_channels=[4, 8], image_encoder="scratch_cnn", pooling="bilinear", pooled_size=32),
-    # The generated co-occurrence textures (hf_mmattn.data.generate_cooccurrence_textures), 32 x 32:
-    # two conv blocks to an 8 x 8 grid of 32 channels, full bilinear pooling (1,024 dimensions).
-    "generated": dict(image_encoder="scratch_cnn", scratch_cnn_channels=[16, 32], pooling="bilinear", pooled_size=256),
+    # The generated co-occurrence textures (hf_mmattn.data.generate_cooccurrence_textures), 48 x 48:
+    # two conv blocks to a 12 x 12 grid of 16 channels, full bilinear pooling (256 dimensions).
+    "generated": dict(image_encoder="scratch_cnn", scratch_cnn_channels=[16, 16], pooling="bilinear", pooled_size=64),
     # The paper's symmetric B-CNN [D, D]: VGG-16 relu5_3 at 448 x 448, fine-tuned end to end.
     "vgg16": dict(image_encoder="backbone", backbone_config=VGG16_RELU5_3, freeze_backbone=False, pooling="bilinear"),
     # Gao et al.'s compact bilinear pooling on the same features, d = 8192.
@@ -81,6 +81,10 @@ class BilinearCnnConfig(MMAttnImageClassificationConfig):
             raise ValueError("symmetric=False builds a second feature extractor from pixels; precomputed image_features are one stream")
         if hasattr(self.second_backbone_config, "to_dict"):
             self.second_backbone_config = self.second_backbone_config.to_dict()
+        for name, encoder in (("second_backbone_config", "backbone"), ("second_scratch_cnn_channels", "scratch_cnn")):
+            if getattr(self, name) is not None and (self.symmetric or self.image_encoder != encoder):
+                raise ValueError(f"{name} sets stream B of a two-stream model with image_encoder={encoder!r}; this config has "
+                                 f"symmetric={self.symmetric} and image_encoder={self.image_encoder!r}")
         if self.second_backbone_config is not None and "model_type" not in self.second_backbone_config:
             raise ValueError("second_backbone_config needs a model_type (e.g. {'model_type': 'resnet', 'out_features': ['stage4']})")
         super().__post_init__(**kwargs)
