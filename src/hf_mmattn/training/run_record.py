@@ -115,8 +115,9 @@ def describe_run(args: argparse.Namespace, accelerator: Accelerator, steps_per_e
     * ``train_data``: :func:`fingerprint_dataset` of ``train_data``, the training examples in
       their order (a changed file, split, subset or ``--max_train_samples``).
     * ``vocabulary`` (a digest of the processor tokenizer's words and ids; ``processor`` may be
-      the tokenizer itself, for text models) and ``image_processor`` (its settings; ``None``
-      without one): how the examples become inputs.
+      the tokenizer itself, for text models; ``None`` for image models, whose ``processor`` is the
+      image processor) and ``image_processor`` (its settings; ``None`` without one): how the
+      examples become inputs.
     * ``labels`` (a digest of the config's ``id2label``: a VQA model's answers) and
       ``model_config`` (the rest of ``model``'s config): the model, whichever options, preset or
       ``--model_name_or_path`` made it.
@@ -124,9 +125,10 @@ def describe_run(args: argparse.Namespace, accelerator: Accelerator, steps_per_e
     Call it after :func:`set_training_length` (``steps_per_epoch``) and with the model as it trains."""
     free = set(TRAINING_ARGUMENTS_FREE_ON_RESUME) | set(free_arguments)
     config = accelerator.unwrap_model(model).config
-    tokenizer = getattr(processor, "tokenizer", processor)  # a processor, or a text model's tokenizer
-    vocabulary = sorted(tokenizer.get_vocab().items(), key=lambda item: (item[1], item[0]))
-    image_processor = getattr(processor, "image_processor", None)
+    # A processor, a text model's tokenizer, or an image model's image processor.
+    tokenizer = getattr(processor, "tokenizer", processor if hasattr(processor, "get_vocab") else None)
+    image_processor = getattr(processor, "image_processor", None if tokenizer is processor else processor)
+    vocabulary = sorted(tokenizer.get_vocab().items(), key=lambda item: (item[1], item[0])) if tokenizer is not None else None
     labels = [config.id2label[key] for key in sorted(config.id2label)]
     record = {
         "record_format": 1,
@@ -134,7 +136,7 @@ def describe_run(args: argparse.Namespace, accelerator: Accelerator, steps_per_e
         "num_processes": accelerator.num_processes,
         "steps_per_epoch": steps_per_epoch,
         "train_data": fingerprint_dataset(train_data),
-        "vocabulary": {"size": len(vocabulary), "sha256": _digest(vocabulary)},
+        "vocabulary": {"size": len(vocabulary), "sha256": _digest(vocabulary)} if vocabulary is not None else None,
         "image_processor": _settings(json.loads(image_processor.to_json_string())) if image_processor is not None else None,
         "labels": {"size": len(labels), "sha256": _digest(labels)},
         "model_config": _settings(config.to_dict()),
