@@ -27,15 +27,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import torch
-from results_file import record
+from results_file import record, run_example
 
 import hf_mmattn  # noqa: F401  (registers the architectures)
 from hf_mmattn import ImageTextRetrieval
@@ -57,16 +54,11 @@ KEYS = ("image_to_text_r1", "image_to_text_r5", "image_to_text_r10", "image_to_t
 
 def train(name: str, output_dir: Path, epochs: int, threads: int) -> dict:
     model_type, extra = MODELS[name]
-    command = [sys.executable, str(ROOT / "examples/matching/run_matching.py"), "--model_type", model_type,
+    command = [str(ROOT / "examples/matching/run_matching.py"), "--model_type", model_type,
                "--output_dir", str(output_dir), "--num_train_epochs", str(epochs), *RECIPE, *extra]
-    start = time.perf_counter()
-    output_dir.parent.mkdir(parents=True, exist_ok=True)
-    with open(output_dir.with_suffix(".log"), "w") as stream:
-        subprocess.run(command, check=True, stdout=stream, stderr=subprocess.STDOUT, env={**os.environ, "OMP_NUM_THREADS": str(threads)})
-    wall = time.perf_counter() - start
-    results = json.loads((output_dir / "eval_results.json").read_text())
+    results, wall, command_line = run_example(command, output_dir, threads)
     return {**{key: results[key] for key in KEYS if key in results}, "script_wall_time_s": round(wall, 1), "num_train_epochs": epochs,
-            "threads": threads, "command": f"OMP_NUM_THREADS={threads} python " + " ".join(command[1:])}
+            "threads": threads, "command": command_line}
 
 
 def speed(folder: Path, threads: int) -> dict:

@@ -29,15 +29,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import re
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import torch
-from results_file import read_results, record
+from results_file import read_results, record, run_example
 from transformers import AutoModelForImageTextToText, AutoProcessor
 
 import hf_mmattn  # noqa: F401  (registers the captioners)
@@ -114,18 +111,10 @@ def decoding_speed(model, pixel_values, num_beams: int, batch_size: int, count: 
 
 def train(name: str, output_dir: Path, epochs: int, threads: int) -> dict:
     model_type, extra = MODELS[name]
-    command = [sys.executable, str(ROOT / "examples/captioning/run_captioning.py"), "--model_type", model_type,
+    command = [str(ROOT / "examples/captioning/run_captioning.py"), "--model_type", model_type,
                "--output_dir", str(output_dir), "--num_train_epochs", str(epochs), *RECIPE, *extra]
-    start = time.perf_counter()
-    log = output_dir.with_suffix(".log")
-    output_dir.parent.mkdir(parents=True, exist_ok=True)
-    with open(log, "w") as stream:
-        subprocess.run(command, check=True, stdout=stream, stderr=subprocess.STDOUT,
-                       env={**os.environ, "OMP_NUM_THREADS": str(threads)})
-    wall = time.perf_counter() - start
-    results = json.loads((output_dir / "eval_results.json").read_text())
-    return {**results, "script_wall_time_s": round(wall, 1), "num_train_epochs": epochs, "threads": threads,
-            "command": f"OMP_NUM_THREADS={threads} python " + " ".join(command[1:])}
+    results, wall, command_line = run_example(command, output_dir, threads)
+    return {**results, "script_wall_time_s": round(wall, 1), "num_train_epochs": epochs, "threads": threads, "command": command_line}
 
 
 def main(argv=None):

@@ -24,14 +24,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import torch
-from results_file import read_results, record
+from results_file import best_time, read_results, record, run_example
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
 import hf_mmattn  # noqa: F401  (registers the architectures)
@@ -47,27 +43,12 @@ LENGTHS = (5, 10, 20, 40, 80)
 
 
 def train(name: str, output_dir: Path, epochs: int, threads: int) -> dict:
-    command = [sys.executable, str(ROOT / "examples/text_classification/run_text_classification.py"), "--model_type", "han",
+    command = [str(ROOT / "examples/text_classification/run_text_classification.py"), "--model_type", "han",
                "--output_dir", str(output_dir), "--num_train_epochs", str(epochs), *RECIPE, *MODELS[name]]
-    start = time.perf_counter()
-    output_dir.parent.mkdir(parents=True, exist_ok=True)
-    with open(output_dir.with_suffix(".log"), "w") as stream:
-        subprocess.run(command, check=True, stdout=stream, stderr=subprocess.STDOUT, env={**os.environ, "OMP_NUM_THREADS": str(threads)})
-    wall = time.perf_counter() - start
-    results = json.loads((output_dir / "eval_results.json").read_text())
+    results, wall, command_line = run_example(command, output_dir, threads)
     parameters = AutoModelForSequenceClassification.from_pretrained(output_dir).num_parameters()
     return {**{key: results[key] for key in KEYS if key in results}, "parameters": parameters, "script_wall_time_s": round(wall, 1),
-            "num_train_epochs": epochs, "threads": threads, "command": f"OMP_NUM_THREADS={threads} python " + " ".join(command[1:])}
-
-
-def timed(function, repeats: int = 3) -> float:
-    function()  # warm-up
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        function()
-        times.append(time.perf_counter() - start)
-    return min(times)
+            "num_train_epochs": epochs, "threads": threads, "command": command_line}
 
 
 def speed(folder: Path, threads: int) -> dict:
@@ -81,7 +62,7 @@ def speed(folder: Path, threads: int) -> dict:
             for start in range(0, len(texts), 64):
                 model(**tokenizer(texts[start:start + 64], padding=True, return_tensors="pt"))
 
-    inference = len(texts) / timed(classify_all, repeats=1)
+    inference = len(texts) / best_time(classify_all, repeats=1)
     sentences = [s for document in generate_deciding_sentence_documents(0, 0, 200, seed=3)["test"]["sentences"] for s in document]
     by_length = {}
     for length in LENGTHS:
@@ -96,7 +77,7 @@ def speed(folder: Path, threads: int) -> dict:
             model.zero_grad()
             model(**batch, labels=torch.zeros(16, dtype=torch.long)).loss.backward()
 
-        by_length[str(length)] = {"forward_ms": round(1000 * timed(forward), 1), "forward_backward_ms": round(1000 * timed(forward_backward), 1),
+        by_length[str(length)] = {"forward_ms": round(1000 * best_time(forward), 1), "forward_backward_ms": round(1000 * best_time(forward_backward), 1),
                                   "tokens": int(batch["attention_mask"].sum())}
     return {"inference_documents_per_s": round(inference, 1), "batch_size": 64, "batch_of_16_by_sentences": by_length, "threads": threads}
 
