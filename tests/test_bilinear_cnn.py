@@ -229,6 +229,28 @@ def test_compact_pooling_error_falls_with_the_dimension(pooling_class):
 
 # --- the fixed projections, saved and drawn again ----------------------------------------------------
 
+@pytest.mark.parametrize("pooling_class", [TensorSketchPooling, RandomMaclaurinPooling])
+def test_compact_poolings_in_chunks_of_locations_give_the_same_values_and_gradients(pooling_class):
+    """The compact poolings sum their locations a chunk at a time (recomputed in the backward
+    pass): with chunks of 7 of 50 locations (the last one partial), with a mask, Φ and the
+    gradients of both streams are those of one pass over every location."""
+    torch.manual_seed(0)
+    pooling = pooling_class(6, 5, output_size=64, seed=3, **RAW)
+    features_a, features_b = torch.randn(3, 50, 6, requires_grad=True), torch.randn(3, 50, 5, requires_grad=True)
+    mask = torch.ones(3, 50)
+    mask[2, 40:] = 0
+    results = []
+    for locations_per_chunk in (256, 7):
+        pooling.locations_per_chunk = locations_per_chunk
+        pooled = pooling(features_a, features_b, mask)
+        results.append((pooled, *torch.autograd.grad((pooled * torch.arange(64.0)).sum(), (features_a, features_b))))
+    for one_pass, chunked in zip(*results, strict=True):
+        torch.testing.assert_close(chunked, one_pass, rtol=1e-5, atol=1e-6)
+    assert results[0][0].abs().max() > 0.1
+    with torch.no_grad():  # without gradients, the chunks are summed directly
+        torch.testing.assert_close(pooling(features_a, features_b, mask), results[0][0], rtol=1e-5, atol=1e-6)
+
+
 def projection_buffers(model) -> dict[str, torch.Tensor]:
     buffers = {name: tensor.clone() for name, tensor in model.model.pooling.named_buffers()}
     assert buffers

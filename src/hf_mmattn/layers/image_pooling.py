@@ -36,6 +36,7 @@ import math
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.utils.checkpoint import checkpoint
 
 from .fusion import CompactBilinearPooling, signed_sqrt
 
@@ -106,7 +107,38 @@ class FullBilinearPooling(OrderlessPooling):
         return torch.einsum("bl,bli,blj->bij", weights, features_a, features_b).flatten(1)
 
 
-class TensorSketchPooling(OrderlessPooling):
+class CompactPooling(OrderlessPooling):
+    """What the two compact poolings share: Φ is a sum over locations of a d-dimensional map of
+    each location, whose intermediates (``locations x d`` values, several times over) dwarf the
+    input at the paper's size (784 locations, d = 8192). The locations are therefore taken
+    ``locations_per_chunk`` at a time and their partial sums added; with gradients, each chunk is
+    recomputed in the backward pass (``torch.utils.checkpoint``) instead of being kept. The result
+    is the same up to float rounding; with fewer locations than a chunk nothing changes."""
+
+    locations_per_chunk: int = 256
+
+    def pool_locations(self, features_a: torch.Tensor, features_b: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+        """The weighted sum over these locations, before :meth:`finish`."""
+        raise NotImplementedError
+
+    def finish(self, pooled: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+        raise NotImplementedError
+
+    def pool(self, features_a, features_b, weights):
+        dtype = torch.promote_types(features_a.dtype, features_b.dtype)
+        starts = range(0, features_a.shape[1], self.locations_per_chunk)
+        if len(starts) == 1:
+            return self.finish(self.pool_locations(features_a, features_b, weights), dtype)
+        recompute = torch.is_grad_enabled() and (features_a.requires_grad or features_b.requires_grad)
+        pooled = None
+        for start in starts:
+            chunk = [tensor[:, start:start + self.locations_per_chunk] for tensor in (features_a, features_b, weights)]
+            part = checkpoint(self.pool_locations, *chunk, use_reentrant=False) if recompute else self.pool_locations(*chunk)
+            pooled = part if pooled is None else pooled + part
+        return self.finish(pooled, dtype)
+
+
+class TensorSketchPooling(CompactPooling):
     """Compact bilinear pooling by Tensor Sketch, Gao et al. Algorithm 2: Φ = (1/L) Σ_l ψ(f_A(l), f_B(l)),
     ψ(x, y) = FFT⁻¹(FFT(C₁x) ∘ FFT(C₂y)) of ``output_size`` dimensions. The count sketches and their
     FFT are MCB's (``sketch``, a :class:`~.fusion.CompactBilinearPooling` without normalisation); the
@@ -117,13 +149,15 @@ class TensorSketchPooling(OrderlessPooling):
         self.output_size = output_size
         self.sketch = CompactBilinearPooling(size_a, size_b or size_a, output_size, seed=seed, normalize=False)
 
-    def pool(self, features_a, features_b, weights):
+    def pool_locations(self, features_a, features_b, weights):
         spectrum = self.sketch.spectrum(features_a, features_b)  # (batch, locations, d // 2 + 1), complex
-        pooled = torch.einsum("bl,blk->bk", weights.float().to(spectrum.dtype), spectrum)
-        return torch.fft.irfft(pooled, n=self.output_size, dim=-1).to(torch.promote_types(features_a.dtype, features_b.dtype))
+        return torch.einsum("bl,blk->bk", weights.float().to(spectrum.dtype), spectrum)
+
+    def finish(self, pooled, dtype):
+        return torch.fft.irfft(pooled, n=self.output_size, dim=-1).to(dtype)
 
 
-class RandomMaclaurinPooling(OrderlessPooling):
+class RandomMaclaurinPooling(CompactPooling):
     """Compact bilinear pooling by Random Maclaurin, Gao et al. Algorithm 1:
     Φ = (1/L) Σ_l (1/√d) (W_A f_A(l)) ∘ (W_B f_B(l)), with W_A ∈ {-1, +1}^{d×C_A} and W_B ∈
     {-1, +1}^{d×C_B} drawn from ``seed`` (persistent buffers ``projection_a``, ``projection_b``)."""
@@ -146,12 +180,14 @@ class RandomMaclaurinPooling(OrderlessPooling):
             projections[name] = signs.to(torch.get_default_dtype())  # ±1: exact in any float dtype
         return projections
 
-    def pool(self, features_a, features_b, weights):
+    def pool_locations(self, features_a, features_b, weights):
         # float32, as the Tensor Sketch: a d-term product of half-precision sums loses too much.
         projected_a = features_a.float() @ self.projection_a.float().T
         projected_b = features_b.float() @ self.projection_b.float().T
-        pooled = torch.einsum("bl,bld->bd", weights.float(), projected_a * projected_b) / math.sqrt(self.output_size)
-        return pooled.to(torch.promote_types(features_a.dtype, features_b.dtype))
+        return torch.einsum("bl,bld->bd", weights.float(), projected_a * projected_b)
+
+    def finish(self, pooled, dtype):
+        return (pooled / math.sqrt(self.output_size)).to(dtype)
 
     def extra_repr(self) -> str:
         return f"size_a={self.projection_a.shape[1]}, size_b={self.projection_b.shape[1]}, output_size={self.output_size}"
@@ -178,6 +214,7 @@ def build_pooling(
 __all__ = [
     "POOLINGS",
     "AveragePooling",
+    "CompactPooling",
     "FullBilinearPooling",
     "OrderlessPooling",
     "RandomMaclaurinPooling",
