@@ -96,7 +96,7 @@ class AveragePooling(OrderlessPooling):
 
 
 class FullBilinearPooling(OrderlessPooling):
-    """Full bilinear pooling, Lin et al. eq. section 3: Φ = (1/L) Σ_l f_A(l) f_B(l)ᵀ, flattened
+    """Full bilinear pooling, Lin et al. section 3: Φ = (1/L) Σ_l f_A(l) f_B(l)ᵀ, flattened
     row-major (entry (i, j) at i·C_B + j): ``C_A · C_B`` dimensions (262,144 for VGG's 512 × 512)."""
 
     def __init__(self, size_a: int, size_b: int | None = None, **normalization):
