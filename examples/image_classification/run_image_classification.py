@@ -26,14 +26,13 @@ from pathlib import Path
 
 import torch
 from accelerate.logging import get_logger
-from torch.utils.data import DataLoader
 from transformers import AutoImageProcessor, AutoModelForImageClassification
 from transformers.image_utils import IMAGENET_STANDARD_MEAN, IMAGENET_STANDARD_STD
 
 import hf_mmattn  # noqa: F401  (registers the architectures with the Auto classes)
 from hf_mmattn import training
 from hf_mmattn.data import generate_cooccurrence_textures, load_cub200, load_fgvc_aircraft, load_stanford_cars
-from hf_mmattn.data.batching import GroupByImageBatchSampler
+from hf_mmattn.data.batching import row_dataloaders
 from hf_mmattn.models import discover
 from hf_mmattn.processing.image_processor import square_image_processor
 
@@ -160,12 +159,8 @@ def main(argv=None):
     train, evaluation = load_splits(args)
     model, image_processor = build_model_and_image_processor(args, train)
 
-    train_sampler = GroupByImageBatchSampler(torch.arange(len(train)), args.per_device_train_batch_size, shuffle=True, seed=args.seed)
-    eval_sampler = GroupByImageBatchSampler(torch.arange(len(evaluation)), args.per_device_eval_batch_size, shuffle=False)
-    train_dataloader = DataLoader(range(len(train)), batch_sampler=train_sampler, collate_fn=ImageCollator(train, image_processor),
-                                  generator=torch.Generator().manual_seed(args.seed))
-    eval_dataloader = DataLoader(range(len(evaluation)), batch_sampler=eval_sampler,
-                                 collate_fn=ImageCollator(evaluation, image_processor, with_rows=True))
+    train_dataloader, eval_dataloader = row_dataloaders(len(train), len(evaluation), args, ImageCollator(train, image_processor),
+                                                        ImageCollator(evaluation, image_processor, with_rows=True))
     optimizer = torch.optim.Adam((p for p in model.parameters() if p.requires_grad), lr=args.learning_rate, weight_decay=args.weight_decay)
     step = training.SupervisedStep(model, optimizer, args.max_grad_norm)
     loop = training.TrainingLoop(accelerator, args, step, train_dataloader, eval_dataloader=eval_dataloader,

@@ -25,13 +25,12 @@ from pathlib import Path
 
 import torch
 from accelerate.logging import get_logger
-from torch.utils.data import DataLoader
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
 import hf_mmattn  # noqa: F401  (registers the architectures with the Auto classes)
 from hf_mmattn import training
 from hf_mmattn.data import generate_deciding_sentence_documents, load_amazon_reviews, load_imdb_reviews, load_yahoo_answers, load_yelp
-from hf_mmattn.data.batching import GroupByImageBatchSampler
+from hf_mmattn.data.batching import row_dataloaders
 from hf_mmattn.models import discover
 from hf_mmattn.processing.word_vectors import load_word_vectors
 from hf_mmattn.tasks.text_classification import build_document_tokenizer, sentence_end_token_ids
@@ -189,11 +188,8 @@ def main(argv=None):
     train, evaluation = load_splits(args)
     model, tokenizer = build_model_and_tokenizer(args, train)
 
-    train_sampler = GroupByImageBatchSampler(torch.arange(len(train)), args.per_device_train_batch_size, shuffle=True, seed=args.seed)
-    eval_sampler = GroupByImageBatchSampler(torch.arange(len(evaluation)), args.per_device_eval_batch_size, shuffle=False)
-    train_dataloader = DataLoader(range(len(train)), batch_sampler=train_sampler, collate_fn=DocumentCollator(train, tokenizer),
-                                  generator=torch.Generator().manual_seed(args.seed))
-    eval_dataloader = DataLoader(range(len(evaluation)), batch_sampler=eval_sampler, collate_fn=DocumentCollator(evaluation, tokenizer, True))
+    train_dataloader, eval_dataloader = row_dataloaders(len(train), len(evaluation), args, DocumentCollator(train, tokenizer),
+                                                        DocumentCollator(evaluation, tokenizer, True))
     # The paper trains with SGD and momentum 0.9; Adam as the other scripts, for the small budgets here.
     optimizer = torch.optim.Adam((p for p in model.parameters() if p.requires_grad), lr=args.learning_rate, weight_decay=args.weight_decay)
     step = training.SupervisedStep(model, optimizer, args.max_grad_norm)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 from datasets import Dataset, Image
-from torch.utils.data import Sampler
+from torch.utils.data import DataLoader, Sampler
 
 from .answers import soft_target_tensor
 from .region_features import load_region_features, pad_region_features
@@ -183,3 +183,16 @@ class VQACollator:
         }
         batch.update(self.images.batch(unique_rows.tolist()))
         return batch
+
+
+def row_dataloaders(num_train: int, num_eval: int, args, train_collate, eval_collate) -> tuple[DataLoader, DataLoader]:
+    """The training and evaluation loaders of a dataset whose every row is one example (a
+    document, an image): batches of row indices from :class:`GroupByImageBatchSampler` with one
+    row per "image" (shuffled by ``args.seed`` and the epoch for training, in order for
+    evaluation), of ``args.per_device_train_batch_size`` / ``args.per_device_eval_batch_size``
+    rows, turned into tensors by the collate functions (which receive the list of rows)."""
+    train_sampler = GroupByImageBatchSampler(torch.arange(num_train), args.per_device_train_batch_size, shuffle=True, seed=args.seed)
+    eval_sampler = GroupByImageBatchSampler(torch.arange(num_eval), args.per_device_eval_batch_size, shuffle=False)
+    train_dataloader = DataLoader(range(num_train), batch_sampler=train_sampler, collate_fn=train_collate,
+                                  generator=torch.Generator().manual_seed(args.seed))
+    return train_dataloader, DataLoader(range(num_eval), batch_sampler=eval_sampler, collate_fn=eval_collate)
