@@ -142,3 +142,21 @@ def make_tiny_model():
         return (vqa_class(model) if head else base_class(model))(config).eval()
 
     return make
+
+
+def clear_initialised_flags(model) -> None:
+    """Forget which modules and tensors transformers considers initialised, so that
+    ``initialize_weights()`` (what ``from_pretrained`` runs on a checkpoint's missing keys) runs
+    ``_init_weights`` on everything again."""
+    for module in model.modules():
+        module.__dict__.pop("_is_hf_initialized", None)
+    for tensor in [*model.parameters(), *model.buffers()]:
+        tensor.__dict__.pop("_is_hf_initialized", None)
+
+
+def poison(model) -> None:
+    """What a checkpoint without these tensors would leave: garbage (NaN in floats, an absurd
+    value in integer buffers)."""
+    with torch.no_grad():
+        for tensor in [*model.parameters(), *model.buffers()]:
+            tensor.fill_(float("nan") if tensor.is_floating_point() else 2**40)

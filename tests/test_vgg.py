@@ -15,7 +15,7 @@ import math
 import pytest
 import torch
 import torch.nn.functional as F
-from conftest import random_inputs, tiny_vqa_config
+from conftest import clear_initialised_flags, poison, random_inputs, tiny_vqa_config
 from transformers import AutoBackbone, AutoConfig, AutoModelForVisualQuestionAnswering
 
 from hf_mmattn import SanConfig, SanForVisualQuestionAnswering, VggBackbone, VggConfig
@@ -303,19 +303,10 @@ def test_save_and_load_through_auto_config_and_the_backbone_class(tmp_path):
         assert torch.equal(a, b)
 
 
-def clear_initialised_flags(model) -> None:
-    for module in model.modules():
-        module.__dict__.pop("_is_hf_initialized", None)
-    for tensor in [*model.parameters(), *model.buffers()]:
-        tensor.__dict__.pop("_is_hf_initialized", None)
-
-
 def test_init_weights_initialises_every_parameter_and_buffer_as_torchvision_does():
     config = VggConfig(layers=TOY_LAYERS, batch_norm=True, include_top=True, fully_connected_size=TINY_FC)
     reference, poisoned = VggBackbone(config), VggBackbone(config)
-    with torch.no_grad():
-        for tensor in [*poisoned.parameters(), *poisoned.buffers()]:
-            tensor.fill_(float("nan") if tensor.is_floating_point() else 2**40)
+    poison(poisoned)
     for model in (reference, poisoned):
         clear_initialised_flags(model)
         torch.manual_seed(1)

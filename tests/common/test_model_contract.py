@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import clear_initialised_flags, poison
 from transformers import AutoConfig, AutoModel
 from zoo import HEADS, ZOO, declared_classes, registered_classes
 
@@ -44,24 +45,6 @@ def assert_same_outputs(actual, expected, rtol: float = 0.0, atol: float = 0.0) 
     assert pairs
     for x, y in pairs:
         torch.testing.assert_close(x, y, rtol=rtol, atol=atol)
-
-
-def clear_initialised_flags(model) -> None:
-    """Forget which modules and tensors transformers considers initialised, so that
-    ``initialize_weights()`` (what ``from_pretrained`` runs on a checkpoint's missing keys) runs
-    ``_init_weights`` on everything again."""
-    for module in model.modules():
-        module.__dict__.pop("_is_hf_initialized", None)
-    for tensor in [*model.parameters(), *model.buffers()]:
-        tensor.__dict__.pop("_is_hf_initialized", None)
-
-
-def poison(model) -> None:
-    """What a checkpoint without these tensors would leave: garbage (NaN in floats, an absurd
-    value in integer buffers)."""
-    with torch.no_grad():
-        for tensor in [*model.parameters(), *model.buffers()]:
-            tensor.fill_(float("nan") if tensor.is_floating_point() else 2**40)
 
 
 def test_every_model_folder_is_registered_has_a_card_and_a_tiny_preset_and_is_in_the_zoo():
