@@ -24,6 +24,7 @@ import torch
 import torch.nn.functional as F
 from transformers.utils import ModelOutput
 
+from ...generation import CacheNameAliases, RecurrentGenerationMixin, check_generation_settings, resolve_cache_argument
 from ...layers.image_encoders import ImageEncoder
 from ...layers.recurrent_generation import RecurrentStateCache
 from ...modeling_base import (
@@ -36,30 +37,10 @@ from ...modeling_base import (
 )
 
 DEFAULT_MAX_NEW_TOKENS = 50
-# generate() settings that must be integers (not booleans) of at least this value, and flags.
-GENERATION_INTEGER_SETTINGS = {
-    "max_new_tokens": 1, "max_length": 1, "min_new_tokens": 0, "min_length": 0, "num_beams": 1,
-    "num_return_sequences": 1, "num_beam_groups": 1, "top_k": 0, "no_repeat_ngram_size": 0,
-}
-GENERATION_FLAGS = ("do_sample", "use_cache", "output_attentions", "output_scores", "return_dict_in_generate")
-
-
-def check_generation_settings(settings: dict) -> None:
-    """Refuses generate() settings that transformers would turn into a crash deep in the search
-    (``num_beams=0`` divides by zero, ``max_new_tokens="5"`` compares a string) or accept silently
-    (``max_new_tokens=2.5``, ``do_sample="yes"``)."""
-    for name, minimum in GENERATION_INTEGER_SETTINGS.items():
-        value = settings.get(name)
-        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < minimum):
-            raise ValueError(f"generate(): {name} must be an integer >= {minimum}; got {value!r}")
-    for name in GENERATION_FLAGS:
-        value = settings.get(name)
-        if value is not None and not isinstance(value, bool):
-            raise ValueError(f"generate(): {name} must be True or False; got {value!r}")
 
 
 @dataclass
-class CaptioningOutput(ModelOutput):
+class CaptioningOutput(CacheNameAliases, ModelOutput):
     """Output of the captioners.
 
     loss: with ``labels``, the training objective (caption negative log-likelihood plus the
@@ -87,18 +68,6 @@ class CaptioningOutput(ModelOutput):
     gates: torch.FloatTensor | None = None
     image_grid_size: tuple[int, int] | None = None
     caption_loss: torch.FloatTensor | None = None
-
-    # transformers before 5.25 hands the state through generate() as "past_key_values" (looked up
-    # with `in`, `[...]` and getattr); from 5.25 its ModelOutput maps that name to "cache" itself.
-    def __contains__(self, key):
-        return super().__contains__("cache" if key == "past_key_values" else key)
-
-    def __getitem__(self, key):
-        return super().__getitem__("cache" if key == "past_key_values" else key)
-
-    @property
-    def past_key_values(self) -> RecurrentStateCache | None:
-        return self.cache
 
 
 class DecodedWords(NamedTuple):
@@ -218,23 +187,7 @@ def check_caption_labels(config, labels, input_ids) -> None:
         raise ValueError(f"labels must be word ids in [0, {config.vocab_size}) or -100 (ignored)")
 
 
-def resolve_cache_argument(cache, past_key_values) -> RecurrentStateCache | None:
-    """The decoder state given as ``cache`` (transformers >= 5.25) or ``past_key_values`` (before);
-    anything but a [`RecurrentStateCache`] is refused (a transformers ``DynamicCache`` holds
-    attention keys and values, not an LSTM state)."""
-    if past_key_values is not None:
-        if cache is not None and cache is not past_key_values:
-            raise ValueError("give the decoder state as cache or as past_key_values, not both")
-        cache = past_key_values
-    if cache is not None and not isinstance(cache, RecurrentStateCache):
-        raise TypeError(
-            f"cache must be the RecurrentStateCache a previous call of this model returned (outputs.cache); "
-            f"got {type(cache).__name__}"
-        )
-    return cache
-
-
-class MMAttnCaptioningPreTrainedModel(MMAttnPreTrainedModel):
+class MMAttnCaptioningPreTrainedModel(RecurrentGenerationMixin, MMAttnPreTrainedModel):
     """Base class of the captioners: image encoding, the forward pass around the model's
     ``start`` / ``decode`` / ``compute_loss``, what ``generate()`` needs of a recurrent decoder and
     the remote-code entry points of an image-text-to-text checkpoint. The models list
@@ -246,13 +199,6 @@ class MMAttnCaptioningPreTrainedModel(MMAttnPreTrainedModel):
     remote_code_task = "mmattn-image-captioning"
     remote_code_pipeline = "ImageCaptioningPipeline"
     remote_code_auto_class = "AutoModelForImageTextToText"
-    _is_stateful = True
-
-    @classmethod
-    def _supports_default_dynamic_cache(cls) -> bool:
-        # The decoder carries its own RecurrentStateCache (created by the first forward pass).
-        return False
-
     def __init__(self, config):
         config.validate_captioning()
         super().__init__(config)
@@ -266,13 +212,6 @@ class MMAttnCaptioningPreTrainedModel(MMAttnPreTrainedModel):
 
     def set_input_embeddings(self, value):
         self.embedding = value
-
-    def generate(self, inputs=None, generation_config=None, **kwargs):
-        """transformers' ``generate()``, after :func:`check_generation_settings` on the settings given
-        as keyword arguments or in ``generation_config``."""
-        given = generation_config.to_diff_dict() if generation_config is not None else {}
-        check_generation_settings({**given, **kwargs})
-        return super().generate(inputs, generation_config=generation_config, **kwargs)
 
     def get_output_embeddings(self):
         """The word classifier: ``resize_token_embeddings`` resizes it with the word embedding, so
