@@ -2,7 +2,8 @@
 
 ``import hf_mmattn`` registers every model folder under ``models/`` with the transformers Auto
 classes, restores the ``visual-question-answering`` pipeline and serves the captioners through
-``image-text-to-text`` (and ``image-to-text``); the matching models serve transformers' own
+``image-text-to-text`` (and ``image-to-text``), restores ``translation`` (and
+``translation_xx_to_yy``) for the translators; the matching models serve transformers' own
 ``zero-shot-image-classification``. The backbones the package adds (``VggConfig``,
 ``VggBackbone``) are registered with ``AutoConfig`` and ``AutoBackbone``. Every name a model
 folder exports (its config, models, presets) is importable from here.
@@ -14,6 +15,7 @@ from .models import ModelDeclaration, discover
 from .processing import VQAImageProcessor, load_image
 from .tasks.captioning import CaptioningProcessor, ImageCaptioningPipeline, build_caption_tokenizer
 from .tasks.matching import ImageTextRetrieval, MatchingProcessor, build_sentence_tokenizer
+from .tasks.translation import TranslationPipeline, TranslationProcessor, build_translation_tokenizer
 from .tasks.vqa import VisualQuestionAnsweringPipeline, VQAProcessor, build_question_tokenizer
 
 __version__ = "0.1.0"
@@ -24,6 +26,8 @@ __all__ = [
     "ImageTextRetrieval",
     "MatchingProcessor",
     "ModelDeclaration",
+    "TranslationPipeline",
+    "TranslationProcessor",
     "VQAImageProcessor",
     "VQAProcessor",
     "VggBackbone",
@@ -32,6 +36,7 @@ __all__ = [
     "build_caption_tokenizer",
     "build_question_tokenizer",
     "build_sentence_tokenizer",
+    "build_translation_tokenizer",
     "discover",
     "load_image",
 ]
