@@ -149,7 +149,8 @@ def test_resize_token_embeddings_resizes_every_word_table_and_the_output_layer(z
     assert tables and model.get_input_embeddings() is tables[0]
     old_rows = [table.weight.detach().clone() for table in tables]
     output_layer = model.get_output_embeddings()
-    assert (output_layer is not None) == (zoo_model.family == "captioning")
+    generates = zoo_model.family in ("captioning", "translation")
+    assert (output_layer is not None) == generates
     old_output = output_layer.weight.detach().clone() if output_layer is not None else None
 
     model.resize_token_embeddings(old_vocab + 3)
@@ -160,8 +161,10 @@ def test_resize_token_embeddings_resizes_every_word_table_and_the_output_layer(z
         assert torch.equal(table.weight[:old_vocab], rows)
         assert torch.isfinite(table.weight).all()
     inputs = zoo_model.inputs(model.config)
-    inputs["input_ids"] = inputs["input_ids"].clone()
-    inputs["input_ids"][:, 1] = old_vocab + 2  # a new word, inside every sequence
+    # The translators' resized vocabulary is the target's (what they generate): the new word is a decoder input.
+    words = "decoder_input_ids" if zoo_model.family == "translation" else "input_ids"
+    inputs[words] = inputs[words].clone()
+    inputs[words][:, 1] = old_vocab + 2  # a new word, inside every sequence
     with torch.no_grad():
         output = model(**inputs)
     assert all(torch.isfinite(tensor).all() for tensor in float_tensors(output))
@@ -172,13 +175,16 @@ def test_resize_token_embeddings_resizes_every_word_table_and_the_output_layer(z
         # A new word can be generated: make it the most likely one.
         with torch.no_grad():
             new_output.bias[old_vocab + 1] = 1e4
-        images = {k: v for k, v in inputs.items() if k in ("pixel_values", "image_features")}
-        generated = model.generate(input_ids=inputs["input_ids"][:, :1], **images, max_new_tokens=2)
+        if zoo_model.family == "translation":
+            prompt = {"input_ids": inputs["input_ids"], "attention_mask": inputs["attention_mask"]}
+        else:
+            prompt = {"input_ids": inputs["input_ids"][:, :1], **{k: v for k, v in inputs.items() if k in ("pixel_values", "image_features")}}
+        generated = model.generate(**prompt, max_new_tokens=2)
         assert (generated[:, 1:] == old_vocab + 1).all()
 
     model.resize_token_embeddings(old_vocab - 1)
     assert model.config.vocab_size == old_vocab - 1 and len(word_tables(model, old_vocab - 1)) == len(tables)
-    with pytest.raises(ValueError, match="outside the vocabulary"):
+    with pytest.raises(ValueError, match="outside the (target )?vocabulary"):
         model(**inputs)
 
 
@@ -202,7 +208,7 @@ def test_save_and_load_round_trip(zoo_model, sharded, tmp_path):
         assert "model.safetensors" in files
     config = AutoConfig.from_pretrained(tmp_path)
     assert type(config) is type(model.config)
-    for loader in (zoo_model.model_class, AutoModel if not zoo_model.has_loss or zoo_model.family in ("captioning", "matching") else None):
+    for loader in (zoo_model.model_class, AutoModel if not zoo_model.has_loss or zoo_model.family in ("captioning", "matching", "translation") else None):
         if loader is None:
             continue
         loaded = loader.from_pretrained(tmp_path)
@@ -221,7 +227,7 @@ def test_save_and_load_round_trip(zoo_model, sharded, tmp_path):
 
 def attention_maps(output) -> list[torch.Tensor]:
     maps = []
-    for name in ("attentions", "question_attentions", "text_attentions"):
+    for name in ("attentions", "question_attentions", "text_attentions", "cross_attentions"):
         maps += list(getattr(output, name, None) or ())
     return maps
 

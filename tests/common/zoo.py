@@ -21,6 +21,7 @@ from conftest import random_inputs, tiny_vqa_config
 from documents_utils import random_documents, tiny_text_classification_config
 from image_classification_utils import random_classification_images, tiny_image_classification_config
 from matching_utils import random_matching_images, random_sentences, tiny_matching_config
+from translation_utils import random_translation_inputs, tiny_translation_config
 
 from hf_mmattn.models import discover
 
@@ -28,6 +29,7 @@ from hf_mmattn.models import discover
 FAMILY_CONFIGS: dict[str, Callable] = {
     "vqa": tiny_vqa_config, "captioning": tiny_captioning_config, "matching": tiny_matching_config,
     "text_classification": tiny_text_classification_config, "image_classification": tiny_image_classification_config,
+    "translation": tiny_translation_config,
 }
 
 # More tiny configurations of a model whose switches change the modules it builds (hard attention
@@ -58,6 +60,18 @@ VARIANTS: dict[str, dict[str, dict | Callable[[str], dict]]] = {
             "features": {}, "scratch_cnn": dict(symmetric=False, second_scratch_cnn_channels=[4, 6]), "backbone": dict(symmetric=False),
         }[image_encoder],
     },
+    # The baselines without attention, the other scores, no input feeding, a bidirectional
+    # encoder, the plain output layer, the readout of s_{i-1}.
+    "luong": {
+        "luong_no_attention": dict(attention="none", input_feeding=False),
+        "luong_dot_bidirectional": dict(attention="dot", input_feeding=False, encoder_bidirectional=True),
+        "luong_concat": dict(attention="concat", num_layers=1),
+    },
+    "bahdanau": {
+        "bahdanau_rnnencdec": dict(attention="none"),
+        "bahdanau_linear_output": dict(output_layer="linear"),
+        "bahdanau_previous_state_readout": dict(readout_state="previous"),
+    },
     "show_attend_tell": {
         "hard": dict(attention_type="hard"),
         "sgrvinod": sgrvinod_settings,
@@ -70,7 +84,10 @@ VARIANTS: dict[str, dict[str, dict | Callable[[str], dict]]] = {
 # Models with no attention map to return (the VQA baseline fuses one pooled image vector; Show and
 # Tell reads the image once; the bilinear CNN pools every location alike), and variants (m-DAN
 # with K = 0 steps).
-WITHOUT_ATTENTIONS = {"mmattn_lstm_q_norm_i", "mmattn_show_tell", "mdan_mean_pooling", "han_mean", "mmattn_bilinear_cnn"}
+WITHOUT_ATTENTIONS = {
+    "mmattn_lstm_q_norm_i", "mmattn_show_tell", "mdan_mean_pooling", "han_mean", "mmattn_bilinear_cnn", "luong_no_attention",
+    "bahdanau_rnnencdec",
+}
 
 
 @dataclass(frozen=True)
@@ -80,7 +97,7 @@ class ZooModel:
     name: str
     variant: str
     model_class: type
-    family: str  # the task family: "vqa", "captioning", "matching", "text_classification", "image_classification"
+    family: str  # the task family: "vqa", "captioning", "matching", "text_classification", "image_classification", "translation"
     overrides: dict | Callable[[str], dict]  # of the tiny preset (VARIANTS), or of the encoder
     has_loss: bool  # a task head (labels → loss), not a headless base model
 
@@ -107,6 +124,8 @@ class ZooModel:
         if self.family == "image_classification":
             inputs = random_classification_images(config, batch, seed)
             return {**inputs, "labels": torch.arange(batch) % config.num_labels} if labels else inputs
+        if self.family == "translation":
+            return random_translation_inputs(config, batch, seed, labels)
         if self.family == "text_classification":
             inputs = random_documents(config, batch, seed)
             return {**inputs, "labels": torch.arange(batch) % config.num_labels} if labels else inputs
@@ -147,7 +166,7 @@ def zoo() -> list[ZooModel]:
         variants = {model.name: {}, **VARIANTS.get(model.name, {})}
         for variant, overrides in variants.items():
             for model_class, has_loss in declared_classes(model):
-                suffix = {"captioning": "lm", "matching": "dual"}.get(model.family, "head" if has_loss else "base")
+                suffix = {"captioning": "lm", "matching": "dual", "translation": "seq2seq"}.get(model.family, "head" if has_loss else "base")
                 models.append(ZooModel(f"{variant}-{suffix}", variant, model_class, model.family, overrides, has_loss))
     return models
 

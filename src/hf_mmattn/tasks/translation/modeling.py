@@ -146,7 +146,8 @@ class TranslationEncoder(nn.Module):
     def forward(self, input_ids=None, attention_mask=None, output_attentions=None, output_hidden_states=None, return_dict=True):
         """Encodes a source batch (the ``output_*`` flags are those ``generate()`` passes; the
         encoder has no attention and returns no intermediate states)."""
-        refuse_hidden_states(self.config, output_hidden_states, "translation encoders", "per-layer states")
+        refuse_hidden_states(self.config, output_hidden_states, "translation encoders", "the annotations (last_hidden_state)",
+                             maps="nothing: the alignment is the decoder's")
         attention_mask = check_source_inputs(self.config, input_ids, attention_mask)
         embedded = self.dropout(self.embedding(input_ids))
         annotations, state = run_packed_rnn(self.rnn, embedded, attention_mask)
@@ -259,7 +260,8 @@ class MMAttnTranslationPreTrainedModel(RecurrentGenerationMixin, MMAttnPreTraine
         use_cache = use_cache if use_cache is not None else self.config.use_cache
         output_attentions = output_attentions if output_attentions is not None else self.config.output_attentions
         refuse_hidden_states(
-            self.config, output_hidden_states, "the translators", "encoder and decoder states (use encoder_last_hidden_state)"
+            self.config, output_hidden_states, "translators", "the source annotations (encoder_last_hidden_state)",
+            maps="the alignment of each target word (cross_attentions)",
         )
         cache = resolve_cache_argument(cache, past_key_values)
         check_target_inputs(self.config, decoder_input_ids, labels)
