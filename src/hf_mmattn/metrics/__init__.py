@@ -7,7 +7,9 @@ offline). Each belongs to its task family; the names here resolve lazily to them
   BLEU-1..4, METEOR, ROUGE-L, CIDEr-D (``hf_mmattn.tasks.captioning.metrics``);
 - :func:`compute_retrieval_metrics` / :func:`compute_retrieval_metrics_folds` /
   :func:`load_retrieval_metrics`: R@K and median rank of image–text retrieval, both ways, with
-  the COCO 1K (5 folds) and 5K protocols (``hf_mmattn.tasks.matching.metrics``).
+  the COCO 1K (5 folds) and 5K protocols (``hf_mmattn.tasks.matching.metrics``);
+- :func:`compute_translation_metrics` / :func:`load_translation_metrics` / :func:`bleu_by_length`:
+  sacreBLEU's BLEU and chrF, and BLEU by source length (``hf_mmattn.tasks.translation.metrics``).
 """
 
 _FAMILY_METRICS = {
@@ -19,6 +21,9 @@ _FAMILY_METRICS = {
     "compute_retrieval_metrics": "hf_mmattn.tasks.matching.metrics",
     "compute_retrieval_metrics_folds": "hf_mmattn.tasks.matching.metrics",
     "load_retrieval_metrics": "hf_mmattn.tasks.matching.metrics",
+    "compute_translation_metrics": "hf_mmattn.tasks.translation.metrics",
+    "load_translation_metrics": "hf_mmattn.tasks.translation.metrics",
+    "bleu_by_length": "hf_mmattn.tasks.translation.metrics",
 }
 
 
