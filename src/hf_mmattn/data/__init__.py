@@ -4,7 +4,9 @@ answer handling (official normalisation, soft targets, answer vocabularies), the
 shapes-captions dataset and the COCO / Flickr caption loaders (Karpathy's splits), and the
 document classification data (Yelp, IMDB, Yahoo Answers, Amazon loaders; the generated
 deciding-sentence documents), and the fine-grained image classification data (CUB-200-2011,
-FGVC-Aircraft, Stanford Cars loaders; the generated co-occurrence textures)."""
+FGVC-Aircraft, Stanford Cars loaders; the generated co-occurrence textures), and the translation
+data (parallel text, WMT SGML, IWSLT, Multi30k, Tatoeba loaders; the generated English → German
+number words)."""
 
 from .answers import (
     answers_to_soft_targets,
@@ -25,6 +27,7 @@ from .documents import (
 )
 from .easy_vqa import EASY_VQA_ANSWERS, easy_vqa_answers, load_easy_vqa
 from .fine_grained import load_cub200, load_fgvc_aircraft, load_stanford_cars
+from .number_words import generate_number_translation
 from .region_features import (
     RegionFeatures,
     convert_feature_tsv_to_npz,
@@ -35,6 +38,15 @@ from .region_features import (
 )
 from .shapes_captions import caption_is_true, generate_shapes_captions
 from .textures import generate_cooccurrence_textures
+from .translation import (
+    load_iwslt_train_tags,
+    load_iwslt_xml,
+    load_multi30k,
+    load_parallel_text,
+    load_sgml,
+    load_tatoeba,
+    load_wmt_iwslt_pair,
+)
 from .vqa_v2 import load_image_features, load_vqa_v2
 
 __all__ = [
@@ -48,6 +60,7 @@ __all__ = [
     "easy_vqa_answers",
     "generate_cooccurrence_textures",
     "generate_deciding_sentence_documents",
+    "generate_number_translation",
     "generate_shapes_captions",
     "index_feature_tsv",
     "load_amazon_reviews",
@@ -58,6 +71,13 @@ __all__ = [
     "load_flickr",
     "load_image_features",
     "load_imdb_reviews",
+    "load_iwslt_train_tags",
+    "load_iwslt_xml",
+    "load_multi30k",
+    "load_parallel_text",
+    "load_sgml",
+    "load_tatoeba",
+    "load_wmt_iwslt_pair",
     "load_region_features",
     "load_stanford_cars",
     "load_vqa_v2",
