@@ -97,4 +97,4 @@ def test_command_line_names_the_models(capsys):
     with pytest.raises(SystemExit) as exit_info:
         main(["resnet"])
     assert exit_info.value.code == 2
-    assert "{ban,mcan,show_attend_tell,vgg}" in capsys.readouterr().err
+    assert "{ban,luong,mcan,show_attend_tell,vgg}" in capsys.readouterr().err
