@@ -18,7 +18,9 @@ from hf_mmattn.tasks.translation import shift_tokens_right
 
 VARIANTS = {
     "luong_general_feeding": (LuongForConditionalGeneration, LuongConfig, {}),
-    "luong_dot_bidirectional": (LuongForConditionalGeneration, LuongConfig, dict(attention="dot", input_feeding=False, encoder_bidirectional=True)),
+    "luong_dot_bidirectional": (
+        LuongForConditionalGeneration, LuongConfig, dict(attention="dot", input_feeding=False, encoder_bidirectional=True)
+    ),
     "luong_concat": (LuongForConditionalGeneration, LuongConfig, dict(attention="concat", num_layers=1)),
     "luong_none": (LuongForConditionalGeneration, LuongConfig, dict(attention="none", input_feeding=False)),
     "bahdanau": (BahdanauForConditionalGeneration, BahdanauConfig, {}),
@@ -150,7 +152,8 @@ def test_bahdanau_follows_the_equations_by_hand(readout_state):
         s = torch.tanh(decoder.initial_state.weight @ backward[0] + decoder.initial_state.bias)
         attention, gru = decoder.attention, decoder.rnn
         for i, word in enumerate(inputs["decoder_input_ids"][b]):
-            e = torch.tanh(attention.query_projection.weight @ s + annotations @ attention.key_projection.weight.T) @ attention.score.weight[0]
+            hidden = torch.tanh(attention.query_projection.weight @ s + annotations @ attention.key_projection.weight.T)
+            e = hidden @ attention.score.weight[0]
             alpha = torch.softmax(e, dim=0)
             context = alpha @ annotations
             y = decoder.embedding.weight[word]
@@ -185,7 +188,8 @@ def test_source_padding_is_never_read(variant):
     inputs = random_translation_inputs(model.config, batch=3, seed=4)
     with torch.no_grad():
         batched = model(**inputs, output_attentions=True)
-        padded = {**inputs, "input_ids": F.pad(inputs["input_ids"], (0, 3), value=PAD), "attention_mask": F.pad(inputs["attention_mask"], (0, 3))}
+        padded = {**inputs, "input_ids": F.pad(inputs["input_ids"], (0, 3), value=PAD),
+                  "attention_mask": F.pad(inputs["attention_mask"], (0, 3))}
         more_padding = model(**padded, output_attentions=True)
         torch.testing.assert_close(more_padding.logits, batched.logits)
         for b in range(3):

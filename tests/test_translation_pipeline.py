@@ -144,3 +144,27 @@ def test_a_model_without_attention_says_it_has_no_alignment(tmp_path):
     processor.save_pretrained(tmp_path)
     with pytest.raises(ValueError, match="has no attention"):
         pipeline("translation", model=str(tmp_path))(SOURCES[0], return_alignment=True)
+
+
+def test_the_beam_alignment_follows_a_translation_that_ends_before_the_search(tmp_path):
+    """Beam search runs on while other beams may still beat a finished translation: the
+    returned translation is then shorter than the search, and its alignment is its own rows."""
+    processor = TranslationProcessor.from_texts(SOURCES, TARGETS)
+    shorter = 0
+    for seed in range(12):
+        torch.manual_seed(seed)
+        config = LuongConfig.from_preset("tiny", source_vocab_size=len(processor.tokenizer), vocab_size=len(processor.target_tokenizer))
+        model = LuongForConditionalGeneration(config).eval()
+        with torch.no_grad():
+            model.word_classifier.bias[3] += 2.0  # </s> likely: translations end at different steps
+        folder = tmp_path / str(seed)
+        model.save_pretrained(folder)
+        processor.save_pretrained(folder)
+        encoded = processor(text=SOURCES[0])
+        search = model.generate(**encoded, num_beams=3, max_new_tokens=8, output_attentions=True, return_dict_in_generate=True)
+        shorter += len(search.cross_attentions) > search.sequences.shape[1] - 1
+        result = pipeline("translation", model=str(folder))(SOURCES[0], num_beams=3, max_new_tokens=8, return_alignment=True)[0]
+        with torch.no_grad():
+            forced = model(**encoded, decoder_input_ids=search.sequences[:1, :-1], output_attentions=True)
+        torch.testing.assert_close(torch.from_numpy(result["alignment"]), forced.cross_attentions[0][0], rtol=1e-5, atol=1e-6)
+    assert shorter > 0

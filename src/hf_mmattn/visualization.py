@@ -18,7 +18,10 @@ VGG pool5 grid at 448 pixels). This module turns such a map into a picture:
   question-side maps of co-attention models such as Lu et al., HieCoAtt, NeurIPS 2016);
 * :func:`document_attention_html` and :func:`plot_document_attention` draw a document sentence
   by sentence with its word and sentence attention, as Figures 5 and 6 of Yang et al.,
-  "Hierarchical Attention Networks for Document Classification" (NAACL 2016).
+  "Hierarchical Attention Networks for Document Classification" (NAACL 2016);
+* :func:`plot_alignment` draws a translator's alignment, the target words' attention over the
+  source words, as Figure 3 of Bahdanau et al., "Neural Machine Translation by Jointly Learning
+  to Align and Translate" (ICLR 2015) and Figure 7 of Luong et al. (EMNLP 2015).
 
 The plotting functions build :class:`matplotlib.figure.Figure` objects directly rather than
 through ``pyplot``: rendering uses the non-interactive Agg canvas, nothing opens a window,
@@ -43,6 +46,7 @@ __all__ = [
     "attention_to_grid",
     "document_attention_html",
     "overlay_attention",
+    "plot_alignment",
     "plot_caption_attention",
     "plot_document_attention",
     "plot_vqa_attention",
@@ -304,6 +308,45 @@ def plot_word_attention(words: Sequence[str], weights, path: str | os.PathLike |
                     color="white" if weight > 0.6 * vmax else "black")
     ax.set_xticks([])
     ax.set_yticks(range(len(row_titles)), labels=list(row_titles))  # no ticks without titles
+    if path is not None:
+        fig.savefig(path, format="png", dpi=100)
+    return fig
+
+
+def plot_alignment(source_tokens: Sequence[str], target_tokens: Sequence[str], alignment, path: str | os.PathLike | None = None,
+                   title: str | None = None):
+    """Draw an alignment matrix in grey scale (white: weight 1, black: 0), source words along the
+    top, target words down the side, as Bahdanau et al.'s Figure 3.
+
+    Args:
+        source_tokens: the ``S`` source tokens (columns).
+        target_tokens: the ``T`` target tokens (rows): row t is the attention with which target
+            word t was predicted.
+        alignment: ``(T, S)`` non-negative weights (torch tensor, numpy array or nested sequence),
+            e.g. ``outputs.cross_attentions[0][0]`` or the translation pipeline's ``"alignment"``.
+        path: when given, the figure is also written there as a PNG.
+        title: drawn above the matrix.
+
+    Returns:
+        The :class:`matplotlib.figure.Figure`.
+    """
+    from matplotlib.figure import Figure
+
+    weights = _as_float_array(alignment)
+    if weights.ndim != 2 or weights.shape != (len(target_tokens), len(source_tokens)) or weights.size == 0:
+        raise ValueError(
+            f"alignment must be (target tokens, source tokens) = ({len(target_tokens)}, {len(source_tokens)}); got shape {weights.shape}."
+        )
+    if not np.all(np.isfinite(weights)) or (weights < 0).any():
+        raise ValueError("alignment weights must be finite and non-negative.")
+    fig = Figure(figsize=(1.0 + 0.4 * len(source_tokens), 1.0 + 0.4 * len(target_tokens)), layout="constrained")
+    ax = fig.subplots()
+    ax.imshow(weights, cmap="gray", vmin=0.0, vmax=1.0, aspect="equal")
+    ax.set_xticks(range(len(source_tokens)), labels=list(source_tokens), rotation=90)
+    ax.set_yticks(range(len(target_tokens)), labels=list(target_tokens))
+    ax.xaxis.tick_top()
+    if title:
+        ax.set_title(title)
     if path is not None:
         fig.savefig(path, format="png", dpi=100)
     return fig

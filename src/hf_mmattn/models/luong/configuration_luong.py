@@ -57,7 +57,9 @@ class LuongConfig(MMAttnTranslationConfig):
         if self.num_layers < 1:
             raise ValueError(f"num_layers must be at least 1, got {self.num_layers}")
         if self.encoder_bidirectional and self.hidden_size % 2:
-            raise ValueError(f"a bidirectional encoder splits hidden_size between its two directions: it must be even, got {self.hidden_size}")
+            raise ValueError(
+                f"a bidirectional encoder splits hidden_size between its two directions: it must be even, got {self.hidden_size}"
+            )
         if self.input_feeding and self.attention == "none":
             raise ValueError("input_feeding feeds the attentional state h̃_t back: it needs an attention (attention='none' has none)")
         super().__post_init__(**kwargs)

@@ -48,7 +48,9 @@ class MMAttnTranslationConfig(MMAttnConfig):
             if not isinstance(size, int) or size < 2:
                 raise ValueError(f"{name} must be an integer >= 2, got {size!r}")
         if not 0 <= self.source_pad_token_id < self.source_vocab_size:
-            raise ValueError(f"source_pad_token_id={self.source_pad_token_id} is outside the source vocabulary [0, {self.source_vocab_size})")
+            raise ValueError(
+                f"source_pad_token_id={self.source_pad_token_id} is outside the source vocabulary [0, {self.source_vocab_size})"
+            )
         for name in ("pad_token_id", "bos_token_id", "eos_token_id", "decoder_start_token_id"):
             value = getattr(self, name)
             if value is not None and not 0 <= value < self.vocab_size:

@@ -111,12 +111,15 @@ def check_target_inputs(config, decoder_input_ids, labels) -> None:
         if ids is None:
             continue
         if ids.dim() != 2 or ids.dtype not in (torch.int64, torch.int32) or ids.shape[1] == 0 or ids.shape[0] == 0:
-            raise ValueError(f"{name} must be a non-empty 2-D integer tensor (batch, target words); got shape {tuple(ids.shape)} of {ids.dtype}")
+            raise ValueError(
+                f"{name} must be a non-empty 2-D integer tensor (batch, target words); got shape {tuple(ids.shape)} of {ids.dtype}"
+            )
         allowed = (ids >= 0) & (ids < config.vocab_size)
         if name == "labels":
             allowed |= ids == -100
         if not bool(allowed.all()):
-            raise ValueError(f"{name} hold ids outside the target vocabulary [0, {config.vocab_size})" + (" (or -100)" if name == "labels" else ""))
+            ignored = " (or -100)" if name == "labels" else ""
+            raise ValueError(f"{name} hold ids outside the target vocabulary [0, {config.vocab_size}){ignored}")
     if decoder_input_ids is not None and labels is not None and labels.shape != decoder_input_ids.shape:
         raise ValueError(f"labels must have the shape of decoder_input_ids {tuple(decoder_input_ids.shape)}; got {tuple(labels.shape)}")
 
@@ -211,7 +214,9 @@ class MMAttnTranslationPreTrainedModel(RecurrentGenerationMixin, MMAttnPreTraine
             return torch.ones(annotations.shape[:2], dtype=torch.long, device=annotations.device)
         require_tensor("attention_mask", attention_mask)
         if attention_mask.shape != annotations.shape[:2]:
-            raise ValueError(f"attention_mask has shape {tuple(attention_mask.shape)} but the encoder's output has {tuple(annotations.shape[:2])}")
+            raise ValueError(
+                f"attention_mask has shape {tuple(attention_mask.shape)} but the encoder's output has {tuple(annotations.shape[:2])}"
+            )
         check_mask_values("attention_mask", attention_mask)
         if not is_right_padded(attention_mask) or not bool(attention_mask.any(dim=1).all()):
             raise ValueError("attention_mask must be right-padded (1s for the source words, then 0s), with a word in every row")

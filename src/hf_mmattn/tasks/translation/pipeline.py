@@ -119,7 +119,8 @@ class TranslationPipeline(Pipeline):
             return self.processor(text=text, truncation=truncation)
         encoded = self.tokenizer(text, truncation=truncation, return_tensors="pt")
         if encoded["input_ids"].shape[1] > self.tokenizer.model_max_length and not truncation:
-            raise ValueError(f"the sentence has more tokens than the tokenizer's limit {self.tokenizer.model_max_length}: pass truncation=True")
+            limit = self.tokenizer.model_max_length
+            raise ValueError(f"the sentence has more tokens than the tokenizer's limit {limit}: pass truncation=True")
         return encoded
 
     def _forward(self, model_inputs, generate_kwargs=None, return_alignment=False):
@@ -139,8 +140,9 @@ class TranslationPipeline(Pipeline):
         alignment = torch.stack(steps, dim=1)  # (beams or sequences, generated words, source words)
         beam_indices = getattr(output, "beam_indices", None)
         if beam_indices is not None:
-            rows = beam_indices[0, : alignment.shape[1]].clamp(min=0)
-            return alignment[rows, torch.arange(alignment.shape[1])]
+            rows = beam_indices[0, : alignment.shape[1]]
+            rows = rows[rows >= 0]  # -1 after the translation's end
+            return alignment[rows, torch.arange(len(rows))]
         return alignment[0]
 
     def postprocess(self, model_outputs, return_tensors=False, return_text=True, clean_up_tokenization_spaces=False,
