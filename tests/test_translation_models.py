@@ -395,3 +395,47 @@ def test_attention_models_learn_to_reverse_short_sequences(variant):
     generated = model.generate(input_ids=source[:64], max_new_tokens=6)
     accuracy = (generated[:, 1:6] == labels[:64]).all(dim=1).float().mean().item()
     assert accuracy >= 0.9, accuracy
+
+
+def test_local_p_attention_against_hand_computation():
+    """Luong et al. section 3.2: p_t = S sigmoid(v_pᵀ tanh(W_p h_t)); softmax of the scores over the
+    words of [p_t - D, p_t + D], times exp(-(s - p_t)² / (2 (D/2)²)); zero outside the window."""
+    torch.manual_seed(0)
+    queries, keys = torch.randn(2, 3, 4, dtype=torch.float64), torch.randn(2, 9, 4, dtype=torch.float64)
+    mask = torch.tensor([[1] * 9, [1] * 6 + [0] * 3])
+    attention = LuongAttention(4, 4, "general", window=2).double()
+    with torch.no_grad():
+        attention.position_score.weight.mul_(3.0)  # spread the predicted positions
+    weights, context = attention(queries, attention.project_keys(keys), keys, mask)
+    inside = 0
+    for b in range(2):
+        length = int(mask[b].sum())
+        for t in range(3):
+            h = queries[b, t]
+            p = length * torch.sigmoid(attention.position_score.weight[0] @ torch.tanh(attention.position_projection.weight @ h))
+            window = [s for s in range(length) if abs(s - p) <= 2]
+            scores = torch.stack([h @ attention.projection.weight @ keys[b, s] for s in window])
+            align = torch.softmax(scores, dim=0)
+            expected = torch.zeros(9, dtype=torch.float64)
+            for k, s in enumerate(window):
+                expected[s] = align[k] * torch.exp(-((s - p) ** 2) / (2 * 1.0**2))
+            torch.testing.assert_close(weights[b, t], expected)
+            torch.testing.assert_close(context[b, t], expected @ keys[b])
+            inside += len(window)
+    assert 0 < inside < 2 * 3 * 9  # the windows cut some words out
+    with pytest.raises(ValueError, match="window must be a positive integer"):
+        LuongAttention(4, 4, window=0)
+
+
+def test_local_p_translator_generates_with_its_cache():
+    model = build("luong_general_feeding", dtype=torch.float32, attention_window=1)
+    inputs = random_translation_inputs(model.config, batch=3, seed=12)
+    source = {"input_ids": inputs["input_ids"], "attention_mask": inputs["attention_mask"]}
+    beams = dict(max_new_tokens=5, num_beams=3)
+    assert torch.equal(model.generate(**source, **beams), model.generate(**source, **beams, use_cache=False))
+    with torch.no_grad():
+        alignment = model(**inputs, output_attentions=True).cross_attentions[0]
+    padding = inputs["attention_mask"].unsqueeze(1).expand_as(alignment) == 0
+    assert (alignment.sum(-1) <= 1 + 1e-6).all() and (alignment[padding] == 0).all()
+    with pytest.raises(ValueError, match="attention_window"):
+        LuongConfig(attention="none", input_feeding=False, attention_window=3)

@@ -254,7 +254,10 @@ def test_output_attentions_from_the_call_or_the_config(zoo_model):
         torch.testing.assert_close(attention, again)  # MCAN's config path switched SDPA to eager
         assert (attention >= 0).all()
         sums = attention.sum(-1)
-        assert torch.allclose(sums[sums > 0], torch.ones_like(sums[sums > 0]), atol=1e-5)
+        if zoo_model.attentions_sum_to_one:
+            assert torch.allclose(sums[sums > 0], torch.ones_like(sums[sums > 0]), atol=1e-5)
+        else:
+            assert (sums > 0).any() and (sums <= 1 + 1e-5).all()
     # The maps are extra outputs: every other field is the same.
     assert set(quiet.keys()) and set(quiet.keys()) <= set(loud.keys())
     for key in quiet.keys():

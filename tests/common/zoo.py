@@ -66,6 +66,7 @@ VARIANTS: dict[str, dict[str, dict | Callable[[str], dict]]] = {
         "luong_no_attention": dict(attention="none", input_feeding=False),
         "luong_dot_bidirectional": dict(attention="dot", input_feeding=False, encoder_bidirectional=True),
         "luong_concat": dict(attention="concat", num_layers=1),
+        "luong_local_p": dict(attention_window=1),
     },
     "bahdanau": {
         "bahdanau_rnnencdec": dict(attention="none"),
@@ -88,6 +89,9 @@ WITHOUT_ATTENTIONS = {
     "mmattn_lstm_q_norm_i", "mmattn_show_tell", "mdan_mean_pooling", "han_mean", "mmattn_bilinear_cnn", "luong_no_attention",
     "bahdanau_rnnencdec",
 }
+
+# Variants whose attention weights do not sum to 1 (local-p's Gaussian scales its window's softmax).
+UNNORMALISED_ATTENTIONS = {"luong_local_p"}
 
 
 @dataclass(frozen=True)
@@ -114,6 +118,10 @@ class ZooModel:
         for key, value in overrides.items():
             setattr(config, key, value)
         return self.model_class(config).eval()
+
+    @property
+    def attentions_sum_to_one(self) -> bool:
+        return self.variant not in UNNORMALISED_ATTENTIONS
 
     @property
     def has_attentions(self) -> bool:

@@ -32,6 +32,9 @@ class LuongConfig(MMAttnTranslationConfig):
         attention: ``"dot"``, ``"general"``, ``"concat"`` (section 3.1, eq. 8), or ``"none"``: the
             encoder-decoder without attention (Sutskever et al. 2014), the paper's baseline.
         attention_size: hidden units of the ``concat`` score (``hidden_size`` by default).
+        attention_window: D of local attention with predicted positions, "local-p" (section 3.2:
+            a window of 2D + 1 source words around p_t = S · sigmoid(v_pᵀ tanh(W_p h_t)), weighted
+            by a Gaussian of σ = D/2; the paper's D is 10); ``None``: global attention.
         input_feeding: feed h̃_{t-1} to the decoder with the word at step t (section 3.3).
 
     The vocabularies, special tokens, ``embedding_size``, ``hidden_size`` and ``dropout`` (on the
@@ -46,6 +49,7 @@ class LuongConfig(MMAttnTranslationConfig):
     encoder_bidirectional: bool = False
     attention: str = "general"
     attention_size: int | None = None
+    attention_window: int | None = None
     input_feeding: bool = True
 
     presets = LUONG_PRESETS
@@ -60,6 +64,9 @@ class LuongConfig(MMAttnTranslationConfig):
             raise ValueError(
                 f"a bidirectional encoder splits hidden_size between its two directions: it must be even, got {self.hidden_size}"
             )
+        if self.attention_window is not None and (self.attention == "none" or self.attention_window < 1):
+            raise ValueError(f"attention_window (local-p attention's D) must be a positive integer with an attention; got "
+                             f"{self.attention_window!r} with attention={self.attention!r}")
         if self.input_feeding and self.attention == "none":
             raise ValueError("input_feeding feeds the attentional state h̃_t back: it needs an attention (attention='none' has none)")
         super().__post_init__(**kwargs)

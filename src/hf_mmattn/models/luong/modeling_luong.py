@@ -9,9 +9,11 @@ layer, decode the target; the top decoder layer's state h_t attends over the sou
     h̃_t = tanh(W_c [c_t; h_t])                                  (eq. 5)
     p(y_t | y_<t, x) = softmax(W_s h̃_t)                          (eq. 6)
 
-With input feeding (section 3.3), h̃_{t-1} is concatenated with the word embedding of step t
-(h̃_0 = 0), so each step waits for the previous one's attention; without it, the LSTM runs over
-the whole target at once and attention follows. ``attention="none"``: h̃_t = h_t, the
+With ``attention_window`` D, the attention is local-p (section 3.2): a Gaussian-weighted window
+of 2D + 1 source words around a predicted position p_t. With input feeding (section 3.3),
+h̃_{t-1} is concatenated with the word embedding of step t (h̃_0 = 0), so each step waits for
+the previous one's attention; without it, the LSTM runs over the whole target at once and
+attention follows. ``attention="none"``: h̃_t = h_t, the
 encoder-decoder of Sutskever et al. 2014.
 
 The layout is OpenNMT-py's RNN translator (``-global_attention general|dot -input_feed 1``),
@@ -45,7 +47,9 @@ class LuongDecoder(nn.Module):
             dropout=config.dropout if config.num_layers > 1 else 0.0,
         )
         if config.attention != "none":
-            self.attention = LuongAttention(config.hidden_size, config.hidden_size, config.attention, config.attention_size)
+            self.attention = LuongAttention(
+                config.hidden_size, config.hidden_size, config.attention, config.attention_size, window=config.attention_window
+            )
             self.attentional_layer = nn.Linear(2 * config.hidden_size, config.hidden_size, bias=False)  # W_c
 
     def attend(self, states: torch.Tensor, cache: RecurrentStateCache) -> tuple[torch.Tensor, torch.Tensor]:
