@@ -168,3 +168,16 @@ def test_the_beam_alignment_follows_a_translation_that_ends_before_the_search(tm
             forced = model(**encoded, decoder_input_ids=search.sequences[:1, :-1], output_attentions=True)
         torch.testing.assert_close(torch.from_numpy(result["alignment"]), forced.cross_attentions[0][0], rtol=1e-5, atol=1e-6)
     assert shorter > 0
+
+
+def test_batches_give_what_single_sentences_give(saved):
+    folder, model, processor = saved
+    translator = pipeline("translation", model=str(folder))
+    settings = dict(max_new_tokens=5, return_tensors=True, return_alignment=True, num_beams=2, num_return_sequences=2)
+    one_by_one = [translator(source, **settings) for source in SOURCES]
+    batched = translator(SOURCES, batch_size=3, **settings)
+    for single, in_batch in zip(one_by_one, batched, strict=True):
+        assert len(single) == len(in_batch) == 2
+        for expected, actual in zip(single, in_batch, strict=True):
+            assert expected["target_tokens"] == actual["target_tokens"] and expected["source_tokens"] == actual["source_tokens"]
+            torch.testing.assert_close(torch.from_numpy(actual["alignment"]), torch.from_numpy(expected["alignment"]), rtol=1e-5, atol=1e-6)

@@ -15,7 +15,7 @@ arguments other than the pipeline's own go to ``generate()`` (``num_beams``, ``m
 (``"translation_token_ids"``) in place of the text; ``translation_xx_to_yy`` names the languages,
 refused when the model's config names others. With ``return_alignment=True`` each result also
 holds ``"alignment"`` (target words × source words, numpy) with the source and target tokens, for
-``hf_mmattn.visualization``'s alignment figure (greedy or beam search, one sentence per call).
+``hf_mmattn.visualization.plot_alignment`` (greedy, sampling or beam search, any ``batch_size``).
 
 A checkpoint of the package brings its processor (two vocabularies); another seq2seq model of
 transformers (Marian, T5...) is served with its tokenizer for both sides, as transformers 4 did.
@@ -127,28 +127,34 @@ class TranslationPipeline(Pipeline):
         overrides = dict(output_attentions=True, return_dict_in_generate=True) if return_alignment else {}
         generate_kwargs = self._prepare_generate_kwargs(dict(generate_kwargs or {}), **overrides)
         output = self.model.generate(**model_inputs, **generate_kwargs)
-        result = {"output_ids": output.sequences if return_alignment else output, "input_ids": model_inputs["input_ids"]}
+        sequences = output.sequences if return_alignment else output
+        batch = model_inputs["input_ids"].shape[0]
+        result = {"output_ids": sequences.reshape(batch, -1, sequences.shape[-1]), "input_ids": model_inputs["input_ids"],
+                  "attention_mask": model_inputs["attention_mask"]}
         if return_alignment:
-            result["alignment"] = self._alignment(output)
+            alignments = self._alignments(output)
+            result["alignment"] = alignments.reshape(batch, -1, *alignments.shape[1:])
         return result
 
-    def _alignment(self, output) -> torch.Tensor:
-        """The alignment of the first returned sequence: (target words, source words)."""
+    def _alignments(self, output) -> torch.Tensor:
+        """``(returned sequences, generated words, source words)``: the attention behind each word
+        of each returned translation (beam search: the rows of the beams it came through)."""
         if not output.cross_attentions or output.cross_attentions[0] is None:
             raise ValueError(f"{type(self.model).__name__} has no attention (its config's attention is 'none'): no alignment to return")
         steps = [step[0][..., -1, :] if step[0].dim() == 3 else step[0][:, -1, -1, :] for step in output.cross_attentions]
-        alignment = torch.stack(steps, dim=1)  # (beams or sequences, generated words, source words)
+        alignment = torch.stack(steps, dim=1)  # (rows of the search, generated words, source words)
         beam_indices = getattr(output, "beam_indices", None)
-        if beam_indices is not None:
-            rows = beam_indices[0, : alignment.shape[1]]
-            rows = rows[rows >= 0]  # -1 after the translation's end
-            return alignment[rows, torch.arange(len(rows))]
-        return alignment[0]
+        if beam_indices is None:
+            return alignment
+        rows = beam_indices[:, : alignment.shape[1]]  # -1 after a translation's end
+        return alignment[rows.clamp(min=0), torch.arange(rows.shape[1])] * (rows >= 0).unsqueeze(-1)
 
     def postprocess(self, model_outputs, return_tensors=False, return_text=True, clean_up_tokenization_spaces=False,
                     return_alignment=False):
         results = []
-        for ids in model_outputs["output_ids"]:
+        source_ids = model_outputs["input_ids"][0][model_outputs["attention_mask"][0].bool()]
+        end = self._target_tokenizer.eos_token_id
+        for k, ids in enumerate(model_outputs["output_ids"][0]):
             result = {}
             if return_tensors:
                 result["translation_token_ids"] = ids
@@ -156,15 +162,14 @@ class TranslationPipeline(Pipeline):
                 result["translation_text"] = self._target_tokenizer.decode(
                     ids, skip_special_tokens=True, clean_up_tokenization_spaces=clean_up_tokenization_spaces
                 )
+            if return_alignment:
+                words = ids[1:]  # the words the alignment rows predicted, up to the end token
+                ends = (words == end).nonzero()
+                words = words[: int(ends[0]) + 1] if len(ends) else words
+                result["alignment"] = model_outputs["alignment"][0][k][: len(words), : len(source_ids)].float().numpy()
+                result["source_tokens"] = self._source_tokenizer.convert_ids_to_tokens(source_ids.tolist())
+                result["target_tokens"] = self._target_tokenizer.convert_ids_to_tokens(words.tolist())
             results.append(result)
-        if return_alignment:
-            source_ids = model_outputs["input_ids"][0]
-            target_ids = model_outputs["output_ids"][0][1:]  # the words the alignment rows predicted
-            alignment = model_outputs["alignment"]
-            results[0]["alignment"] = alignment[: len(target_ids), : len(source_ids)].float().numpy()
-            results[0]["source_tokens"] = self._source_tokenizer.convert_ids_to_tokens(source_ids.tolist())
-            results[0]["target_tokens"] = self._target_tokenizer.convert_ids_to_tokens(target_ids.tolist())
         return results
-
 
 __all__ = ["OWN_PARAMETERS", "TranslationPipeline", "task_languages"]
