@@ -174,7 +174,8 @@ def zoo() -> list[ZooModel]:
         variants = {model.name: {}, **VARIANTS.get(model.name, {})}
         for variant, overrides in variants.items():
             for model_class, has_loss in declared_classes(model):
-                suffix = {"captioning": "lm", "matching": "dual", "translation": "seq2seq"}.get(model.family, "head" if has_loss else "base")
+                suffixes = {"captioning": "lm", "matching": "dual", "translation": "seq2seq"}
+                suffix = suffixes.get(model.family, "head" if has_loss else "base")
                 models.append(ZooModel(f"{variant}-{suffix}", variant, model_class, model.family, overrides, has_loss))
     return models
 
