@@ -181,3 +181,25 @@ def test_batches_give_what_single_sentences_give(saved):
         for expected, actual in zip(single, in_batch, strict=True):
             assert expected["target_tokens"] == actual["target_tokens"] and expected["source_tokens"] == actual["source_tokens"]
             torch.testing.assert_close(torch.from_numpy(actual["alignment"]), torch.from_numpy(expected["alignment"]), rtol=1e-5, atol=1e-6)
+
+
+def test_other_seq2seq_models_are_served_with_their_tokenizer(tmp_path):
+    """A transformers seq2seq model with a tokenizer and no processor (as Marian or T5 checkpoints)
+    is served as transformers 4's translation pipeline served it: its tokenizer for both sides."""
+    from transformers import BartConfig, BartForConditionalGeneration
+
+    from hf_mmattn.tasks.translation.processing import build_translation_tokenizer
+
+    tokenizer = build_translation_tokenizer(SOURCES + TARGETS)
+    config = BartConfig(vocab_size=len(tokenizer), d_model=16, encoder_layers=1, decoder_layers=1, encoder_attention_heads=2,
+                        decoder_attention_heads=2, encoder_ffn_dim=16, decoder_ffn_dim=16, max_position_embeddings=32, pad_token_id=0,
+                        bos_token_id=2, eos_token_id=3, decoder_start_token_id=2, forced_eos_token_id=None)
+    torch.manual_seed(0)
+    model = BartForConditionalGeneration(config).eval()
+    with torch.no_grad():
+        model.final_logits_bias[0, tokenizer.convert_tokens_to_ids("eins")] = 10.0
+    model.save_pretrained(tmp_path)
+    tokenizer.save_pretrained(tmp_path)
+    result = pipeline("translation", model=str(tmp_path))("one two", max_new_tokens=3, return_tensors=True)[0]
+    expected = model.generate(**tokenizer("one two", return_tensors="pt"), max_new_tokens=3)[0]
+    assert torch.equal(result["translation_token_ids"], expected) and result["translation_text"] == "eins eins eins"
