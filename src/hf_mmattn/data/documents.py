@@ -52,6 +52,8 @@ import re
 
 from datasets import ClassLabel, Dataset, DatasetDict, Features, List, Value
 
+from .files import require_dir, require_file
+
 YAHOO_ANSWERS_CLASSES = (
     "Society & Culture", "Science & Mathematics", "Health", "Education & Reference", "Computers & Internet",
     "Sports", "Business & Finance", "Entertainment & Music", "Family & Relationships", "Politics & Government",
@@ -75,20 +77,6 @@ def _dataset_dict(splits: dict[str, tuple[list[int], list[str]]], names) -> Data
         split: Dataset.from_dict({"text": texts, "label": labels}, features=features, split=split)
         for split, (labels, texts) in splits.items()
     })
-
-
-def _require_dir(path, what: str) -> str:
-    path = os.fspath(path)
-    if not os.path.isdir(path):
-        raise FileNotFoundError(f"{what} directory not found: {path}")
-    return path
-
-
-def _require_file(path, what: str) -> str:
-    path = os.fspath(path)
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"{what} file not found: {path}")
-    return path
 
 
 def _unescape(field: str) -> str:
@@ -173,7 +161,7 @@ def _inferred_names(labels: list[int], choices: dict[int, tuple[str, ...]]) -> t
 
 def _load_zhang_dir(directory, text_fields: int, choices: dict[int, tuple[str, ...]], dataset: str, layout: str,
                     num_classes: int | None) -> DatasetDict:
-    directory = _require_dir(directory, dataset)
+    directory = require_dir(directory, dataset)
     _check_num_classes(num_classes, choices, dataset)
     names = _declared_names(directory, num_classes, choices)
     max_class = max(choices) if names is None else len(names)
@@ -228,7 +216,7 @@ def _load_ss(path, num_classes: int, prefix: str, dataset: str) -> DatasetDict:
             raise ValueError(f"cannot tell the split of {path}: its name has none of train, dev, valid, "
                              "validation, test as a dot-separated part (e.g. imdb.train.txt.ss)")
         return _dataset_dict({split: _read_ss(path, num_classes)}, STARS_5 if num_classes == 5 else STARS_10)
-    directory = _require_dir(path, dataset)
+    directory = require_dir(path, dataset)
     files = sorted(name for name in os.listdir(directory) if name.endswith(".ss") and _ss_split(name))
     if any(name.lower().startswith(prefix) for name in files):
         files = [name for name in files if name.lower().startswith(prefix)]
@@ -343,7 +331,7 @@ def load_yelp(path_or_dir, *, val_fraction: float = 0.1, test_fraction: float = 
                 f"{path} holds no Yelp data: expected train.csv and test.csv (Zhang et al.), .ss files (Tang et al.) or "
                 "exactly one of review.json, yelp_academic_dataset_review.json (Yelp Dataset Challenge)")
         path = os.path.join(path, jsons[0])
-    path = _require_file(path, "Yelp")
+    path = require_file(path, "Yelp")
     if path.endswith(".ss"):
         return _load_ss(path, 5, "yelp", "Yelp")
     if _starts_with_brace(path):
@@ -375,7 +363,7 @@ def load_yahoo_answers(directory) -> DatasetDict:
     ``"\\n"``. Class names from ``classes.txt`` when the directory has it, else
     :data:`YAHOO_ANSWERS_CLASSES` (the names of Zhang et al.'s ``classes.txt``).
     """
-    directory = _require_dir(directory, "Yahoo Answers")
+    directory = require_dir(directory, "Yahoo Answers")
     return _load_zhang_dir(directory, 3, {10: YAHOO_ANSWERS_CLASSES}, "Yahoo Answers",
                            "class, question title, question content, best answer", None)
 

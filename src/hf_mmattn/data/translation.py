@@ -68,6 +68,8 @@ from typing import NamedTuple
 
 from datasets import Dataset, DatasetDict, Features, Value
 
+from .files import require_file
+
 __all__ = [
     "MULTI30K_SPLITS",
     "PARALLEL_FEATURES",
@@ -117,13 +119,6 @@ class _Segment(NamedTuple):
 
 
 # --- reading files -------------------------------------------------------------------------
-
-def _require_file(path, what: str) -> str:
-    path = os.fspath(path)
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"{what} file not found: {path}")
-    return path
-
 
 def _read_bytes(path: str) -> bytes:
     with open(path, "rb") as file:
@@ -207,8 +202,8 @@ def load_parallel_text(source_path, target_path, *, drop_empty: bool = True) -> 
     ``i`` is line ``i + 1``. Raises ``ValueError`` naming both paths and counts when the files
     have different numbers of lines (``\\n`` only ends a line, see the module docstring).
     """
-    source_path = _require_file(source_path, "source")
-    target_path = _require_file(target_path, "target")
+    source_path = require_file(source_path, "source")
+    target_path = require_file(target_path, "target")
     pairs = _read_parallel_lines(source_path, target_path)
     return _parallel_dataset(pairs, drop_empty, f"{source_path} / {target_path}")
 
@@ -280,7 +275,7 @@ def load_sgml(path) -> Dataset:
     segment, entities unescaped, white space normalised), ``document_id`` (the ``docid`` of its
     ``<doc>``) and ``segment_id`` (its ``id``). Raises ``ValueError`` for a ``<seg>`` without
     ``</seg>``, an id twice in a document, or a file without segments."""
-    return _segment_dataset(_read_marked_segments(_require_file(path, "WMT SGML"), _SGML_LAYOUT))
+    return _segment_dataset(_read_marked_segments(require_file(path, "WMT SGML"), _SGML_LAYOUT))
 
 
 def load_iwslt_xml(path) -> Dataset:
@@ -288,7 +283,7 @@ def load_iwslt_xml(path) -> Dataset:
     the format is in the module docstring), in file order, columns as :func:`load_sgml`
     (``document_id``: the talk's ``docid``). The talks' metadata elements (``<url>``,
     ``<talkid>``, ``<title>``, ...) are not segments and are skipped."""
-    return _segment_dataset(_read_marked_segments(_require_file(path, "IWSLT XML"), _XML_LAYOUT))
+    return _segment_dataset(_read_marked_segments(require_file(path, "IWSLT XML"), _XML_LAYOUT))
 
 
 # --- IWSLT train.tags ----------------------------------------------------------------------
@@ -323,7 +318,7 @@ def load_iwslt_train_tags(path, *, keep_titles: bool = False) -> Dataset:
     is metadata and skipped; with ``keep_titles=True`` the text of the ``<title>`` and
     ``<description>`` lines is kept as a sentence, as fairseq's ``prepare-iwslt14.sh`` does.
     """
-    return _segment_dataset(_read_train_tags(_require_file(path, "IWSLT train.tags"), keep_titles))
+    return _segment_dataset(_read_train_tags(require_file(path, "IWSLT train.tags"), keep_titles))
 
 
 # --- pairs of segmented files --------------------------------------------------------------
@@ -399,8 +394,8 @@ def load_wmt_iwslt_pair(source_path, target_path, *, keep_titles: bool = False, 
     ``drop_empty`` (default: ``True`` for ``train.tags``, ``False`` for the test sets in SGML
     and XML): drop pairs with an empty side. ``keep_titles``: see :func:`load_iwslt_train_tags`.
     """
-    source_path = _require_file(source_path, "source")
-    target_path = _require_file(target_path, "target")
+    source_path = require_file(source_path, "source")
+    target_path = require_file(target_path, "target")
     source_format, target_format = _detect_segment_format(source_path), _detect_segment_format(target_path)
     if source_format != target_format:
         raise ValueError(f"{source_path} is {source_format} but {target_path} is {target_format}: both files of a pair "
@@ -487,7 +482,7 @@ def load_tatoeba(path, source_column: int = 0, target_column: int = 1, *, revers
             raise ValueError(f"{name} must be a non-negative integer (a 0-based column), got {column!r}")
     if source_column == target_column:
         raise ValueError(f"source_column and target_column are both {source_column}")
-    path = _require_file(path, "Tatoeba")
+    path = require_file(path, "Tatoeba")
     needed = max(source_column, target_column) + 1
     pairs = []
     for number, line in enumerate(_read_lines(path), start=1):
