@@ -169,13 +169,14 @@ def translate_split(model, dataloader, accelerator, processor, args) -> dict[int
     return translations
 
 
-def evaluate_translations(translations: dict[int, str], evaluation, processor) -> dict:
+def evaluate_translations(translations: dict[int, str], evaluation) -> dict:
     """sacreBLEU's BLEU and chrF over the split, and BLEU by source length in words."""
     rows = sorted(translations)
+    sources, targets = list(evaluation["source"]), list(evaluation["target"])
     predictions = [translations[r] for r in rows]
-    references = [[evaluation[r]["target"]] for r in rows]
+    references = [[targets[r]] for r in rows]
     results = compute_translation_metrics(predictions, references)
-    lengths = [len(evaluation[r]["source"].split()) for r in rows]
+    lengths = [len(sources[r].split()) for r in rows]
     results["bleu_by_source_length"] = bleu_by_length(predictions, references, lengths, LENGTH_BUCKETS)
     results["num_sentences"] = len(rows)
     return results
@@ -228,7 +229,7 @@ def main(argv=None):
     def evaluate(epoch):
         translations.clear()
         translations.update(translate_split(model, eval_dataloader, accelerator, processor, args))
-        results = evaluate_translations(translations, evaluation, processor)
+        results = evaluate_translations(translations, evaluation)
         logger.info("%s BLEU %.2f, chrF %.2f", f"epoch {epoch + 1}:" if epoch is not None else f"{args.eval_split}:", results["bleu"],
                     results["chrf"])
         return results if epoch is not None else {**results, "split": args.eval_split, "num_beams": args.num_beams}
@@ -245,8 +246,9 @@ def main(argv=None):
         with open(output_dir / "translations.tsv", "w", newline="", encoding="utf-8") as file:
             writer = csv.writer(file, delimiter="\t")
             writer.writerow(["source", "reference", "translation"])
+            sources, targets = list(evaluation["source"]), list(evaluation["target"])
             for row in sorted(translations):
-                writer.writerow([evaluation[row]["source"], evaluation[row]["target"], translations[row]])
+                writer.writerow([sources[row], targets[row], translations[row]])
         figures = save_alignment_figures(unwrapped, processor, evaluation, output_dir, args.num_alignment_figures, args.num_beams)
         if figures:
             logger.info("alignment figures: %s", ", ".join(figures))

@@ -151,7 +151,10 @@ class TranslationEncoder(nn.Module):
         encoder has no attention and returns no intermediate states)."""
         refuse_hidden_states(self.config, output_hidden_states, "translation encoders", "the annotations (last_hidden_state)",
                              maps="nothing: the alignment is the decoder's")
-        attention_mask = check_source_inputs(self.config, input_ids, attention_mask)
+        return self.encode(input_ids, check_source_inputs(self.config, input_ids, attention_mask))
+
+    def encode(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> TranslationEncoderOutput:
+        """Encodes source ids whose mask :func:`check_source_inputs` has already checked."""
         embedded = self.dropout(self.embedding(input_ids))
         annotations, state = run_packed_rnn(self.rnn, embedded, attention_mask)
         hidden, cell = state if isinstance(state, tuple) else (state, None)
@@ -204,9 +207,9 @@ class MMAttnTranslationPreTrainedModel(RecurrentGenerationMixin, MMAttnPreTraine
         return self.encoder.embedding
 
     def _source_mask(self, encoded: TranslationEncoderOutput, input_ids, attention_mask) -> torch.Tensor:
-        """The mask of the source words ``encoded`` holds: checked with the source ids when given
-        (the encoder ran in this call), else the ``attention_mask`` that ``generate()`` passes with
-        the encoder's output (all words when there is none)."""
+        """The mask of the source words of given encoder outputs: checked with the source ids when
+        given too, else the ``attention_mask`` that ``generate()`` passes with the encoder's output
+        (all words when there is none)."""
         if input_ids is not None:
             return check_source_inputs(self.config, input_ids, attention_mask)
         annotations = encoded.last_hidden_state
@@ -281,10 +284,12 @@ class MMAttnTranslationPreTrainedModel(RecurrentGenerationMixin, MMAttnPreTraine
         encoder_last_hidden_state = None
         if cache is None or cache.get_seq_length() == 0:
             if encoder_outputs is None:
-                encoder_outputs = self.encoder(input_ids=input_ids, attention_mask=attention_mask)
-            elif not isinstance(encoder_outputs, TranslationEncoderOutput):
-                encoder_outputs = TranslationEncoderOutput(*encoder_outputs)
-            source_mask = self._source_mask(encoder_outputs, input_ids, attention_mask)
+                source_mask = check_source_inputs(self.config, input_ids, attention_mask)
+                encoder_outputs = self.encoder.encode(input_ids, source_mask)
+            else:
+                if not isinstance(encoder_outputs, TranslationEncoderOutput):
+                    encoder_outputs = TranslationEncoderOutput(*encoder_outputs)
+                source_mask = self._source_mask(encoder_outputs, input_ids, attention_mask)
             encoder_last_hidden_state = encoder_outputs.last_hidden_state
             if encoder_last_hidden_state.shape[0] != decoder_input_ids.shape[0]:
                 raise ValueError(

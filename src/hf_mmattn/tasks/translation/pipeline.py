@@ -25,10 +25,19 @@ Empty sentences are refused; sentences over the tokenizer's length limit are ref
 
 from __future__ import annotations
 
+from functools import cache
+
 import torch
-from transformers import Pipeline
+from transformers import GenerationConfig, Pipeline
 
 from ...pipelines.inputs import check_flag, refuse_unknown_parameters
+
+
+@cache
+def _generation_config_names() -> frozenset[str]:
+    """What a ``GenerationConfig`` has (its settings, and its methods), read once."""
+    return frozenset(dir(GenerationConfig()))
+
 
 OWN_PARAMETERS = ("return_tensors", "return_text", "clean_up_tokenization_spaces", "truncation", "src_lang", "tgt_lang", "return_alignment")
 
@@ -79,9 +88,7 @@ class TranslationPipeline(Pipeline):
 
     @staticmethod
     def _is_generation_setting(name: str) -> bool:
-        from transformers import GenerationConfig
-
-        return name == "generate_kwargs" or hasattr(GenerationConfig(), name) or name in ("generation_config", "streamer")
+        return name in ("generate_kwargs", "generation_config", "streamer") or name in _generation_config_names()
 
     def _check_languages(self, src_lang, tgt_lang) -> None:
         for given, field in ((src_lang, "source_language"), (tgt_lang, "target_language")):

@@ -118,10 +118,10 @@ class TranslationProcessor(ProcessorMixin):
         encoded = tokenizer(sentences, padding=True, truncation=truncation, max_length=max_length, return_tensors=return_tensors)
         if not truncation:
             limit = max_length or tokenizer.model_max_length
-            lengths = [len(ids) for ids in tokenizer(sentences)["input_ids"]]
-            if max(lengths) > limit:
+            longest = encoded["input_ids"].shape[1]  # padded to the longest sentence
+            if longest > limit:
                 raise ValueError(
-                    f"a {what} sentence has {max(lengths)} tokens, more than the tokenizer's limit of {limit}: pass truncation=True "
+                    f"a {what} sentence has {longest} tokens, more than the tokenizer's limit of {limit}: pass truncation=True "
                     "to cut it (the translation of the rest is lost) or split the text into sentences"
                 )
         return encoded
