@@ -48,7 +48,6 @@ DATASETS = {
     "multi30k": ("bentrevett/multi30k", "Multi30k"),
     "tatoeba": ("tatoeba", "Tatoeba sentence pairs (ManyThings)"),
 }
-LENGTH_BUCKETS = (0, 10, 20, 30, 40, 50, float("inf"))
 FREE_ON_RESUME = ("model_name_or_path", "eval_split", "max_eval_samples", "per_device_eval_batch_size", "num_beams",
                   "length_penalty", "max_new_tokens", "num_alignment_figures")
 
@@ -177,7 +176,7 @@ def evaluate_translations(translations: dict[int, str], evaluation) -> dict:
     references = [[targets[r]] for r in rows]
     results = compute_translation_metrics(predictions, references)
     lengths = [len(sources[r].split()) for r in rows]
-    results["bleu_by_source_length"] = bleu_by_length(predictions, references, lengths, LENGTH_BUCKETS)
+    results["bleu_by_source_length"] = bleu_by_length(predictions, references, lengths)  # buckets of 10 words, 50+
     results["num_sentences"] = len(rows)
     return results
 
