@@ -145,6 +145,13 @@ class MMAttnMatchingPreTrainedModel(MMAttnPreTrainedModel):
     def set_input_embeddings(self, value):
         self.text_encoder.embedding = value
 
+    def text_side_parameters(self) -> list[torch.nn.Parameter]:
+        """The parameters ``get_text_features`` uses (what a text-to-image model trains when it
+        trains its text encoder): all but the image side's, the modules named ``image_encoder`` or
+        with ``visual`` in their name (the models of the family name their image side so)."""
+        return [parameter for name, parameter in self.named_parameters()
+                if not any(part == "image_encoder" or "visual" in part for part in name.split(".")[:-1])]
+
     def encode_image(self, pixel_values, image_features, image_attention_mask) -> Encoding:
         raise NotImplementedError(f"{type(self).__name__} must define encode_image")
 
