@@ -3,7 +3,8 @@
 ``import hf_mmattn`` registers every model folder under ``models/`` with the transformers Auto
 classes, restores the ``visual-question-answering`` pipeline and serves the captioners through
 ``image-text-to-text`` (and ``image-to-text``), restores ``translation`` (and
-``translation_xx_to_yy``) for the translators; the matching models serve transformers' own
+``translation_xx_to_yy``) for the translators, adds ``text-to-image`` (which transformers does not
+have) for the text-to-image GANs; the matching models serve transformers' own
 ``zero-shot-image-classification``. The backbones the package adds (``VggConfig``,
 ``VggBackbone``) are registered with ``AutoConfig`` and ``AutoBackbone``. Every name a model
 folder exports (its config, models, presets) is importable from here.
@@ -15,6 +16,7 @@ from .models import ModelDeclaration, discover
 from .processing import VQAImageProcessor, load_image
 from .tasks.captioning import CaptioningProcessor, ImageCaptioningPipeline, build_caption_tokenizer
 from .tasks.matching import ImageTextRetrieval, MatchingProcessor, build_sentence_tokenizer
+from .tasks.text_to_image import TextToImagePipeline, TextToImageProcessor
 from .tasks.translation import TranslationPipeline, TranslationProcessor, build_translation_tokenizer
 from .tasks.vqa import VisualQuestionAnsweringPipeline, VQAProcessor, build_question_tokenizer
 
@@ -26,6 +28,8 @@ __all__ = [
     "ImageTextRetrieval",
     "MatchingProcessor",
     "ModelDeclaration",
+    "TextToImagePipeline",
+    "TextToImageProcessor",
     "TranslationPipeline",
     "TranslationProcessor",
     "VQAImageProcessor",
