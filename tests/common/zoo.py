@@ -21,6 +21,7 @@ from conftest import random_inputs, tiny_vqa_config
 from documents_utils import random_documents, tiny_text_classification_config
 from image_classification_utils import random_classification_images, tiny_image_classification_config
 from matching_utils import random_matching_images, random_sentences, tiny_matching_config
+from text_to_image_utils import random_text_to_image_inputs, tiny_text_to_image_config
 from translation_utils import random_translation_inputs, tiny_translation_config
 
 from hf_mmattn.models import discover
@@ -29,7 +30,7 @@ from hf_mmattn.models import discover
 FAMILY_CONFIGS: dict[str, Callable] = {
     "vqa": tiny_vqa_config, "captioning": tiny_captioning_config, "matching": tiny_matching_config,
     "text_classification": tiny_text_classification_config, "image_classification": tiny_image_classification_config,
-    "translation": tiny_translation_config,
+    "translation": tiny_translation_config, "text_to_image": tiny_text_to_image_config,
 }
 
 # More tiny configurations of a model whose switches change the modules it builds (hard attention
@@ -87,7 +88,14 @@ VARIANTS: dict[str, dict[str, dict | Callable[[str], dict]]] = {
 # with K = 0 steps).
 WITHOUT_ATTENTIONS = {
     "mmattn_lstm_q_norm_i", "mmattn_show_tell", "mdan_mean_pooling", "han_mean", "mmattn_bilinear_cnn", "luong_no_attention",
-    "bahdanau_rnnencdec",
+    "bahdanau_rnnencdec", "mmattn_gan_int_cls",
+}
+
+# The GAN's switches that change the modules it builds: a text encoder trained with the
+# discriminator, and 32×32 images (one more stride-2 layer each side).
+VARIANTS["gan_int_cls"] = {
+    "gan_int_cls_trained_text_encoder": dict(train_text_encoder=True, loss_type="gan"),
+    "gan_int_cls_32px": dict(image_size=32),
 }
 
 # Variants whose attention weights do not sum to 1 (local-p's Gaussian scales its window's softmax).
@@ -101,9 +109,10 @@ class ZooModel:
     name: str
     variant: str
     model_class: type
-    family: str  # the task family: "vqa", "captioning", "matching", "text_classification", "image_classification", "translation"
+    family: str  # the task family: "vqa", "captioning", "matching", "text_classification", "image_classification",
+    # "translation", "text_to_image"
     overrides: dict | Callable[[str], dict]  # of the tiny preset (VARIANTS), or of the encoder
-    has_loss: bool  # a task head (labels → loss), not a headless base model
+    has_loss: bool  # a task head (labels → loss), not a headless base model nor a GAN (two losses, trained by its step)
 
     def __str__(self) -> str:
         return self.name
@@ -134,6 +143,8 @@ class ZooModel:
             return {**inputs, "labels": torch.arange(batch) % config.num_labels} if labels else inputs
         if self.family == "translation":
             return random_translation_inputs(config, batch, seed, labels)
+        if self.family == "text_to_image":
+            return random_text_to_image_inputs(config, batch, seed)
         if self.family == "text_classification":
             inputs = random_documents(config, batch, seed)
             return {**inputs, "labels": torch.arange(batch) % config.num_labels} if labels else inputs
@@ -174,8 +185,9 @@ def zoo() -> list[ZooModel]:
         variants = {model.name: {}, **VARIANTS.get(model.name, {})}
         for variant, overrides in variants.items():
             for model_class, has_loss in declared_classes(model):
-                suffixes = {"captioning": "lm", "matching": "dual", "translation": "seq2seq"}
+                suffixes = {"captioning": "lm", "matching": "dual", "translation": "seq2seq", "text_to_image": "gan"}
                 suffix = suffixes.get(model.family, "head" if has_loss else "base")
+                has_loss = has_loss and model.family != "text_to_image"
                 models.append(ZooModel(f"{variant}-{suffix}", variant, model_class, model.family, overrides, has_loss))
     return models
 
