@@ -21,7 +21,11 @@ VGG pool5 grid at 448 pixels). This module turns such a map into a picture:
   "Hierarchical Attention Networks for Document Classification" (NAACL 2016);
 * :func:`plot_alignment` draws a translator's alignment, the target words' attention over the
   source words, as Figure 3 of Bahdanau et al., "Neural Machine Translation by Jointly Learning
-  to Align and Translate" (ICLR 2015) and Figure 7 of Luong et al. (EMNLP 2015).
+  to Align and Translate" (ICLR 2015) and Figure 7 of Luong et al. (EMNLP 2015);
+* :func:`plot_image_grid` draws generated images in rows and columns with their titles: a
+  text-to-image model's samples per caption, its interpolations between two captions and its
+  images for one noise across captions (Figures 3, 6 and 8 of Reed et al., "Generative
+  Adversarial Text to Image Synthesis", ICML 2016).
 
 The plotting functions build :class:`matplotlib.figure.Figure` objects directly rather than
 through ``pyplot``: rendering uses the non-interactive Agg canvas, nothing opens a window,
@@ -49,6 +53,7 @@ __all__ = [
     "plot_alignment",
     "plot_caption_attention",
     "plot_document_attention",
+    "plot_image_grid",
     "plot_vqa_attention",
     "plot_word_attention",
 ]
@@ -565,6 +570,55 @@ def _document_alphas(word_weights, sentence_weights):
     sentence_peak = float(sentence_weights.max())
     sentence_alphas = sentence_weights / sentence_peak if sentence_peak > 0 else np.zeros_like(sentence_weights)
     return word_alphas, sentence_alphas
+
+
+def plot_image_grid(images, path: str | os.PathLike | None = None, row_titles: Sequence[str] | None = None,
+                    column_titles: Sequence[str] | None = None, title: str | None = None, image_inches: float = 1.2):
+    """Draw images in a grid, with a title per row (left) and per column (top).
+
+    Args:
+        images: ``(rows, columns, 3, H, W)`` float tensor or array in [0, 1] (``generate()``'s
+            images, reshaped), or a list of rows, each a list of PIL images / arrays.
+        path: when given, the figure is also written there as a PNG.
+        row_titles / column_titles: one string per row / column (e.g. the captions, the βs).
+        title: drawn above the grid.
+        image_inches: the side of one image in the figure.
+
+    Returns:
+        The :class:`matplotlib.figure.Figure`.
+    """
+    from matplotlib.figure import Figure
+
+    if isinstance(images, (torch.Tensor, np.ndarray)):
+        array = images.detach().float().cpu().numpy() if isinstance(images, torch.Tensor) else np.asarray(images, dtype=np.float32)
+        if array.ndim != 5 or array.shape[2] not in (1, 3):
+            raise ValueError(f"images must be (rows, columns, 3, H, W); got shape {array.shape}.")
+        rows = [[np.clip(image.transpose(1, 2, 0), 0.0, 1.0) for image in row] for row in array]
+    else:
+        rows = [list(row) for row in images]
+    if not rows or not rows[0] or any(len(row) != len(rows[0]) for row in rows):
+        raise ValueError("images must be a non-empty grid: every row with the same number of images.")
+    for name, titles, count in (("row_titles", row_titles, len(rows)), ("column_titles", column_titles, len(rows[0]))):
+        if titles is not None and len(titles) != count:
+            raise ValueError(f"{name} has {len(titles)} titles for {count} {name.split('_')[0]}s.")
+    label_inches = 2.6 if row_titles is not None else 0.0
+    fig = Figure(figsize=(label_inches + image_inches * len(rows[0]), 0.4 + image_inches * len(rows)), layout="constrained")
+    axes = fig.subplots(len(rows), len(rows[0]), squeeze=False)
+    for r, row in enumerate(rows):
+        for c, image in enumerate(row):
+            ax = axes[r][c]
+            ax.imshow(_to_rgb_array(image), interpolation="nearest")
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if column_titles is not None and r == 0:
+                ax.set_title(column_titles[c], fontsize=8)
+        if row_titles is not None:
+            axes[r][0].set_ylabel(row_titles[r], rotation=0, ha="right", va="center", fontsize=8, wrap=True)
+    if title:
+        fig.suptitle(title)
+    if path is not None:
+        fig.savefig(path, format="png", dpi=100)
+    return fig
 
 
 def _as_float_array(values) -> np.ndarray:
