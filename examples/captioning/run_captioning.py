@@ -294,16 +294,8 @@ def main(argv=None):
         the attention figures, into --output_dir."""
         unwrapped = accelerator.unwrap_model(model)
         dataset_id, dataset_name = training.CAPTION_DATASETS[args.dataset]
-        unwrapped.save_pretrained(
-            args.output_dir,
-            model_card_kwargs=dict(
-                eval_results=eval_results, dataset_id=dataset_id, dataset_name=dataset_name, model_id=args.hub_model_id,
-                training_summary=training.model_card_summary(
-                    args, accelerator, eval_results, "examples/captioning/run_captioning.py", argv, examples="captions"
-                ),
-            ),
-        )
-        processor.save_pretrained(args.output_dir)
+        training.save_with_card(unwrapped, processor, args, accelerator, eval_results, script="examples/captioning/run_captioning.py",
+                                argv=argv, examples="captions", dataset_id=dataset_id, dataset_name=dataset_name)
         (output_dir / "generated_captions.json").write_text(json.dumps(
             [{"image_id": image_id, "caption": caption} for image_id, caption in zip(evaluation["image_id"], predictions)], indent=1,
         ))

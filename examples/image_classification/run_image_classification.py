@@ -186,11 +186,8 @@ def main(argv=None):
     def save(eval_results):
         unwrapped = accelerator.unwrap_model(model)
         dataset_id, dataset_name, _ = DATASETS[args.dataset]
-        unwrapped.save_pretrained(args.output_dir, model_card_kwargs=dict(
-            eval_results=eval_results, dataset_id=dataset_id, dataset_name=dataset_name, model_id=args.hub_model_id,
-            training_summary=training.model_card_summary(args, accelerator, eval_results, SCRIPT_NAME, argv, examples="images"),
-        ))
-        image_processor.save_pretrained(args.output_dir)
+        training.save_with_card(unwrapped, image_processor, args, accelerator, eval_results, script=SCRIPT_NAME,
+                                argv=argv, examples="images", dataset_id=dataset_id, dataset_name=dataset_name)
 
     return loop.run(run, evaluate=evaluate, tracked_metrics=("accuracy",), save=save)
 

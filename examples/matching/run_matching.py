@@ -34,13 +34,12 @@ from pathlib import Path
 import numpy as np
 import torch
 from accelerate.logging import get_logger
-from torch.utils.data import DataLoader
 from transformers import AutoModel
 
 import hf_mmattn  # noqa: F401  (registers the architectures with the Auto classes)
 from hf_mmattn import MatchingProcessor, training
 from hf_mmattn.data import caption_is_true
-from hf_mmattn.data.batching import GroupByImageBatchSampler, ImageStore
+from hf_mmattn.data.batching import ImageStore
 from hf_mmattn.models import discover
 from hf_mmattn.tasks.matching.metrics import compute_retrieval_metrics_folds, retrieval_ranks, summarize_ranks
 
@@ -231,13 +230,8 @@ def main(argv=None):
     eval_images = ImageStore(evaluation, processor.image_processor, cache=cache_images)
     pairs = training.CaptionPairs(train, train_images.question_rows)
 
-    # Each pair is its own group: shuffled batches whose order depends only on the seed and the
-    # epoch, so a resumed run replays the same batches and skips those it trained on.
-    train_sampler = GroupByImageBatchSampler(torch.arange(len(pairs)), args.per_device_train_batch_size, shuffle=True, seed=args.seed)
-    train_dataloader = DataLoader(
-        range(len(pairs)), batch_sampler=train_sampler, collate_fn=PairCollator(pairs, train_images, processor),
-        generator=torch.Generator().manual_seed(args.seed),
-    )
+    train_dataloader = training.caption_pair_dataloader(pairs, args.per_device_train_batch_size, args.seed,
+                                                        PairCollator(pairs, train_images, processor))
     optimizer = torch.optim.Adam((p for p in model.parameters() if p.requires_grad), lr=args.learning_rate, weight_decay=args.weight_decay)
     step = training.SupervisedStep(model, optimizer, args.max_grad_norm)
     loop = training.TrainingLoop(accelerator, args, step, train_dataloader, project_name="run_matching", examples="pairs",
@@ -265,16 +259,8 @@ def main(argv=None):
     def save(eval_results):
         unwrapped = accelerator.unwrap_model(model)
         dataset_id, dataset_name = training.CAPTION_DATASETS[args.dataset]
-        unwrapped.save_pretrained(
-            args.output_dir,
-            model_card_kwargs=dict(
-                eval_results=eval_results, dataset_id=dataset_id, dataset_name=dataset_name, model_id=args.hub_model_id,
-                training_summary=training.model_card_summary(
-                    args, accelerator, eval_results, "examples/matching/run_matching.py", argv, examples="pairs"
-                ),
-            ),
-        )
-        processor.save_pretrained(args.output_dir)
+        training.save_with_card(unwrapped, processor, args, accelerator, eval_results, script="examples/matching/run_matching.py",
+                                argv=argv, examples="pairs", dataset_id=dataset_id, dataset_name=dataset_name)
         figures = save_attention_figures(unwrapped, processor, evaluation, output_dir, args.num_attention_figures, args.figure_cmap)
         if figures:
             logger.info("attention figures: %s", ", ".join(figures))

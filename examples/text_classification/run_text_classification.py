@@ -212,12 +212,8 @@ def main(argv=None):
     def save(eval_results):
         unwrapped = accelerator.unwrap_model(model)
         dataset_id, dataset_name, _ = DATASETS[args.dataset]
-        unwrapped.save_pretrained(args.output_dir, model_card_kwargs=dict(
-            eval_results=eval_results, dataset_id=dataset_id, dataset_name=dataset_name, model_id=args.hub_model_id,
-            training_summary=training.model_card_summary(args, accelerator, eval_results,
-                                                         "examples/text_classification/run_text_classification.py", argv, examples="documents"),
-        ))
-        tokenizer.save_pretrained(args.output_dir)
+        training.save_with_card(unwrapped, tokenizer, args, accelerator, eval_results,
+                                script="examples/text_classification/run_text_classification.py", argv=argv, examples="documents", dataset_id=dataset_id, dataset_name=dataset_name)
         figures = save_attention_figures(unwrapped, tokenizer, evaluation, output_dir, args.num_attention_figures)
         if figures:
             logger.info("attention figures: %s", ", ".join(figures))

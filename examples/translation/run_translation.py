@@ -236,12 +236,8 @@ def main(argv=None):
     def save(eval_results):
         unwrapped = accelerator.unwrap_model(model)
         dataset_id, dataset_name = DATASETS[args.dataset]
-        unwrapped.save_pretrained(args.output_dir, model_card_kwargs=dict(
-            eval_results=eval_results, dataset_id=dataset_id, dataset_name=dataset_name, model_id=args.hub_model_id,
-            training_summary=training.model_card_summary(args, accelerator, eval_results, "examples/translation/run_translation.py", argv,
-                                                         examples="sentence pairs"),
-        ))
-        processor.save_pretrained(args.output_dir)
+        training.save_with_card(unwrapped, processor, args, accelerator, eval_results, script="examples/translation/run_translation.py",
+                                argv=argv, examples="sentence pairs", dataset_id=dataset_id, dataset_name=dataset_name)
         with open(output_dir / "translations.tsv", "w", newline="", encoding="utf-8") as file:
             writer = csv.writer(file, delimiter="\t")
             writer.writerow(["source", "reference", "translation"])

@@ -255,14 +255,8 @@ def main(argv=None):
         """The model with its card, the processor and the attention figures, into --output_dir."""
         unwrapped = accelerator.unwrap_model(model)
         dataset_id, dataset_name = ("easy-vqa", "easy-VQA") if args.dataset == "easy_vqa" else ("vqa_v2", "VQA v2")
-        unwrapped.save_pretrained(
-            args.output_dir,
-            model_card_kwargs=dict(
-                eval_results=eval_results, dataset_id=dataset_id, dataset_name=dataset_name, model_id=args.hub_model_id,
-                training_summary=training.model_card_summary(args, accelerator, eval_results, "examples/vqa/run_vqa.py", argv, examples="questions"),
-            ),
-        )
-        processor.save_pretrained(args.output_dir)
+        training.save_with_card(unwrapped, processor, args, accelerator, eval_results, script="examples/vqa/run_vqa.py",
+                                argv=argv, examples="questions", dataset_id=dataset_id, dataset_name=dataset_name)
         figures = save_attention_figures(unwrapped, processor, evaluation, output_dir, args.num_attention_figures)
         if figures:
             logger.info("attention figures: %s", ", ".join(figures))

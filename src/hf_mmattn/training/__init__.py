@@ -24,8 +24,8 @@ generator and a discriminator with an optimizer each). One concept a module:
   (:func:`save_checkpoint`, :func:`maybe_save_checkpoint`, :func:`checkpoint_folders`), and
   resuming exactly where one left off, passing over a damaged one (:func:`resume_from_checkpoint`,
   :class:`CheckpointLoadError`);
-* :mod:`.reporting`: what a finished run reports (:func:`run_stats`, :func:`model_card_summary`)
-  and pushes (:func:`push_output_to_hub`).
+* :mod:`.reporting`: what a finished run reports (:func:`run_stats`, :func:`model_card_summary`),
+  saves (:func:`save_with_card`) and pushes (:func:`push_output_to_hub`).
 
 Every name is importable from ``hf_mmattn.training``. Functions that take ``args`` read the
 options :func:`add_training_arguments` defines.
@@ -47,6 +47,7 @@ from .caption_datasets import (
     CAPTION_DATASETS,
     CaptionPairs,
     add_caption_dataset_arguments,
+    caption_pair_dataloader,
     check_caption_dataset_arguments,
     load_caption_splits,
 )
@@ -60,7 +61,7 @@ from .checkpoints import (  # noqa: F401
     save_checkpoint,
 )
 from .loop import TrainingLoop, count_examples, epoch_batches
-from .reporting import model_card_summary, push_output_to_hub, run_stats
+from .reporting import model_card_summary, push_output_to_hub, run_stats, save_with_card
 from .run_record import CheckpointMismatchError, describe_run, fingerprint_dataset
 from .schedule import make_scheduler, set_training_length
 from .steps import GANStep, SupervisedStep, TrainingStep, train_on_batch
@@ -69,6 +70,7 @@ __all__ = [
     "CAPTION_DATASETS",
     "CaptionPairs",
     "add_caption_dataset_arguments",
+    "caption_pair_dataloader",
     "check_caption_dataset_arguments",
     "load_caption_splits",
     "CheckpointLoadError",
@@ -96,6 +98,7 @@ __all__ = [
     "resume_from_checkpoint",
     "run_stats",
     "save_checkpoint",
+    "save_with_card",
     "set_training_length",
     "setup_accelerator",
     "train_on_batch",

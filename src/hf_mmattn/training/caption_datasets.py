@@ -1,7 +1,7 @@
 """The caption datasets of the example scripts that train on (image, caption) pairs
 (run_captioning.py, run_matching.py): their command-line options
 (:func:`add_caption_dataset_arguments`), their splits (:func:`load_caption_splits`), the
-flattened training pairs (:class:`CaptionPairs`) and the names their model cards give them
+flattened training pairs (:class:`CaptionPairs`) and their batches (:func:`caption_pair_dataloader`) and the names their model cards give them
 (:data:`CAPTION_DATASETS`)."""
 
 from __future__ import annotations
@@ -9,8 +9,10 @@ from __future__ import annotations
 import argparse
 
 import torch
+from torch.utils.data import DataLoader
 
 from ..data import generate_shapes_captions, load_coco_karpathy, load_flickr
+from ..data.batching import GroupByImageBatchSampler
 from .arguments import select_splits
 
 # --dataset -> (the model card's dataset id, its name).
@@ -82,10 +84,20 @@ class CaptionPairs:
         return len(self.captions)
 
 
+def caption_pair_dataloader(pairs: CaptionPairs, batch_size: int, seed: int, collate_fn) -> DataLoader:
+    """Shuffled batches of ``batch_size`` pair indices, made into a batch by ``collate_fn``. Each
+    pair is its own group of :class:`~hf_mmattn.data.batching.GroupByImageBatchSampler`, so the
+    order depends only on the seed and the epoch: a resumed run replays the same batches and skips
+    those it trained on (the loader's own generator leaves the global one alone)."""
+    sampler = GroupByImageBatchSampler(torch.arange(len(pairs)), batch_size, shuffle=True, seed=seed)
+    return DataLoader(range(len(pairs)), batch_sampler=sampler, collate_fn=collate_fn, generator=torch.Generator().manual_seed(seed))
+
+
 __all__ = [
     "CAPTION_DATASETS",
     "CaptionPairs",
     "add_caption_dataset_arguments",
+    "caption_pair_dataloader",
     "check_caption_dataset_arguments",
     "load_caption_splits",
 ]

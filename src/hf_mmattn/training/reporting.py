@@ -1,6 +1,7 @@
 """What a finished run reports: its statistics in ``eval_results.json`` (:func:`run_stats`), the
-training facts of its model card (:func:`model_card_summary`), and the upload of its output
-folder (:func:`push_output_to_hub`)."""
+training facts of its model card (:func:`model_card_summary`), the model saved with that card and
+its processor (:func:`save_with_card`), and the upload of its output folder
+(:func:`push_output_to_hub`)."""
 
 from __future__ import annotations
 
@@ -28,6 +29,18 @@ def run_stats(accelerator: Accelerator, train_time: float, examples_seen: int, c
         "mixed_precision": accelerator.mixed_precision,
         "peak_memory_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
     }
+
+
+def save_with_card(model, processor, args: argparse.Namespace, accelerator: Accelerator, eval_results: dict, *, script: str,
+                   argv: list[str] | None, examples: str, dataset_id: str | None, dataset_name: str | None) -> None:
+    """Saves ``model`` into ``--output_dir`` with its model card (the evaluation, the dataset, the
+    Hub id, :func:`model_card_summary` of the run by ``script``) and ``processor`` (a processor,
+    tokenizer or image processor) beside it."""
+    model.save_pretrained(args.output_dir, model_card_kwargs=dict(
+        eval_results=eval_results, dataset_id=dataset_id, dataset_name=dataset_name, model_id=args.hub_model_id,
+        training_summary=model_card_summary(args, accelerator, eval_results, script, argv, examples=examples),
+    ))
+    processor.save_pretrained(args.output_dir)
 
 
 def model_card_summary(args: argparse.Namespace, accelerator: Accelerator, eval_results: dict, script: str,
