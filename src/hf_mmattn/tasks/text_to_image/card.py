@@ -5,7 +5,7 @@ R-precision (``tasks/text_to_image/metrics.py``)."""
 from __future__ import annotations
 
 PIPELINE_TAG = "text-to-image"
-HUB_METRICS = ("accuracy", "precision")
+HUB_METRICS = ("accuracy", "precision", "diversity")
 
 USAGE = (
     "import hf_mmattn  # registers the architectures and the text-to-image pipeline with transformers\n"
@@ -28,10 +28,12 @@ CONSISTENCY_METRICS = {
 
 def model_index_metrics(eval_results: dict) -> list[tuple[str, str, float]]:
     """(metric type, metric name, value in percent) of each consistency metric and the R-precision
-    present in ``eval_results`` (fractions in [0, 1])."""
+    present in ``eval_results`` (fractions in [0, 1]), and the diversity (a pixel distance)."""
     metrics = [(kind, name, round(100 * eval_results[key], 2)) for key, (kind, name) in CONSISTENCY_METRICS.items()
                if eval_results.get(key) is not None]
+    if eval_results.get("diversity") is not None:
+        metrics.append(("diversity", "mean pixel distance between images of one caption", round(eval_results["diversity"], 4)))
     if not metrics:
-        raise ValueError(f"eval_results of a text-to-image model need some of {sorted(CONSISTENCY_METRICS)}, got keys "
+        raise ValueError(f"eval_results of a text-to-image model need some of {sorted(CONSISTENCY_METRICS)} or diversity, got keys "
                          f"{sorted(eval_results)}.")
     return metrics
