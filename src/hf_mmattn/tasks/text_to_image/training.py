@@ -30,23 +30,32 @@ from .modeling import MMAttnTextToImagePreTrainedModel, discriminator_loss, gene
 
 class TextConditionedDiscriminator(nn.Module):
     """The module the discriminator's optimizer trains (and DDP wraps): the model's discriminator
-    and its text encoder. ``forward(images, input_ids, attention_mask, text_rows, groups)`` embeds
-    the captions once and scores image i against caption ``text_rows[i]``."""
+    and its text encoder. ``forward(images, text_rows, groups, ...)`` scores image i against
+    caption ``text_rows[i]``, the captions given as ``input_ids`` / ``attention_mask`` (embedded
+    once, with gradients, when the text encoder trains) or as ``text_embeds`` already computed. A
+    frozen text encoder stays in evaluation mode whatever mode the module is put in."""
 
     def __init__(self, model: MMAttnTextToImagePreTrainedModel):
         super().__init__()
         self.text_encoder, self.discriminator = model.text_encoder, model.discriminator
         self.train_text_encoder = model.config.train_text_encoder
+        self.train(self.training)
+
+    def train(self, mode: bool = True):
+        super().train(mode)
+        if not self.train_text_encoder:
+            self.text_encoder.eval()
+        return self
 
     def embed(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        if self.train_text_encoder:
-            return self.text_encoder.get_text_features(input_ids=input_ids, attention_mask=attention_mask).pooler_output
-        with torch.no_grad():
-            self.text_encoder.eval()
+        with torch.set_grad_enabled(self.train_text_encoder and torch.is_grad_enabled()):
             return self.text_encoder.get_text_features(input_ids=input_ids, attention_mask=attention_mask).pooler_output
 
-    def forward(self, images, input_ids, attention_mask, text_rows: torch.Tensor, groups: int = 1) -> torch.Tensor:
-        return self.discriminator(images, self.embed(input_ids, attention_mask)[text_rows], groups)
+    def forward(self, images, text_rows: torch.Tensor, groups: int = 1, input_ids=None, attention_mask=None,
+                text_embeds=None) -> torch.Tensor:
+        if text_embeds is None:
+            text_embeds = self.embed(input_ids, attention_mask)
+        return self.discriminator(images, text_embeds[text_rows], groups)
 
     def parameters_to_train(self) -> list[nn.Parameter]:
         return [parameter for parameter in self.parameters() if parameter.requires_grad]
@@ -94,13 +103,15 @@ class TextToImageGANStep(GANStep):
         size = real.shape[0]
         fakes = fakes[:size]  # without GAN-INT's fakes: no real image goes with an interpolated caption
         rows = torch.arange(size, device=real.device)
+        # A frozen text encoder's embeddings are generate()'s; one that trains embeds here, with gradients.
+        texts = ({"input_ids": batch["input_ids"], "attention_mask": batch["attention_mask"]} if self.config.train_text_encoder
+                 else {"text_embeds": self._text_embeds[:size]})
         if self.config.matching_aware:
             wrong = rows.roll(1)
-            logits = discriminator(torch.cat([real, real, fakes]), batch["input_ids"], batch["attention_mask"],
-                                   torch.cat([rows, wrong, rows]), groups=3)
+            logits = discriminator(torch.cat([real, real, fakes]), torch.cat([rows, wrong, rows]), groups=3, **texts)
             real_logits, wrong_logits, fake_logits = logits.chunk(3)
             return discriminator_loss(real_logits, fake_logits, wrong_logits)
-        logits = discriminator(torch.cat([real, fakes]), batch["input_ids"], batch["attention_mask"], torch.cat([rows, rows]), groups=2)
+        logits = discriminator(torch.cat([real, fakes]), torch.cat([rows, rows]), groups=2, **texts)
         real_logits, fake_logits = logits.chunk(2)
         return discriminator_loss(real_logits, fake_logits)
 
