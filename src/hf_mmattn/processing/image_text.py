@@ -14,6 +14,21 @@ from .words import check_text, unknown_words
 logger = logging.getLogger(__name__)
 
 
+def check_texts(text, unit: str, example: str) -> list[str]:
+    """``text`` (a string or a non-empty list of strings) as a list, each a non-empty string of
+    valid Unicode; errors name one text a ``unit`` ("question", "caption") and show ``example``."""
+    texts = [text] if isinstance(text, str) else text
+    if not isinstance(texts, (list, tuple)) or len(texts) == 0:
+        raise TypeError(f"the {unit} must be a string or a non-empty list of strings; got {type(text).__name__}")
+    for item in texts:
+        if not isinstance(item, str):
+            raise TypeError(f"a {unit} must be a string; got {type(item).__name__}: {item!r}")
+        if not item.strip():
+            raise ValueError(f"a {unit} is empty: give some words, e.g. {example!r}")
+        check_text(item, f"the {unit}")
+    return list(texts)
+
+
 class ImageTextProcessor(ProcessorMixin):
     """Prepares images and texts: ``processor(images=..., text=...)`` returns ``pixel_values`` plus
     ``input_ids`` / ``attention_mask``; either may be left out.
@@ -33,17 +48,7 @@ class ImageTextProcessor(ProcessorMixin):
         super().__init__(image_processor, tokenizer, **kwargs)
 
     def _check_texts(self, text) -> list[str]:
-        unit = self.text_unit
-        texts = [text] if isinstance(text, str) else text
-        if not isinstance(texts, (list, tuple)) or len(texts) == 0:
-            raise TypeError(f"the {unit} must be a string or a non-empty list of strings; got {type(text).__name__}")
-        for item in texts:
-            if not isinstance(item, str):
-                raise TypeError(f"a {unit} must be a string; got {type(item).__name__}: {item!r}")
-            if not item.strip():
-                raise ValueError(f"a {unit} is empty: give some words, e.g. {self.text_example!r}")
-            check_text(item, f"the {unit}")
-        return list(texts)
+        return check_texts(text, self.text_unit, self.text_example)
 
     def unknown_words(self, text: str) -> list[str]:
         """The words of ``text``, as the tokenizer normalises them, that map to ``[UNK]``."""
@@ -78,4 +83,4 @@ class ImageTextProcessor(ProcessorMixin):
         return ["input_ids", "attention_mask", "pixel_values"]
 
 
-__all__ = ["ImageTextProcessor"]
+__all__ = ["ImageTextProcessor", "check_texts"]

@@ -82,6 +82,18 @@ def interpolate_text_embeds(first: torch.Tensor, second: torch.Tensor, beta: flo
     return beta * first + (1 - beta) * second
 
 
+def check_noise_settings(num_images_per_prompt: int | None, generator, z) -> None:
+    """The noise settings ``generate()`` and the pipeline take: ``num_images_per_prompt`` a positive
+    integer (or ``None``), ``generator`` a ``torch.Generator``, and not both ``z`` and ``generator``."""
+    if num_images_per_prompt is not None and (isinstance(num_images_per_prompt, bool) or not isinstance(num_images_per_prompt, int)
+                                              or num_images_per_prompt < 1):
+        raise ValueError(f"num_images_per_prompt must be a positive integer, got {num_images_per_prompt!r}")
+    if generator is not None and not isinstance(generator, torch.Generator):
+        raise TypeError(f"generator must be a torch.Generator, got {type(generator).__name__}")
+    if z is not None and generator is not None:
+        raise ValueError("pass z or a generator to draw it from, not both")
+
+
 class MMAttnTextToImagePreTrainedModel(MMAttnPreTrainedModel):
     """Base class of the text-to-image GANs.
 
@@ -254,12 +266,7 @@ class MMAttnTextToImagePreTrainedModel(MMAttnPreTrainedModel):
         noise_size)``, the same for the same images) or drawn from ``generator`` (a
         ``torch.Generator``: the same seed, the same images), else from torch's global generator.
         The model runs in evaluation mode (batch normalisation's running statistics), as left."""
-        if isinstance(num_images_per_prompt, bool) or not isinstance(num_images_per_prompt, int) or num_images_per_prompt < 1:
-            raise ValueError(f"num_images_per_prompt must be a positive integer, got {num_images_per_prompt!r}")
-        if z is not None and generator is not None:
-            raise ValueError("pass z or a generator to draw it from, not both")
-        if generator is not None and not isinstance(generator, torch.Generator):
-            raise TypeError(f"generator must be a torch.Generator, got {type(generator).__name__}")
+        check_noise_settings(num_images_per_prompt, generator, z)
         text_embeds = self._text_embeds(input_ids, attention_mask, text_embeds)
         text_embeds = text_embeds.repeat_interleave(num_images_per_prompt, dim=0)
         if z is None:
@@ -276,6 +283,7 @@ class MMAttnTextToImagePreTrainedModel(MMAttnPreTrainedModel):
 
 __all__ = [
     "MMAttnTextToImagePreTrainedModel",
+    "check_noise_settings",
     "TextToImageOutput",
     "discriminator_loss",
     "generator_loss",

@@ -21,8 +21,9 @@ import torch
 from transformers import Pipeline
 
 from ...pipelines.inputs import refuse_unknown_parameters
-from ...processing.words import check_text
-from .processing import to_pil_images
+from ...processing.image_text import check_texts
+from .modeling import check_noise_settings
+from .processing import TextToImageProcessor, to_pil_images
 
 OWN_PARAMETERS = ("num_images_per_prompt", "generator", "z")
 
@@ -37,15 +38,8 @@ class TextToImagePipeline(Pipeline):
 
     def _sanitize_parameters(self, num_images_per_prompt=None, generator=None, z=None, **unknown):
         refuse_unknown_parameters(self, unknown, OWN_PARAMETERS)
-        preprocess = {}
-        if num_images_per_prompt is not None:
-            if isinstance(num_images_per_prompt, bool) or not isinstance(num_images_per_prompt, int) or num_images_per_prompt < 1:
-                raise ValueError(f"num_images_per_prompt must be a positive integer, got {num_images_per_prompt!r}")
-            preprocess["num_images_per_prompt"] = num_images_per_prompt
-        if generator is not None and not isinstance(generator, torch.Generator):
-            raise TypeError(f"generator must be a torch.Generator, got {type(generator).__name__}")
-        if generator is not None and z is not None:
-            raise ValueError("pass z or a generator to draw it from, not both")
+        check_noise_settings(num_images_per_prompt, generator, z)
+        preprocess = {"num_images_per_prompt": num_images_per_prompt} if num_images_per_prompt is not None else {}
         if z is not None:
             noise_size = self.model.config.noise_size
             if not isinstance(z, torch.Tensor) or z.dim() != 2 or z.shape[1] != noise_size or not z.is_floating_point():
@@ -64,11 +58,7 @@ class TextToImagePipeline(Pipeline):
         return super().__call__(text, **kwargs)
 
     def preprocess(self, text, num_images_per_prompt: int | None = None, generator=None, z=None):
-        if not isinstance(text, str):
-            raise TypeError(f"a caption must be a string; got {type(text).__name__}: {text!r}")
-        if not text.strip():
-            raise ValueError("a caption is empty: give some words, e.g. 'a red circle above a blue square'")
-        check_text(text, "the caption")
+        check_texts(text, TextToImageProcessor.text_unit, TextToImageProcessor.text_example)
         inputs = dict(self.tokenizer(text, truncation=True, return_tensors="pt"))
         count = z.shape[0] if z is not None else (num_images_per_prompt or 1)
         if z is None:
