@@ -50,6 +50,7 @@ from hf_mmattn.tasks.text_to_image.metrics import (
     caption_consistency,
     diversity,
     evaluator_accuracy,
+    images_to_tensor,
     r_precision,
     train_scene_classifier,
 )
@@ -184,18 +185,30 @@ def generate_images(model, processor, captions: list[str], batch_size: int, seed
     return torch.cat(images)
 
 
-@torch.no_grad()
-def matching_r_precision(matching_model, processor, images: torch.Tensor, captions: list[str], batch_size: int, seed: int) -> float:
-    """R-precision of ``images`` (in [0, 1]) against their captions, by the matching model (which
-    reads pixels normalised to [-1, 1], as the shapes examples' processors make them)."""
-    device = matching_model.device
-    image_embeds, text_embeds = [], []
-    for start in range(0, len(captions), batch_size):
-        pixels = images[start:start + batch_size].to(device) * 2 - 1
-        image_embeds.append(matching_model.get_image_features(pixel_values=pixels).pooler_output.float().cpu())
-        inputs = processor(text=captions[start:start + batch_size]).to(device)
-        text_embeds.append(matching_model.get_text_features(**inputs).pooler_output.float().cpu())
-    return r_precision(torch.cat(image_embeds), torch.cat(text_embeds), captions, seed=seed)
+class CaptionRanker:
+    """R-precision by a matching model for images generated from ``captions``: the captions are
+    embedded once; images in [0, 1] (at the matching model's size) are normalised as its processor
+    normalises pixels, then embedded."""
+
+    def __init__(self, matching_model, matching_processor, captions: list[str], batch_size: int, seed: int):
+        self.model, self.captions, self.batch_size, self.seed = matching_model, captions, batch_size, seed
+        image_processor = matching_processor.image_processor
+        self.mean = torch.tensor(image_processor.image_mean).view(1, -1, 1, 1)
+        self.std = torch.tensor(image_processor.image_std).view(1, -1, 1, 1)
+        with torch.no_grad():
+            self.text_embeds = torch.cat([
+                matching_model.get_text_features(**matching_processor(text=captions[start:start + batch_size]).to(matching_model.device))
+                .pooler_output.float().cpu()
+                for start in range(0, len(captions), batch_size)
+            ])
+
+    @torch.no_grad()
+    def __call__(self, images: torch.Tensor) -> float:
+        image_embeds = torch.cat([
+            self.model.get_image_features(pixel_values=((chunk - self.mean) / self.std).to(self.model.device)).pooler_output.float().cpu()
+            for chunk in images.split(self.batch_size)
+        ])
+        return r_precision(image_embeds, self.text_embeds, self.captions, seed=self.seed)
 
 
 def save_figures(model, processor, captions: list[str], output_dir: Path, seed: int) -> list[str]:
@@ -254,42 +267,37 @@ def main(argv=None):
     has_scenes = "objects" in evaluation.column_names
     scene_evaluator, evaluator_results = (load_scene_evaluator(args, train, evaluation, output_dir, accelerator.device)
                                           if has_scenes and accelerator.is_main_process else (None, {}))
-    matching_path = args.matching_model or args.text_encoder_name_or_path
-    matching_model = (AutoModel.from_pretrained(matching_path).to(accelerator.device).eval()
-                      if matching_path and matching_path != "none" else None)
-    if matching_model is not None:
-        matching_processor = MatchingProcessor.from_pretrained(matching_path)
     eval_rows = evaluation.select(range(min(args.num_eval_images, len(evaluation))))
     eval_captions = [captions[0] for captions in eval_rows["captions"]]
+    matching_path = args.matching_model or args.text_encoder_name_or_path
+    ranker, real_r_precision = None, None  # R-precision needs 100 captions to rank among
+    if matching_path and matching_path != "none" and len(eval_captions) >= 100 and accelerator.is_main_process:
+        matching_model = AutoModel.from_pretrained(matching_path).to(accelerator.device).eval()
+        ranker = CaptionRanker(matching_model, MatchingProcessor.from_pretrained(matching_path), eval_captions,
+                               args.per_device_eval_batch_size, args.eval_seed)
+        real_r_precision = ranker(images_to_tensor(eval_rows["image"]))
 
     def evaluate(epoch):
         """On the main process: consistency, R-precision and diversity of images generated for
         the evaluation captions (the other processes wait)."""
         if not accelerator.is_main_process:
             return {}
-        unwrapped = model
         start = time.perf_counter()
-        images = generate_images(unwrapped, processor, eval_captions, args.per_device_eval_batch_size, args.eval_seed)
+        images = generate_images(model, processor, eval_captions, args.per_device_eval_batch_size, args.eval_seed)
         generation_time = time.perf_counter() - start
         results = {"num_images": len(eval_captions), "images_per_s": len(eval_captions) / generation_time}
         if scene_evaluator is not None:
             results.update(caption_consistency(scene_evaluator, images, eval_captions))
             results.update(evaluator_results)
-        results["r_precision"] = results["real_r_precision"] = None
-        if matching_model is not None and len(eval_captions) >= 100:
-            results["r_precision"] = matching_r_precision(matching_model, matching_processor, images, eval_captions,
-                                                          args.per_device_eval_batch_size, args.eval_seed)
-            real = torch.stack([torch.from_numpy(processor.image_processor(image, return_tensors="np")["pixel_values"][0])
-                                for image in eval_rows["image"]]) / 2 + 0.5
-            results["real_r_precision"] = matching_r_precision(matching_model, matching_processor, real, eval_captions,
-                                                               args.per_device_eval_batch_size, args.eval_seed)
-        samples = generate_images(unwrapped, processor, eval_captions[:args.diversity_captions], args.per_device_eval_batch_size,
+        results["r_precision"] = ranker(images) if ranker is not None else None
+        results["real_r_precision"] = real_r_precision
+        samples = generate_images(model, processor, eval_captions[:args.diversity_captions], args.per_device_eval_batch_size,
                                   args.eval_seed + 1, num_images_per_prompt=args.diversity_samples)
         results["diversity"] = diversity(samples.reshape(-1, args.diversity_samples, *samples.shape[1:]))
         summary = " ".join(f"{k} {results[k]:.4f}" for k in ("color", "shape", "caption_true", "r_precision", "diversity")
                            if results.get(k) is not None)
         logger.info("%s %s", f"epoch {epoch + 1}:" if epoch is not None else f"{args.eval_split}:", summary)
-        return results if epoch is not None else {**results, "split": args.eval_split, "loss_type": unwrapped.config.loss_type}
+        return results if epoch is not None else {**results, "split": args.eval_split, "loss_type": model.config.loss_type}
 
     def save(eval_results):
         dataset_id, dataset_name = training.CAPTION_DATASETS[args.dataset]
